@@ -7,6 +7,6 @@ chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API i
 __version__ = "0.1.0"
 
 # --- foundation: model, exact results, samplers, driver, statistics -----------------------------------------
-from jaxrg import exact, ising, lattice, stats  # noqa: E402
+# (filled in by the lead as modules land)
 
 # --- capabilities (each issue adds its own block below) -------------------------------------------------------
