@@ -2,11 +2,23 @@
 
 Every numerical core is a pure function of arrays and PRNG keys, so it jit-compiles, vmaps over temperatures and
 chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API is re-exported here explicitly.
+
+Quick example::
+
+    import jaxrg
+    r = jaxrg.simulate(16, [2.0, 2.269, 2.6], sweeps=5000)
+    exact = jaxrg.exact.finite_lattice(16, r.T)
+    print(r.energy.mean, r.energy.error, exact.energy)
 """
 
 __version__ = "0.1.0"
 
 # --- foundation: model, exact results, samplers, driver, statistics -----------------------------------------
-# (filled in by the lead as modules land)
+from jaxrg import ising, lattice, observables, stats  # noqa: E402
+from jaxrg.ising import Couplings  # noqa: E402
+from jaxrg.sampling import SAMPLERS, Kernel, metropolis  # noqa: E402
+from jaxrg.sampling.driver import run_chain  # noqa: E402
+from jaxrg.simulation import SimulationResult, simulate  # noqa: E402
+from jaxrg.stats import Estimate  # noqa: E402
 
 # --- capabilities (each issue adds its own block below) -------------------------------------------------------

@@ -1,0 +1,133 @@
+"""The one place where jaxrg loops: ``lax.scan`` over steps, in chunks, with thinning and progress.
+
+Library kernels are pure ``step(key, state) -> (state, info)`` functions; :func:`run_chain` runs any of them (batched or
+not) for a number of measurements, calling ``measure(state)`` every ``steps_per_measurement`` steps. It compiles one
+chunk function per run and calls it repeatedly, so between chunks it can show progress, checkpoint and resume.
+The key for chunk ``c`` is ``fold_in(key, c)``: a run resumed at a chunk boundary draws exactly the random numbers an
+uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+__all__ = ["ChainOutput", "run_chain", "chunk_key", "default_chunk_size"]
+
+
+class ChainOutput(NamedTuple):
+    """What :func:`run_chain` returns.
+
+    Attributes:
+        state: the final sampler state.
+        measurements: pytree of numpy arrays, ``measure(state)`` stacked along a new leading time axis.
+        info: pytree of numpy arrays, the kernel's ``info`` averaged over all steps of the run.
+    """
+
+    state: Any
+    measurements: Any
+    info: Any
+
+
+def chunk_key(key: Array, chunk: int) -> Array:
+    """The PRNG key of chunk number ``chunk`` (independent of how the run is split into calls)."""
+    return jax.random.fold_in(key, chunk)
+
+
+def default_chunk_size(n_measurements: int, target_chunks: int = 20) -> int:
+    """A chunk length giving about ``target_chunks`` chunks (progress granularity, checkpoint interval)."""
+    return max(1, math.ceil(n_measurements / target_chunks))
+
+
+def _make_chunk_fn(step: Callable, measure: Callable | None, steps_per_measurement: int) -> Callable:
+    def one_measurement(state, key):
+        keys = jax.random.split(key, steps_per_measurement)
+
+        def one_step(state, k):
+            state, info = step(k, state)
+            return state, info
+
+        state, infos = jax.lax.scan(one_step, state, keys)
+        info = jax.tree.map(lambda x: jnp.mean(x, axis=0), infos)
+        record = measure(state) if measure is not None else ()
+        return state, (record, info)
+
+    def chunk(key, state, n: int):
+        keys = jax.random.split(key, n)
+        state, (records, infos) = jax.lax.scan(one_measurement, state, keys)
+        info_sum = jax.tree.map(lambda x: jnp.sum(x, axis=0), infos)
+        return state, records, info_sum
+
+    return jax.jit(chunk, static_argnums=2)
+
+
+def run_chain(
+    step: Callable,
+    key: Array,
+    state: Any,
+    *,
+    n_measurements: int,
+    steps_per_measurement: int = 1,
+    measure: Callable | None = None,
+    chunk_size: int | None = None,
+    first_chunk: int = 0,
+    on_chunk: Callable | None = None,
+    progress: bool = False,
+    description: str = "sampling",
+) -> ChainOutput:
+    """Run ``step`` for ``n_measurements * steps_per_measurement`` steps in jit-compiled chunks.
+
+    Args:
+        step: ``step(key, state) -> (state, info)``, pure (batched kernels are fine).
+        key: PRNG key of the whole run; chunk ``c`` uses :func:`chunk_key` ``(key, c)``.
+        state: initial state (pytree).
+        n_measurements: number of measurements (> 0) to record (thermalisation: pass ``measure=None``).
+        steps_per_measurement: steps between measurements (thinning), >= 1.
+        measure: ``measure(state) -> pytree of arrays`` recorded after each group of steps, or None.
+        chunk_size: measurements per compiled chunk (default: about 20 chunks).
+        first_chunk: index of the first chunk (to resume a run split at a chunk boundary).
+        on_chunk: called as ``on_chunk(chunk_index, state, records)`` after every chunk (checkpointing).
+        progress: show a tqdm progress bar over chunks.
+        description: label of the progress bar.
+
+    Returns:
+        :class:`ChainOutput` with the final state, stacked measurements and mean info.
+    """
+    if int(n_measurements) < 1:
+        raise ValueError(f"n_measurements must be >= 1, got {n_measurements}")
+    if int(steps_per_measurement) < 1:
+        raise ValueError(f"steps_per_measurement must be >= 1, got {steps_per_measurement}")
+    n_measurements = int(n_measurements)
+    chunk_size = default_chunk_size(n_measurements) if chunk_size is None else int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    chunk_fn = _make_chunk_fn(step, measure, int(steps_per_measurement))
+
+    n_chunks = math.ceil(n_measurements / chunk_size)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_chunks, desc=description, leave=False)
+    records, info_total = [], None
+    for c in range(n_chunks):
+        n = min(chunk_size, n_measurements - c * chunk_size)
+        state, chunk_records, info_sum = chunk_fn(chunk_key(key, first_chunk + c), state, n)
+        chunk_records = jax.tree.map(np.asarray, chunk_records)
+        records.append(chunk_records)
+        info_sum = jax.tree.map(np.asarray, info_sum)
+        info_total = info_sum if info_total is None else jax.tree.map(np.add, info_total, info_sum)
+        if on_chunk is not None:
+            on_chunk(first_chunk + c, state, chunk_records)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    measurements = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *records)
+    info = jax.tree.map(lambda x: x / n_measurements, info_total)
+    return ChainOutput(state, measurements, info)

@@ -1,0 +1,199 @@
+"""``jaxrg.simulate``: a batched Monte Carlo run of the 2D Ising model over temperatures and chains.
+
+All temperatures and chains run as one vmapped batch through :func:`jaxrg.sampling.driver.run_chain`; the time series
+are reduced to observables with error bars by :func:`jaxrg.observables.thermodynamics`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from jaxrg import ising, lattice, observables
+from jaxrg.observables import Timeseries
+from jaxrg.sampling import SAMPLERS
+from jaxrg.sampling.driver import run_chain
+from jaxrg.stats import Estimate
+
+__all__ = ["SimulationResult", "simulate", "batched_kernel"]
+
+
+class SimulationResult(NamedTuple):
+    """Result of :func:`simulate`; every array has a leading temperature axis (dropped for scalar ``T``).
+
+    Attributes:
+        L: lattice size.
+        T: temperatures.
+        energy, abs_magnetization, heat_capacity, susceptibility, binder: :class:`~jaxrg.stats.Estimate`
+            (``.mean``, ``.error``), per spin (see :mod:`jaxrg.observables`).
+        tau_energy, tau_abs_magnetization: integrated autocorrelation times in sweeps.
+        acceptance: mean acceptance (Metropolis) or other per-step diagnostic averaged over the run, or NaN.
+        sweeps_per_step: mean lattice sweeps per kernel step (1 for local samplers; <cluster>/N for Wolff).
+        timeseries: :class:`~jaxrg.observables.Timeseries`, ``(n_T, chains, n_measurements)``.
+        spins: final configurations, ``(n_T, chains, L, L)`` int8.
+    """
+
+    L: int
+    T: np.ndarray
+    energy: Estimate
+    abs_magnetization: Estimate
+    heat_capacity: Estimate
+    susceptibility: Estimate
+    binder: Estimate
+    tau_energy: np.ndarray
+    tau_abs_magnetization: np.ndarray
+    acceptance: np.ndarray
+    sweeps_per_step: np.ndarray
+    timeseries: Timeseries
+    spins: np.ndarray
+
+
+def _positive_int(value, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def batched_kernel(sampler: str, couplings: ising.Couplings, chains: int):
+    """``(init, step)`` over a batch ``(n_T, chains)``: temperatures from ``couplings`` (shape ``(n_T,)``).
+
+    Returns:
+        ``init(key, spins)`` with spins ``(n_T, chains, L, L)`` and ``step(key, state)``; each (T, chain) pair draws
+        its own key from ``jax.random.split(key, (n_T, chains))``.
+    """
+    factory = SAMPLERS[sampler]
+    n_T = couplings.K.shape[0]
+
+    def init_one(c, key, spins):
+        return factory(c).init(key, spins)
+
+    def step_one(c, key, state):
+        return factory(c).step(key, state)
+
+    over_chains_init = jax.vmap(init_one, in_axes=(None, 0, 0))
+    over_chains_step = jax.vmap(step_one, in_axes=(None, 0, 0))
+    batch_init = jax.vmap(over_chains_init, in_axes=(0, 0, 0))
+    batch_step = jax.vmap(over_chains_step, in_axes=(0, 0, 0))
+
+    def init(key, spins):
+        return batch_init(couplings, jax.random.split(key, (n_T, chains)), spins)
+
+    def step(key, state):
+        return batch_step(couplings, jax.random.split(key, (n_T, chains)), state)
+
+    return init, step
+
+
+def _measure(state):
+    s = state.spins
+    return ising.energy_per_spin(s), ising.magnetization_per_spin(s)
+
+
+def simulate(
+    L: int,
+    T,
+    *,
+    sampler: str = "metropolis",
+    sweeps: int = 10_000,
+    thermalize: int = 1_000,
+    chains: int = 1,
+    measure_every: int = 1,
+    seed: int = 0,
+    h: float = 0.0,
+    initial: str = "random",
+    chunk_size: int | None = None,
+    progress: bool = False,
+) -> SimulationResult:
+    """Sample the ``L x L`` periodic Ising model at one or many temperatures and estimate its thermodynamics.
+
+    Args:
+        L: lattice size (even, >= 4).
+        T: temperature (J = k_B = 1), a scalar or 1D array; all temperatures run as one vmapped batch.
+        sampler: one of ``jaxrg.sampling.SAMPLERS`` (``"metropolis"``; cluster samplers where installed).
+        sweeps: kernel steps after thermalisation (one step = one sweep for local samplers).
+        thermalize: kernel steps discarded before measuring.
+        chains: independent chains per temperature.
+        measure_every: steps between measurements (at least 16 measurements per chain are needed).
+        seed: integer seed of the whole run.
+        h: magnetic field in units of J.
+        initial: ``"random"`` (hot start) or ``"ordered"`` (cold start, all +1).
+        chunk_size: measurements per compiled chunk (default about 20 chunks).
+        progress: show a progress bar.
+
+    Returns:
+        :class:`SimulationResult`.
+
+    Example:
+        >>> r = jaxrg.simulate(16, [2.0, 2.269, 2.6], sweeps=2000)
+        >>> r.energy.mean, r.energy.error
+    """
+    L = lattice.validate_size(L, name="L", minimum=4, even=True)
+    T_arr = ising.validate_temperature(T)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+    sweeps = _positive_int(sweeps, "sweeps")
+    thermalize = _positive_int(thermalize, "thermalize", minimum=0)
+    chains = _positive_int(chains, "chains")
+    measure_every = _positive_int(measure_every, "measure_every")
+    seed = _positive_int(seed, "seed", minimum=0)
+    if initial not in ("random", "ordered"):
+        raise ValueError(f"initial must be 'random' or 'ordered', got {initial!r}")
+    n_measurements = sweeps // measure_every
+    if n_measurements < 16:
+        raise ValueError(
+            f"sweeps // measure_every must be >= 16 measurements for error bars, got {sweeps} // {measure_every}"
+        )
+
+    T_1d = np.atleast_1d(T_arr)
+    n_T = T_1d.shape[0]
+    couplings = ising.couplings(T_1d, h)
+    init, step = batched_kernel(sampler, couplings, chains)
+
+    key = jax.random.key(seed)
+    key_spins, key_init, key_therm, key_run = jax.random.split(key, 4)
+    if initial == "random":
+        spins = ising.random_spins(key_spins, L, (n_T, chains))
+    else:
+        spins = ising.ordered_spins(L, (n_T, chains))
+    state = init(key_init, spins)
+    if thermalize:
+        state = run_chain(
+            step, key_therm, state, n_measurements=thermalize, chunk_size=chunk_size, progress=progress,
+            description="thermalizing",
+        ).state
+    out = run_chain(
+        step, key_run, state, n_measurements=n_measurements, steps_per_measurement=measure_every, measure=_measure,
+        chunk_size=chunk_size, progress=progress, description="measuring",
+    )
+    e_series, m_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_T, chains, n)
+    sweeps_per_step = np.mean(np.asarray(out.info.sweeps), axis=-1)
+    thermo = observables.thermodynamics(
+        Timeseries(e_series, m_series), L, T_1d, sweeps_per_measurement=measure_every * sweeps_per_step
+    )
+    acceptance = getattr(out.info, "acceptance", None)
+    acceptance = np.full(n_T, np.nan) if acceptance is None else np.mean(np.asarray(acceptance), axis=-1)
+    final_spins = np.asarray(out.state.spins)
+
+    squeeze = np.ndim(T_arr) == 0
+    pick = (lambda x: x[0]) if squeeze else (lambda x: x)
+    est = lambda e: Estimate(pick(e.mean), pick(e.error))  # noqa: E731
+    return SimulationResult(
+        L=L,
+        T=pick(T_1d),
+        energy=est(thermo.energy),
+        abs_magnetization=est(thermo.abs_magnetization),
+        heat_capacity=est(thermo.heat_capacity),
+        susceptibility=est(thermo.susceptibility),
+        binder=est(thermo.binder),
+        tau_energy=pick(thermo.tau_energy),
+        tau_abs_magnetization=pick(thermo.tau_abs_magnetization),
+        acceptance=pick(acceptance),
+        sweeps_per_step=pick(sweeps_per_step),
+        timeseries=Timeseries(pick(e_series), pick(m_series)),
+        spins=pick(final_spins),
+    )
