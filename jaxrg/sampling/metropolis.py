@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jaxrg import lattice
+from jaxrg import lattice, rng as rng_lib
 from jaxrg.ising import Couplings
 from jaxrg.sampling.base import Kernel
 
@@ -56,21 +56,30 @@ def acceptance_thresholds(couplings: Couplings) -> Array:
     return jnp.floor(p * _THRESHOLD_SCALE).astype(jnp.uint32)
 
 
-def _update_colour(key: Array, spins: Array, other: Array, colour: int, thresholds: Array) -> tuple[Array, Array]:
+def _update_colour(
+    key: Array, spins: Array, other: Array, colour: int, thresholds: Array, rng: str
+) -> tuple[Array, Array]:
     n = lattice.compact_neighbour_sum(other, colour)
     index = ((spins * n + 4) // 2 + 5 * (spins > 0)).astype(jnp.int32)
-    bits = jax.random.bits(key, spins.shape, jnp.uint32) >> 1
+    bits = rng_lib.hash_bits(key, spins.shape, rng) >> 1
     accept = bits < jnp.take(thresholds, index)
     return jnp.where(accept, -spins, spins), jnp.mean(accept.astype(jnp.float32))
 
 
-def metropolis(couplings: Couplings) -> Kernel:
+def metropolis(couplings: Couplings, *, rng: str = "hash") -> Kernel:
     """Checkerboard Metropolis kernel for couplings ``(K, h)`` (scalars; vmap for batches).
+
+    Args:
+        couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` and ``h``.
+        rng: ``"hash"`` (fast counter-based bits, see :mod:`jaxrg.rng`) or ``"threefry"`` (``jax.random.bits``).
 
     Returns:
         :class:`~jaxrg.sampling.base.Kernel` with ``init(key, spins)`` (spins ``(L, L)`` int8, L even) and
         ``step(key, state) -> (MetropolisState, MetropolisInfo)``; one step is one full sweep.
     """
+
+    if rng not in rng_lib.RNG_CHOICES:
+        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
 
     def init(key: Array, spins: Array) -> MetropolisState:
         del key
@@ -81,8 +90,8 @@ def metropolis(couplings: Couplings) -> Kernel:
     def step(key: Array, state: MetropolisState) -> tuple[MetropolisState, MetropolisInfo]:
         thresholds = acceptance_thresholds(couplings)
         key_black, key_white = jax.random.split(key)
-        black, acc_b = _update_colour(key_black, state.black, state.white, 0, thresholds)
-        white, acc_w = _update_colour(key_white, state.white, black, 1, thresholds)
+        black, acc_b = _update_colour(key_black, state.black, state.white, 0, thresholds, rng)
+        white, acc_w = _update_colour(key_white, state.white, black, 1, thresholds, rng)
         info = MetropolisInfo(acceptance=0.5 * (acc_b + acc_w), sweeps=jnp.ones((), jnp.float32))
         return MetropolisState(black, white), info
 
