@@ -15,6 +15,7 @@ N. Madras and A. D. Sokal, J. Stat. Phys. 50, 109 (1988); H. Flyvbjerg and H. G.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -90,6 +91,11 @@ def _next_fast_length(n: int) -> int:
 # ----------------------------------------------------------------------------------------------------------------
 
 
+# The private cores below are jitted so that eager calls (the usual use: analysing finished runs) compile once per
+# shape instead of dispatching op by op; inside a user's jit they are simply inlined.
+
+
+@jax.jit
 def _autocorrelation_last(x: Array) -> Array:
     """Normalised autocorrelation along the last axis (x already validated, float)."""
     n = x.shape[-1]
@@ -121,6 +127,7 @@ def autocorrelation(x: Any, axis: int = -1) -> Array:
     return jnp.moveaxis(_autocorrelation_last(x_last), -1, axis)
 
 
+@jax.jit
 def _tau_and_window(x_last: Array, c: Any) -> tuple[Array, Array]:
     """Sokal's self-consistent window on the last axis: returns (tau_int, W), both of batch shape."""
     n = x_last.shape[-1]
@@ -177,7 +184,11 @@ def mean_and_error(x: Any, *, c: float = 5.0, axis: int = -1) -> Estimate:
     Returns:
       Estimate(mean, error), each of shape x.shape without ``axis``.
     """
-    x_last = _time_last(x, axis, "x")
+    return _mean_and_error_last(_time_last(x, axis, "x"), c)
+
+
+@jax.jit
+def _mean_and_error_last(x_last: Array, c: Any) -> Estimate:
     n = x_last.shape[-1]
     tau, _ = _tau_and_window(x_last, c)
     variance = jnp.var(x_last, axis=-1, ddof=1)
@@ -239,15 +250,22 @@ def binning_analysis(x: Any, *, min_blocks: int = 32, axis: int = -1) -> tuple[n
     x_last = _time_last(x, axis, "x", min_length=max(MIN_SERIES_LENGTH, int(min_blocks)))
     n = x_last.shape[-1]
     block_sizes = []
-    errors = []
     size = 1
     while n // size >= min_blocks:
-        n_b = n // size
-        means = _block_means_last(x_last, n_b)
-        errors.append(jnp.std(means, axis=-1, ddof=1) / np.sqrt(n_b))
         block_sizes.append(size)
         size *= 2
-    return np.asarray(block_sizes, dtype=np.int64), jnp.stack(errors, axis=-1)
+    block_sizes = tuple(block_sizes)
+    return np.asarray(block_sizes, dtype=np.int64), _binning_errors_last(x_last, block_sizes)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _binning_errors_last(x_last: Array, block_sizes: tuple[int, ...]) -> Array:
+    n = x_last.shape[-1]
+    errors = []
+    for size in block_sizes:
+        means = _block_means_last(x_last, n // size)
+        errors.append(jnp.std(means, axis=-1, ddof=1) / np.sqrt(n // size))
+    return jnp.stack(errors, axis=-1)
 
 
 def binning_error(x: Any, *, min_blocks: int = 32, plateau_levels: int = 3, axis: int = -1) -> Array:

@@ -77,14 +77,15 @@ def test_tau_int_matches_ar1(phi):
 
 
 def test_tau_int_axis_jit_vmap_and_float32_agree():
-    seed, n = 3, 4096
+    seed, n = 3, 1024
     x = ar1_series(seed, 0.7, n, (3,))
     reference = stats.integrated_autocorrelation_time(x)
     along_axis0 = stats.integrated_autocorrelation_time(x.T, axis=0)
     jitted = jax.jit(stats.integrated_autocorrelation_time)(x)
     vmapped = jax.vmap(stats.integrated_autocorrelation_time)(x)
-    single = jnp.stack([stats.integrated_autocorrelation_time(row) for row in x])
-    for other in (along_axis0, jitted, vmapped, single):
+    single = stats.integrated_autocorrelation_time(x[1])
+    np.testing.assert_allclose(single, reference[1], rtol=1e-10, err_msg=f"seed={seed}")
+    for other in (along_axis0, jitted, vmapped):
         np.testing.assert_allclose(other, reference, rtol=1e-10, err_msg=f"seed={seed}")
     as_float32 = stats.integrated_autocorrelation_time(np.asarray(x, dtype=np.float32))
     assert as_float32.dtype == jnp.float32
@@ -188,11 +189,11 @@ def test_jackknife_variance_is_exactly_unbiased_sample_variance():
 def test_jackknife_corrects_bias_and_error_matches_analytic():
     seed, sigma = 17, 2.0
     key_small, key_large = jax.random.split(jax.random.key(seed))
-    # Bias: n = 10 samples, plug-in variance has bias -sigma^2/n = -10%; 20000 replicas resolve it by ~30 se.
-    n_small, n_replicas = 10, 20000
+    # Bias: n = 10 samples, plug-in variance has bias -sigma^2/n = -10%; 10000 replicas resolve it by ~20 se.
+    n_small, n_replicas = 10, 10000
     x = sigma * jax.random.normal(key_small, (n_replicas, n_small))
     naive = plug_in_variance(jnp.mean(x, axis=1), jnp.mean(x**2, axis=1))
-    corrected, _ = jax.vmap(lambda s: stats.jackknife(plug_in_variance, s, s**2))(x)
+    corrected, _ = jax.jit(jax.vmap(lambda s: stats.jackknife(plug_in_variance, s, s**2)))(x)
     se_naive = float(jnp.std(naive)) / math.sqrt(n_replicas)
     se_corrected = float(jnp.std(corrected)) / math.sqrt(n_replicas)
     assert abs(float(jnp.mean(naive)) - sigma**2 * (1 - 1 / n_small)) < 4.0 * se_naive, f"seed={seed}"
@@ -237,7 +238,7 @@ def test_jackknife_ratio_of_means_matches_delta_method_with_batch_axis():
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int8])
+@pytest.mark.parametrize("dtype", [np.float32, np.int8])
 def test_constant_series_gives_finite_results(dtype):
     x = np.full((2, 256), 3, dtype=dtype)
     rho = stats.autocorrelation(x)
