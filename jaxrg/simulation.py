@@ -108,6 +108,7 @@ def simulate(
     initial: str = "random",
     chunk_size: int | None = None,
     progress: bool = False,
+    checkpoint: str | None = None,
 ) -> SimulationResult:
     """Sample the ``L x L`` periodic Ising model at one or many temperatures and estimate its thermodynamics.
 
@@ -124,6 +125,9 @@ def simulate(
         initial: ``"random"`` (hot start) or ``"ordered"`` (cold start, all +1).
         chunk_size: measurements per compiled chunk (default about 20 chunks).
         progress: show a progress bar.
+        checkpoint: a directory for checkpoints (``thermalize.npz``, ``measure.npz``) saved after every chunk; if it
+            holds checkpoints of the same run, the run resumes from them, bitwise identical to an uninterrupted run
+            (see :func:`jaxrg.io.run_chain_checkpointed`). ``None``: no checkpoints.
 
     Returns:
         :class:`SimulationResult`.
@@ -161,12 +165,27 @@ def simulate(
     else:
         spins = ising.ordered_spins(L, (n_T, chains))
     state = init(key_init, spins)
+    chain = run_chain
+    if checkpoint is not None:  # same chains, saved after every chunk and resumed from the saved chunks
+        from jaxrg import io
+
+        run_args = dict(L=L, T=T_1d, sampler=sampler, sweeps=sweeps, thermalize=thermalize, chains=chains,
+                        measure_every=measure_every, seed=seed, h=float(h), initial=initial, chunk_size=chunk_size,
+                        dtype=str(jnp.result_type(float)))
+
+        def chain(*args, description, **kwargs):
+            phase = "thermalize" if description == "thermalizing" else "measure"
+            return io.run_chain_checkpointed(
+                *args, checkpoint=f"{checkpoint}/{phase}.npz", fingerprint=io.fingerprint(dict(run_args, phase=phase)),
+                description=description, **kwargs,
+            )
+
     if thermalize:
-        state = run_chain(
+        state = chain(
             step, key_therm, state, n_measurements=thermalize, chunk_size=chunk_size, progress=progress,
             description="thermalizing",
         ).state
-    out = run_chain(
+    out = chain(
         step, key_run, state, n_measurements=n_measurements, steps_per_measurement=measure_every, measure=_measure,
         chunk_size=chunk_size, progress=progress, description="measuring",
     )

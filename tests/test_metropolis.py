@@ -94,7 +94,7 @@ def test_thresholds_encode_metropolis_probabilities():
 
 
 def test_kernel_is_vmappable_and_deterministic():
-    L = 8
+    L = 32
     c = ising.couplings(jnp.array([1.5, 3.0]))
     spins = ising.ordered_spins(L, (2,))
     keys = jax.random.split(jax.random.key(1), 2)

@@ -6,9 +6,13 @@
 
 from jaxrg.sampling.base import Kernel
 from jaxrg.sampling.metropolis import metropolis
+from jaxrg.sampling.swendsen_wang import swendsen_wang
+from jaxrg.sampling.wolff import wolff
 
 SAMPLERS = {
     "metropolis": metropolis,
+    "wolff": wolff,
+    "swendsen_wang": swendsen_wang,
 }
 
-__all__ = ["Kernel", "SAMPLERS", "metropolis"]
+__all__ = ["Kernel", "SAMPLERS", "metropolis", "wolff", "swendsen_wang"]

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-__all__ = ["ChainOutput", "run_chain", "chunk_key", "default_chunk_size"]
+__all__ = ["ChainOutput", "ChunkOutput", "run_chain", "iterate_chain", "chunk_key", "default_chunk_size"]
 
 
 class ChainOutput(NamedTuple):
@@ -131,3 +131,51 @@ def run_chain(
     measurements = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *records)
     info = jax.tree.map(lambda x: x / n_measurements, info_total)
     return ChainOutput(state, measurements, info)
+
+
+class ChunkOutput(NamedTuple):
+    """One chunk yielded by :func:`iterate_chain` (numpy records and info summed over the chunk's measurements)."""
+
+    index: int
+    n_chunks: int
+    state: Any
+    records: Any
+    info_sum: Any
+
+
+def iterate_chain(
+    step: Callable,
+    key: Array,
+    state: Any,
+    *,
+    n_measurements: int,
+    steps_per_measurement: int = 1,
+    measure: Callable | None = None,
+    chunk_size: int | None = None,
+    first_chunk: int = 0,
+):
+    """Yield the chunks ``first_chunk, ..., n_chunks - 1`` of the run :func:`run_chain` would do (for checkpointing).
+
+    ``n_measurements`` and ``chunk_size`` describe the WHOLE run, so a run resumed at ``first_chunk`` from the state
+    saved after chunk ``first_chunk - 1`` draws exactly the random numbers of an uninterrupted run, and the chunks'
+    records concatenated and info sums added in order reproduce :func:`run_chain` bit for bit.
+
+    Yields:
+        :class:`ChunkOutput` after each chunk.
+    """
+    if int(n_measurements) < 1:
+        raise ValueError(f"n_measurements must be >= 1, got {n_measurements}")
+    if int(steps_per_measurement) < 1:
+        raise ValueError(f"steps_per_measurement must be >= 1, got {steps_per_measurement}")
+    n_measurements = int(n_measurements)
+    chunk_size = default_chunk_size(n_measurements) if chunk_size is None else int(chunk_size)
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    n_chunks = math.ceil(n_measurements / chunk_size)
+    if not 0 <= int(first_chunk) <= n_chunks:
+        raise ValueError(f"first_chunk must be in [0, {n_chunks}], got {first_chunk}")
+    chunk_fn = _make_chunk_fn(step, measure, int(steps_per_measurement))
+    for c in range(int(first_chunk), n_chunks):
+        n = min(chunk_size, n_measurements - c * chunk_size)
+        state, records, info_sum = chunk_fn(chunk_key(key, c), state, n)
+        yield ChunkOutput(c, n_chunks, state, jax.tree.map(np.asarray, records), jax.tree.map(np.asarray, info_sum))
