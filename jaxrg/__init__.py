@@ -22,3 +22,4 @@ from jaxrg.simulation import SimulationResult, simulate  # noqa: E402
 from jaxrg.stats import Estimate  # noqa: E402
 
 # --- capabilities (each issue adds its own block below) -------------------------------------------------------
+from jaxrg import scale  # issue 9  # noqa: E402
