@@ -305,6 +305,10 @@ def jackknife(estimator: Callable[..., Any], *samples: Any) -> Estimate:
     error = sqrt((B - 1)/B * sum_i (theta_i - mean_i theta_i)^2). Leave-one-out means are formed in closed form
     and the estimator is vmapped over them.
 
+    Precision: the bias correction multiplies the rounding error of each estimator evaluation by ~B. For
+    estimators with cancellations (N (<e^2> - <e>^2), 1 - <m^4>/(3<m^2>^2)) and many blocks, float32 is not
+    enough: pass float64 samples (under ``jax.enable_x64``) or moments of centred data (e.g. e - e_ref).
+
     Args:
       estimator: f(*means) -> array (or pytree of arrays), written for the full-sample means; it must broadcast
         over any trailing batch axes of the samples, e.g. ``lambda e, e2: n_sites * (e2 - e**2) / T**2``.
@@ -332,7 +336,9 @@ def jackknife(estimator: Callable[..., Any], *samples: Any) -> Estimate:
         raise ValueError(f"samples must have at least 2 blocks along axis 0, got {n_blocks}")
 
     full_means = [jnp.mean(a, axis=0) for a in arrays]
-    leave_one_out = [(jnp.sum(a, axis=0, keepdims=True) - a) / (n_blocks - 1) for a in arrays]
+    # (B mean - a_i) / (B - 1), written as a correction to the mean: no large sum, so float32 keeps the small
+    # leave-one-out differences that the error is made of.
+    leave_one_out = [m - (a - m) / (n_blocks - 1) for a, m in zip(arrays, full_means)]
     theta_full = estimator(*full_means)
     theta_loo = jax.vmap(estimator)(*leave_one_out)
 
