@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -67,32 +68,40 @@ def thermodynamics(series: Timeseries, L: int, T, *, sweeps_per_measurement=1.0)
     Returns:
         :class:`Thermodynamics` with arrays over temperature.
     """
-    e = jnp.asarray(series.energy)
-    m = jnp.asarray(series.magnetization)
+    e = np.asarray(series.energy, dtype=np.float64)
+    m = np.asarray(series.magnetization, dtype=np.float64)
     if e.ndim != 3 or e.shape != m.shape:
         raise ValueError(f"series must hold two (n_T, chains, n) arrays of equal shape, got {e.shape} and {m.shape}")
     n_T, chains, n = e.shape
     if n < 16:
         raise ValueError(f"need at least 16 measurements per chain for error bars, got {n}")
-    T = jnp.asarray(T, e.dtype).reshape(n_T)
+    T = np.asarray(T, dtype=np.float64).reshape(n_T)
     N = L * L
-    am = jnp.abs(m)
-    primaries = (e, e * e, am, m * m, (m * m) ** 2)
+    # The error analysis runs in float64 whatever the global setting: the jackknife's bias correction multiplies
+    # rounding errors by the number of blocks. Fluctuations are also taken about the sample means (shifts that cancel
+    # exactly in C and chi) so that <x^2> - <x>^2 does not lose digits.
+    with jax.enable_x64(True):
+        am = np.abs(m)
+        e_shift = e.mean(axis=(1, 2), keepdims=True)
+        a_shift = am.mean(axis=(1, 2), keepdims=True)
+        de, da, m2 = e - e_shift, am - a_shift, m * m
+        primaries = (de, de * de, da, da * da, m2, m2 * m2)
 
-    nb = blocks_per_chain(chains, n)
-    # (n_T, chains, nb) -> (chains * nb, n_T): leading axis = pooled blocks.
-    blocked = [
-        jnp.moveaxis(stats.block_means(x, nb, axis=-1).reshape(n_T, chains * nb), -1, 0) for x in primaries
-    ]
-    energy = stats.jackknife(lambda e, e2, a, m2, m4: e, *blocked)
-    abs_m = stats.jackknife(lambda e, e2, a, m2, m4: a, *blocked)
-    heat = stats.jackknife(lambda e, e2, a, m2, m4: N * (e2 - e * e) / T**2, *blocked)
-    chi = stats.jackknife(lambda e, e2, a, m2, m4: N * (m2 - a * a) / T, *blocked)
-    binder = stats.jackknife(lambda e, e2, a, m2, m4: 1.0 - m4 / (3.0 * m2 * m2), *blocked)
+        nb = blocks_per_chain(chains, n)
+        # (n_T, chains, nb) -> (chains * nb, n_T): leading axis = pooled blocks.
+        blocked = [
+            jnp.moveaxis(stats.block_means(x, nb, axis=-1).reshape(n_T, chains * nb), -1, 0) for x in primaries
+        ]
+        e0, a0 = e_shift.reshape(n_T), a_shift.reshape(n_T)
+        energy = stats.jackknife(lambda de, de2, da, da2, m2, m4: e0 + de, *blocked)
+        abs_m = stats.jackknife(lambda de, de2, da, da2, m2, m4: a0 + da, *blocked)
+        heat = stats.jackknife(lambda de, de2, da, da2, m2, m4: N * (de2 - de * de) / T**2, *blocked)
+        chi = stats.jackknife(lambda de, de2, da, da2, m2, m4: N * (da2 - da * da) / T, *blocked)
+        binder = stats.jackknife(lambda de, de2, da, da2, m2, m4: 1.0 - m4 / (3.0 * m2 * m2), *blocked)
 
-    spm = jnp.broadcast_to(jnp.asarray(sweeps_per_measurement, e.dtype), (n_T,))
-    tau_e = jnp.mean(stats.integrated_autocorrelation_time(e, axis=-1), axis=-1) * spm
-    tau_m = jnp.mean(stats.integrated_autocorrelation_time(am, axis=-1), axis=-1) * spm
+        spm = np.broadcast_to(np.asarray(sweeps_per_measurement, np.float64), (n_T,))
+        tau_e = np.mean(np.asarray(stats.integrated_autocorrelation_time(e, axis=-1)), axis=-1) * spm
+        tau_m = np.mean(np.asarray(stats.integrated_autocorrelation_time(am, axis=-1)), axis=-1) * spm
     as_np = lambda est: Estimate(np.asarray(est[0]), np.asarray(est[1]))  # noqa: E731
     return Thermodynamics(
         energy=as_np(energy),
