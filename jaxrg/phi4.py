@@ -45,6 +45,8 @@ __all__ = [
     "two_point_function",
     "free_field_propagator",
     "block_average",
+    "action_gradient",
+    "schwinger_dyson",
     "measure",
     "Phi4MetropolisState",
     "Phi4MetropolisInfo",
@@ -177,9 +179,30 @@ def free_field_propagator(L: int, kappa: float) -> np.ndarray:
     return np.real(np.fft.ifft2(inverse))
 
 
-def measure(phi: Array, couplings: Phi4Couplings) -> tuple[Array, Array, Array]:
-    """``(action per site, magnetisation per site, phi^2 per site)`` of each configuration."""
-    return action_per_site(phi, couplings), magnetization_per_site(phi), phi_squared_per_site(phi)
+def action_gradient(phi: Array, couplings: Phi4Couplings) -> Array:
+    """``dS/dphi_x = -2 kappa (sum of the 4 neighbours) + 2 phi_x + 4 lam phi_x (phi_x^2 - 1)``, ``(..., L, L)``."""
+    kappa = jnp.asarray(couplings.kappa)[..., None, None]
+    lam = jnp.asarray(couplings.lam)[..., None, None]
+    return -2.0 * kappa * lattice.neighbour_sum(phi) + 2.0 * phi + 4.0 * lam * phi * (phi * phi - 1.0)
+
+
+def schwinger_dyson(phi: Array, couplings: Phi4Couplings) -> Array:
+    """``(1/N) sum_x phi_x dS/dphi_x`` of each configuration; its exact expectation is 1 for any couplings.
+
+    (Integrate ``d/dphi_x (phi_x exp(-S))`` over the field: ``<1 - phi_x dS/dphi_x> = 0``.) A sampler or action
+    with an error shows up as a deviation from 1.
+    """
+    return jnp.mean(phi * action_gradient(phi, couplings), axis=(-2, -1))
+
+
+def measure(phi: Array, couplings: Phi4Couplings) -> tuple[Array, Array, Array, Array]:
+    """``(action per site, magnetisation per site, phi^2 per site, Schwinger-Dyson ratio)`` of each configuration."""
+    return (
+        action_per_site(phi, couplings),
+        magnetization_per_site(phi),
+        phi_squared_per_site(phi),
+        schwinger_dyson(phi, couplings),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -294,6 +317,7 @@ class Phi4Result(NamedTuple):
         kappa, lam: couplings.
         action: action per site <S>/N; ``action_variance`` is ``N (<s^2> - <s>^2)``.
         phi_squared: <phi^2> per site.
+        schwinger_dyson: <(1/N) sum_x phi_x dS/dphi_x>, exactly 1 for a correct sampler (see :func:`schwinger_dyson`).
         abs_magnetization: <|m|>; susceptibility ``N (<m^2> - <|m|>^2)``; binder ``1 - <m^4> / (3 <m^2>^2)``.
         tau_abs_magnetization, tau_action: integrated autocorrelation times in kernel steps (trajectories for
             HMC/NUTS, sweeps for Metropolis).
@@ -311,6 +335,7 @@ class Phi4Result(NamedTuple):
     action: Estimate
     action_variance: Estimate
     phi_squared: Estimate
+    schwinger_dyson: Estimate
     abs_magnetization: Estimate
     susceptibility: Estimate
     binder: Estimate
@@ -487,14 +512,19 @@ def simulate(
         measure=lambda s: measure(s.position, couplings_b), chunk_size=chunk_size, progress=progress,
         description=f"phi4 {sampler}",
     )
-    s_series, m_series, p_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_kappa, chains, n)
+    s_series, m_series, p_series, sd_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_kappa, chains, n)
     n_kappa = s_series.shape[0]
     thermo = observables.thermodynamics(
         Timeseries(s_series, m_series), L, np.ones(n_kappa), sweeps_per_measurement=measure_every
     )
     nb = observables.blocks_per_chain(s_series.shape[1], s_series.shape[2])
-    blocked = jnp.moveaxis(stats.block_means(jnp.asarray(p_series), nb, axis=-1).reshape(n_kappa, -1), -1, 0)
-    phi2 = stats.jackknife(lambda p: p, blocked)
+
+    def blocked_mean(series):
+        blocked = jnp.moveaxis(stats.block_means(jnp.asarray(series), nb, axis=-1).reshape(n_kappa, -1), -1, 0)
+        return stats.jackknife(lambda x: x, blocked)
+
+    phi2 = blocked_mean(p_series)
+    sd = blocked_mean(sd_series)
 
     info = out.info
     nan = np.full(n_kappa, np.nan)
@@ -513,6 +543,7 @@ def simulate(
         action=est(thermo.energy),
         action_variance=est(thermo.heat_capacity),
         phi_squared=est(phi2),
+        schwinger_dyson=est(sd),
         abs_magnetization=est(thermo.abs_magnetization),
         susceptibility=est(thermo.susceptibility),
         binder=est(thermo.binder),
