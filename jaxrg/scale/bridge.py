@@ -21,6 +21,7 @@ go through `polynomial_map` first.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -35,6 +36,7 @@ from jaxrg.scale._util import (
     check_positive_float,
     check_positive_int,
     float_array,
+    identity_cache,
     is_concrete,
 )
 from jaxrg.scale.flow import _default_tol, _eig, _find_fixed_point_flat, classify_eigenvalues, critical_exponents
@@ -199,6 +201,19 @@ def rg_matrix_exponents(
     return RGMatrixExponents(lam, y, v, left, cls, ex.y_t, ex.nu, ex.omega)
 
 
+@identity_cache
+def _map_residual(flat_R: Callable) -> Callable:
+    return lambda v: flat_R(v) - v
+
+
+@partial(jax.jit, static_argnames=("flat_R", "marginal_tol", "thermal_index"))
+def _map_core(flat_R: Callable, x: Array, b, marginal_tol: float, thermal_index: int):
+    J = jax.jacfwd(flat_R)(x)
+    ln_b = jnp.log(jnp.asarray(b, x.dtype))
+    lam, y, v, left, cls, ex = _exponents_from_jacobian(J, ln_b, marginal_tol, thermal_index)
+    return J, jnp.real(v @ jnp.diag(y) @ left), lam, y, v, left, cls, ex
+
+
 def analyze_map(
     rg_map: Callable,
     g0: Any,
@@ -237,7 +252,7 @@ def analyze_map(
     if tol is None:
         tol = _default_tol(x0.dtype)
     check_positive_float(tol, "tol")
-    x, residual, n_iter, converged, broken = _find_fixed_point_flat(lambda v: flat_R(v) - v, x0, tol, max_iter)
+    x, residual, n_iter, converged, broken = _find_fixed_point_flat(_map_residual(flat_R), x0, float(tol), max_iter)
     if is_concrete(x, converged) and not bool(converged):
         if bool(broken):
             raise ValueError(
@@ -247,10 +262,7 @@ def analyze_map(
             f"g0: no fixed point of rg_map found from g0 = {np.asarray(x0)} (max|R(g) - g| = {float(residual):.3e} "
             f"after {int(n_iter)} Newton iterations); try another g0"
         )
-    J = jax.jacfwd(flat_R)(x)
-    ln_b = jnp.log(jnp.asarray(b, x.dtype))
-    lam, y, v, left, cls, ex = _exponents_from_jacobian(J, ln_b, marginal_tol, thermal_index)
-    M = jnp.real(v @ jnp.diag(y) @ left)
+    J, M, lam, y, v, left, cls, ex = _map_core(flat_R, x, b, float(marginal_tol), thermal_index)
     return MapAnalysis(
         g_star=unravel(x),
         residual=residual,

@@ -16,6 +16,7 @@ Every core here is a pure function: integrators use `lax.scan`, Newton uses `lax
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Callable, NamedTuple, Optional
 
 import jax
@@ -32,6 +33,7 @@ from jaxrg.scale._util import (
     check_positive_float,
     check_positive_int,
     float_array,
+    identity_cache,
     is_concrete,
 )
 
@@ -111,6 +113,11 @@ def flow_vector_field(beta: Callable, dissipation: Optional[Callable] = None) ->
     if dissipation is None:
         return beta
     check_callable(dissipation, "dissipation")
+    return _with_dissipation(beta, dissipation)
+
+
+@identity_cache
+def _with_dissipation(beta: Callable, dissipation: Callable) -> Callable:
     return lambda g: jax.tree_util.tree_map(jnp.add, beta(g), dissipation(g))
 
 
@@ -139,6 +146,7 @@ def rk4_step(field: Callable, y: Any, ds: Float[Array, ""]) -> Any:
     )
 
 
+@partial(jax.jit, static_argnames=("field", "n_steps", "save_every"))
 def _rk4_scan(field: Callable, y0: Any, ds, n_steps: int, save_every: int):
     """RK4 in nested lax.scan: returns the stacked states after every `save_every` steps (y0 first)."""
 
@@ -223,48 +231,11 @@ def _dopri_step(field: Callable, y: Array, h: Array) -> tuple[Array, Array]:
     return y5, err
 
 
-def integrate_flow_adaptive(
-    beta: Callable,
-    g0: Any,
-    s_save: Any,
-    *,
-    dissipation: Optional[Callable] = None,
-    rtol: float = 1e-8,
-    atol: float = 1e-10,
-    max_steps: int = 4096,
-) -> AdaptiveFlowSolution:
-    """Integrate dg/ds = beta(g) + D(g) with adaptive Dormand-Prince 5(4) steps, reporting g at the scales s_save.
-
-    Steps are accepted when the RMS of err / (atol + rtol |g|) is <= 1 and never step over a requested scale. The
-    loop is a `lax.scan` of max_steps iterations (steps after the last requested scale are skipped with `lax.cond`),
-    so it jit-compiles, vmaps and is reverse-mode differentiable.
-
-    Args:
-        beta: g -> dg/ds (JAX-traceable; g may be a pytree).
-        g0: couplings at s_save[0].
-        s_save: (m,) strictly monotonic scales, m >= 2; s_save[0] is the initial scale.
-        dissipation: optional D(g) added to beta.
-        rtol, atol: relative and absolute error tolerances per step (> 0).
-        max_steps: static budget of step attempts (accepted + rejected).
-
-    Returns:
-        AdaptiveFlowSolution; check `success` (False if the budget ran out: unreached rows are NaN).
-    """
-    field_tree = flow_vector_field(beta, dissipation)
-    max_steps = check_positive_int(max_steps, "max_steps")
-    check_positive_float(rtol, "rtol")
-    check_positive_float(atol, "atol")
-    g0 = jax.tree_util.tree_map(float_array, g0)
-    check_finite(jax.tree_util.tree_leaves(g0), "g0")
+@partial(jax.jit, static_argnames=("field_tree", "max_steps"))
+def _adaptive_core(field_tree: Callable, g0: Any, s_save: Array, rtol, atol, max_steps: int):
+    """Dormand-Prince loop (see integrate_flow_adaptive); returns (g at s_save, n_accepted, n_rejected, success)."""
     y0, unravel = jax.flatten_util.ravel_pytree(g0)
     dtype = y0.dtype
-    s_save = jnp.asarray(s_save, dtype)
-    if s_save.ndim != 1 or s_save.shape[0] < 2:
-        raise ValueError(f"s_save must be a 1D array of at least 2 scales, got shape {s_save.shape}")
-    if is_concrete(s_save):
-        d = np.diff(np.asarray(s_save))
-        if not (np.all(np.isfinite(np.asarray(s_save))) and (np.all(d > 0) or np.all(d < 0))):
-            raise ValueError("s_save must be finite and strictly increasing or strictly decreasing")
     m = s_save.shape[0]
 
     def field(v):
@@ -316,7 +287,53 @@ def integrate_flow_adaptive(
 
     (s, y, h, idx, out, n_acc, n_rej), _ = lax.scan(body, carry0, None, length=max_steps)
     gs = jax.vmap(unravel)(out)
-    return AdaptiveFlowSolution(s=s_save, g=gs, n_accepted=n_acc, n_rejected=n_rej, success=idx >= m)
+    gs = jax.vmap(unravel)(out)
+    return gs, n_acc, n_rej, idx >= m
+
+
+def integrate_flow_adaptive(
+    beta: Callable,
+    g0: Any,
+    s_save: Any,
+    *,
+    dissipation: Optional[Callable] = None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    max_steps: int = 4096,
+) -> AdaptiveFlowSolution:
+    """Integrate dg/ds = beta(g) + D(g) with adaptive Dormand-Prince 5(4) steps, reporting g at the scales s_save.
+
+    Steps are accepted when the RMS of err / (atol + rtol |g|) is <= 1 and never step over a requested scale. The
+    loop is a `lax.scan` of max_steps iterations (steps after the last requested scale are skipped with `lax.cond`),
+    so it jit-compiles, vmaps and is reverse-mode differentiable.
+
+    Args:
+        beta: g -> dg/ds (JAX-traceable; g may be a pytree).
+        g0: couplings at s_save[0].
+        s_save: (m,) strictly monotonic scales, m >= 2; s_save[0] is the initial scale.
+        dissipation: optional D(g) added to beta.
+        rtol, atol: relative and absolute error tolerances per step (> 0).
+        max_steps: static budget of step attempts (accepted + rejected).
+
+    Returns:
+        AdaptiveFlowSolution; check `success` (False if the budget ran out: unreached rows are NaN).
+    """
+    field_tree = flow_vector_field(beta, dissipation)
+    max_steps = check_positive_int(max_steps, "max_steps")
+    check_positive_float(rtol, "rtol")
+    check_positive_float(atol, "atol")
+    g0 = jax.tree_util.tree_map(float_array, g0)
+    check_finite(jax.tree_util.tree_leaves(g0), "g0")
+    dtype = jax.flatten_util.ravel_pytree(g0)[0].dtype
+    s_save = jnp.asarray(s_save, dtype)
+    if s_save.ndim != 1 or s_save.shape[0] < 2:
+        raise ValueError(f"s_save must be a 1D array of at least 2 scales, got shape {s_save.shape}")
+    if is_concrete(s_save):
+        d = np.diff(np.asarray(s_save))
+        if not (np.all(np.isfinite(np.asarray(s_save))) and (np.all(d > 0) or np.all(d < 0))):
+            raise ValueError("s_save must be finite and strictly increasing or strictly decreasing")
+    gs, n_acc, n_rej, success = _adaptive_core(field_tree, g0, s_save, rtol, atol, max_steps)
+    return AdaptiveFlowSolution(s=s_save, g=gs, n_accepted=n_acc, n_rejected=n_rej, success=success)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -400,7 +417,8 @@ def _newton_solve(f: Callable, x0: Array, tol, max_iter: int):
     return x, (i, broken)
 
 
-def _find_fixed_point_flat(f: Callable, x0: Array, tol, max_iter: int):
+@partial(jax.jit, static_argnames=("f", "tol", "max_iter"))
+def _find_fixed_point_flat(f: Callable, x0: Array, tol: float, max_iter: int):
     def solve(fn, x):
         # custom_root differentiates its aux output too, so integer / boolean diagnostics travel as floats.
         x, (n_iter, broken) = _newton_solve(fn, x, tol, max_iter)
@@ -415,6 +433,11 @@ def _find_fixed_point_flat(f: Callable, x0: Array, tol, max_iter: int):
     residual = jnp.max(jnp.abs(f(x)))
     converged = (residual <= tol) & ~broken
     return x, residual, n_iter, converged, broken
+
+
+@partial(jax.jit, static_argnames=("f", "tol", "max_iter"))
+def _fixed_points_batch(f: Callable, xs: Array, tol: float, max_iter: int):
+    return jax.vmap(lambda x: _find_fixed_point_flat(f, x, tol, max_iter))(xs)
 
 
 def find_fixed_point(
@@ -443,7 +466,7 @@ def find_fixed_point(
     if tol is None:
         tol = _default_tol(x0.dtype)
     check_positive_float(tol, "tol")
-    x, residual, n_iter, converged, _ = _find_fixed_point_flat(flat, x0, tol, max_iter)
+    x, residual, n_iter, converged, _ = _find_fixed_point_flat(flat, x0, float(tol), max_iter)
     return FixedPoint(g_star=unravel(x), residual=residual, n_iter=n_iter, converged=converged)
 
 
@@ -483,13 +506,10 @@ def fixed_points(
     if tol is None:
         tol = _default_tol(guesses.dtype)
     check_positive_float(tol, "tol")
-    flat, unravel, _ = as_flat_field(beta, guesses[0])
-
-    def one(g):
-        x, residual, n_iter, converged, broken = _find_fixed_point_flat(flat, jnp.ravel(g), tol, max_iter)
-        return unravel(x), residual, n_iter, converged, broken
-
-    pts, res, nit, conv, broken = jax.vmap(one)(guesses)
+    tol = float(tol)
+    flat, _, _ = as_flat_field(beta, guesses[0])
+    xs, res, nit, conv, broken = _fixed_points_batch(flat, guesses.reshape(guesses.shape[0], -1), tol, max_iter)
+    pts = xs.reshape(guesses.shape)
     if not unique:
         return FixedPoints(points=pts, residual=res, converged=conv, n_iter=nit)
     if not is_concrete(guesses, pts):
@@ -594,6 +614,13 @@ def _sorted_eig(matrix: Array):
     return w[order], v[:, order]
 
 
+@partial(jax.jit, static_argnames=("flat",))
+def _linearize_core(flat: Callable, x: Array):
+    matrix = jax.jacfwd(flat)(x)
+    w, v = _sorted_eig(matrix)
+    return flat(x), matrix, w, v, jnp.linalg.inv(v)
+
+
 def linearize(
     beta: Callable,
     g_star: Any,
@@ -619,8 +646,7 @@ def linearize(
     check_positive_float(marginal_tol, "marginal_tol", allow_zero=True)
     flat, unravel, x = as_flat_field(beta, g_star)
     check_finite(x, "g_star")
-    bx = flat(x)
-    matrix = jax.jacfwd(flat)(x)
+    bx, matrix, w, v, left = _linearize_core(flat, x)
     if is_concrete(x, bx, matrix):
         if not np.all(np.isfinite(np.asarray(bx))):
             raise ValueError(f"beta is singular at g_star = {np.asarray(g_star)}: beta(g_star) = {np.asarray(bx)}")
@@ -634,8 +660,6 @@ def linearize(
                 f"g_star is not a fixed point: max|beta(g_star)| = {float(np.max(np.abs(np.asarray(bx)))):.3e} > "
                 f"fixed_point_tol = {fixed_point_tol}; find it first with jaxrg.scale.fixed_points"
             )
-    w, v = _sorted_eig(matrix)
-    left = jnp.linalg.inv(v)
     return Linearization(
         g_star=unravel(x),
         matrix=matrix,

@@ -14,6 +14,7 @@ Example (glass formers): beta = lambda g, F = A / g gives S(g) = A / (lambda g) 
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import jax
@@ -21,7 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from jaxrg.scale._util import check_callable, check_finite, check_positive_int, float_array, is_concrete
+from jaxrg.scale._util import (
+    check_callable,
+    check_finite,
+    check_positive_int,
+    float_array,
+    identity_cache,
+    is_concrete,
+)
 from jaxrg.scale.flow import _rk4_scan
 
 __all__ = ["FlowAction", "hj_action", "hj_action_along_flow", "hj_residual"]
@@ -89,6 +97,11 @@ def _action_1d(beta: Callable, F: Callable, g: Array, g_ref: Array, n_panels: in
     return jnp.where(same_sign, action, jnp.nan), b_nodes, nodes
 
 
+@partial(jax.jit, static_argnames=("beta", "F", "n_panels", "order"))
+def _action_points(beta: Callable, F: Callable, gv: Array, g_ref: Array, n_panels: int, order: int):
+    return jax.vmap(lambda gi: _action_1d(beta, F, gi, g_ref, n_panels, order))(gv)
+
+
 def hj_action(
     beta: Callable, F: Callable, g, g_ref, *, n_panels: int = 16, order: int = 16
 ) -> Array:
@@ -132,11 +145,8 @@ def hj_action(
         if shape != ():
             raise ValueError(f"{name} must map a scalar coupling to a scalar (one-coupling action), got shape {shape}")
 
-    def one(gi):
-        return _action_1d(beta, F, gi, g_ref, n_panels, order)
-
     gv = jnp.atleast_1d(g)
-    action, b_nodes, nodes = jax.vmap(one)(gv)
+    action, b_nodes, nodes = _action_points(beta, F, gv, g_ref, n_panels, order)
     if is_concrete(gv, g_ref, action):
         b_np = np.asarray(b_nodes)
         for i in range(b_np.shape[0]):
@@ -182,14 +192,19 @@ def hj_action_along_flow(
     if jax.eval_shape(F, g0).shape != ():
         raise ValueError("F must return a scalar F(g)")
 
+    ds = jnp.asarray(ds, g0.dtype)
+    gs, Ss = _rk4_scan(_action_field(beta, F), (g0, jnp.zeros((), g0.dtype)), ds, n_steps, save_every)
+    s = ds * save_every * jnp.arange(n_steps // save_every + 1, dtype=g0.dtype)
+    return FlowAction(s=s, g=gs, S=Ss)
+
+
+@identity_cache
+def _action_field(beta: Callable, F: Callable) -> Callable:
     def field(state):
         g, _ = state
         return beta(g), -F(g)
 
-    ds = jnp.asarray(ds, g0.dtype)
-    gs, Ss = _rk4_scan(field, (g0, jnp.zeros((), g0.dtype)), ds, n_steps, save_every)
-    s = ds * save_every * jnp.arange(n_steps // save_every + 1, dtype=g0.dtype)
-    return FlowAction(s=s, g=gs, S=Ss)
+    return field
 
 
 def hj_residual(beta: Callable, F: Callable, action: Callable) -> Callable:

@@ -12,13 +12,14 @@ Both derivatives come from `jax.grad` of H, so any JAX-traceable beta and F work
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from jaxrg.scale._util import check_callable, check_finite, check_positive_int, float_array
+from jaxrg.scale._util import check_callable, check_finite, check_positive_int, float_array, identity_cache
 from jaxrg.scale.flow import _rk4_scan
 
 __all__ = [
@@ -64,7 +65,11 @@ def scale_hamiltonian(beta: Callable, F: Callable) -> Callable:
     """
     check_callable(beta, "beta")
     check_callable(F, "F")
+    return _hamiltonian(beta, F)
 
+
+@identity_cache
+def _hamiltonian(beta: Callable, F: Callable) -> Callable:
     def H(g, p):
         return jnp.sum(p * beta(g)) + F(g)
 
@@ -80,7 +85,11 @@ def hamilton_equations(beta: Callable, F: Callable) -> Callable:
     Returns:
         field: state (g, p) -> (dg/ds, dp/ds), a pytree vector field usable with `rk4_step`.
     """
-    H = scale_hamiltonian(beta, F)
+    return _hamilton_field(scale_hamiltonian(beta, F))
+
+
+@identity_cache
+def _hamilton_field(H: Callable) -> Callable:
     dH = jax.grad(H, argnums=(0, 1))
 
     def field(state):
@@ -89,6 +98,11 @@ def hamilton_equations(beta: Callable, F: Callable) -> Callable:
         return dHdp, -dHdg
 
     return field
+
+
+@partial(jax.jit, static_argnames=("H",))
+def _hamiltonian_along(H: Callable, gs: Array, ps: Array) -> Array:
+    return jax.vmap(H)(gs, ps)
 
 
 def hamiltonian_trajectory(
@@ -130,6 +144,6 @@ def hamiltonian_trajectory(
     H = scale_hamiltonian(beta, F)
     ds = jnp.asarray(ds, g0.dtype)
     gs, ps = _rk4_scan(field, (g0, p0), ds, n_steps, save_every)
-    Hs = jax.vmap(H)(gs, ps)
+    Hs = _hamiltonian_along(H, gs, ps)
     s = ds * save_every * jnp.arange(n_steps // save_every + 1, dtype=g0.dtype)
     return HamiltonianTrajectory(s=s, g=gs, p=ps, H=Hs, max_drift=jnp.max(jnp.abs(Hs - Hs[0])))
