@@ -325,6 +325,13 @@ def spontaneous_magnetization(T) -> np.ndarray:
         return np.asarray(_spontaneous_magnetization(jnp.asarray(1.0 / T)), dtype=np.float64)
 
 
+@jax.jit
+def _onsager_thermodynamics(K):
+    """``ln Z / N``, energy, heat capacity and spontaneous magnetisation per spin (K 1-D; compiled once per batch)."""
+    energy, heat_capacity = _onsager_energy_heat_capacity(K)
+    return onsager_log_z(K), energy, heat_capacity, _spontaneous_magnetization(K)
+
+
 def infinite_lattice(T) -> InfiniteLattice:
     """Onsager's exact thermodynamics per spin of the infinite square lattice, in float64.
 
@@ -340,12 +347,14 @@ def infinite_lattice(T) -> InfiniteLattice:
         :class:`InfiniteLattice` of float64 numpy arrays with the shape of ``T``.
     """
     T = _validate_temperature(T)
+    K = (1.0 / T).ravel()
+    batch = max(_KAUFMAN_BATCH, 1 << (K.size - 1).bit_length())
+    K_pad = np.full(batch, 0.5)
+    K_pad[: K.size] = K
     with jax.enable_x64(True):
-        K = jnp.asarray(1.0 / T, dtype=jnp.float64)
-        log_z = onsager_log_z(K)
-        energy, heat_capacity = _onsager_energy_heat_capacity(K)
-        magnetization = _spontaneous_magnetization(K)
-        out = [np.asarray(v, dtype=np.float64) for v in (-T * np.asarray(log_z), energy, heat_capacity, magnetization)]
+        values = _onsager_thermodynamics(jnp.asarray(K_pad, jnp.float64))
+        log_z, energy, heat_capacity, magnetization = (np.asarray(v, np.float64)[: K.size] for v in values)
+    out = [v.reshape(T.shape) for v in (-T.ravel() * log_z, energy, heat_capacity, magnetization)]
     return InfiniteLattice(*out)
 
 
