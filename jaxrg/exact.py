@@ -215,15 +215,14 @@ def _elliptic_ke(kp):
     any ``k' >= 1e-300`` (quadratic convergence after ~log2 ln(1/k') steps). ``k'`` as input keeps full precision
     near ``k = 1``.
     """
-    a = jnp.ones_like(kp)
-    b = kp
-    csum = 0.5 * (1.0 - kp * kp)
-    power = 0.5
-    for _ in range(40):
+    def agm_step(_, carry):
+        a, b, power, csum = carry
         c = 0.5 * (a - b)
-        a, b = 0.5 * (a + b), jnp.sqrt(a * b)
-        power = power * 2.0
-        csum = csum + power * c * c
+        power = 2.0 * power
+        return 0.5 * (a + b), jnp.sqrt(a * b), power, csum + power * c * c
+
+    init = (jnp.ones_like(kp), kp, jnp.full_like(kp, 0.5), 0.5 * (1.0 - kp * kp))
+    a, _, _, csum = jax.lax.fori_loop(0, 40, agm_step, init)
     ellip_k = 0.5 * jnp.pi / a
     return ellip_k, ellip_k * (1.0 - csum)
 
