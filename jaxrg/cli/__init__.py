@@ -1,0 +1,157 @@
+"""The ``jaxrg`` command: ``jaxrg run`` (the default study) and one subcommand per capability.
+
+Each subcommand is a :class:`Command` in the registry ``COMMANDS`` (its module calls :func:`register`): a name, a
+one-line help, its typed :class:`~jaxrg.cli.options.Option` list (which gives both ``--option`` flags and the keys
+accepted in a ``--config`` TOML file), and ``execute(config, context) -> dict`` (the dict is what ``--json`` prints).
+Exit codes: 0 success, 2 bad input (unknown keys, invalid values, unusable checkpoints), 1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from jaxrg.cli.options import ConfigError, Option, add_arguments, given_arguments, read_toml, resolve
+
+__all__ = ["Command", "ConfigError", "Context", "COMMANDS", "register", "main", "to_json"]
+
+
+@dataclass
+class Context:
+    """What a command needs besides its config: output mode and the parsed arguments.
+
+    Attributes:
+        json: print one JSON object on stdout instead of tables.
+        quiet: no progress bars and no log lines.
+        progress: show progress bars (not quiet and stderr is a terminal).
+        args: the parsed argparse namespace (for command-specific positional arguments).
+    """
+
+    json: bool = False
+    quiet: bool = False
+    progress: bool = False
+    args: Any = None
+
+    def log(self, message: str) -> None:
+        """Print a progress line on stderr unless quiet."""
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    def out(self, text: str) -> None:
+        """Print human-readable output on stdout unless ``--json`` is on."""
+        if not self.json:
+            print(text, flush=True)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``jaxrg`` subcommand.
+
+    Attributes:
+        name: the subcommand.
+        help: one line for ``jaxrg --help``.
+        options: options usable as ``--flags`` and as keys of a ``--config`` TOML file.
+        execute: ``execute(config, context) -> dict`` (JSON-able after :func:`to_json`).
+        description: longer text for ``jaxrg NAME --help``.
+        configure: optional ``configure(parser)`` adding command-specific arguments (e.g. positional ones).
+        takes_config: whether ``--config FILE.toml`` applies (``run`` has its own nested config).
+    """
+
+    name: str
+    help: str
+    options: tuple[Option, ...]
+    execute: Callable[[dict, Context], dict]
+    description: str = ""
+    configure: Callable[[argparse.ArgumentParser], None] | None = None
+    takes_config: bool = True
+    aliases: tuple[str, ...] = field(default=())
+
+
+COMMANDS: dict[str, Command] = {}
+
+# Modules whose import registers a command; a capability adds its module here.
+_COMMAND_MODULES = ("jaxrg.cli.run", "jaxrg.cli.simulate")
+
+
+def register(command: Command) -> Command:
+    """Add ``command`` to :data:`COMMANDS` (its module is listed in ``_COMMAND_MODULES``)."""
+    COMMANDS[command.name] = command
+    return command
+
+
+def _load_commands() -> None:
+    import importlib
+
+    for module in _COMMAND_MODULES:
+        importlib.import_module(module)
+
+
+def to_json(value: Any) -> Any:
+    """Convert numpy/jax values to JSON types (arrays -> lists, NaN/inf -> None)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(v) for v in value]
+    if hasattr(value, "__array__") and not isinstance(value, (str, bytes)):
+        arr = np.asarray(value)
+        return to_json(arr.tolist()) if arr.ndim else to_json(arr.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (np.generic,)):
+        return to_json(value.item())
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxrg",
+        description="jaxrg: renormalization-group physics of the 2D Ising model in JAX. "
+        "Start with `jaxrg run` (the default study, a few minutes on a laptop).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in COMMANDS.values():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help, aliases=list(cmd.aliases))
+        if cmd.configure is not None:
+            cmd.configure(p)
+        if cmd.takes_config:
+            p.add_argument("--config", metavar="FILE.toml", help="read options from a TOML file (flags override it)")
+        add_arguments(p, cmd.options)
+        p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
+        p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+        p.set_defaults(_command=cmd.name)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``jaxrg`` command line; returns the exit code (0 ok, 2 bad input, 1 failure)."""
+    _load_commands()
+    parser = _parser()
+    args = parser.parse_args(argv)  # argparse itself exits with 2 on malformed flags
+    if getattr(args, "_command", None) is None:
+        parser.print_help(sys.stderr)
+        return 2
+    cmd = COMMANDS[args._command]
+    ctx = Context(json=args.json, quiet=args.quiet, progress=not args.quiet and sys.stderr.isatty(), args=args)
+    try:
+        given: dict[str, Any] = {}
+        if cmd.takes_config and args.config:
+            given.update(read_toml(args.config))
+        given.update(given_arguments(args, cmd.options))
+        config = resolve(cmd.options, given) if cmd.options else {}
+        result = cmd.execute(config, ctx)
+    except ValueError as e:  # ConfigError, CheckpointError and the library's input checks
+        print(f"jaxrg {cmd.name}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"jaxrg {cmd.name}: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(to_json(result), indent=1, allow_nan=False))
+    return 0
+

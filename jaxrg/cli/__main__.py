@@ -1,0 +1,7 @@
+"""``python -m jaxrg.cli``: the ``jaxrg`` command."""
+
+import sys
+
+from jaxrg.cli import main
+
+sys.exit(main())

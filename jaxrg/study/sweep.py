@@ -1,0 +1,446 @@
+"""The ``[sweep]`` study section: a temperature sweep through T_c for several L, measured against exact results.
+
+For each lattice size ``L`` one :func:`jaxrg.simulate` run (all temperatures and chains as one vmapped batch,
+checkpointed between chunks) gives energy, ``|m|``, heat capacity, susceptibility and the Binder cumulant with
+jackknife errors. The analysis compares them with exact values (Kaufman's finite-lattice energy and heat capacity for
+every L; exact magnetisation moments from the transfer matrix for ``L <= 8``), estimates T_c from the crossings of
+the Binder cumulants of successive sizes, and gamma/nu from ``chi(T_c, L) ~ L^(gamma/nu)``.
+
+Estimators:
+
+* Binder crossing of ``(L1, L2)``: a weighted quadratic fit of ``U_L2(T) - U_L1(T)`` over the ``fit_points`` grid
+  temperatures around its sign change, root in that window; the error is the standard deviation of the root over a
+  parametric bootstrap (each ``U`` redrawn from a normal with its jackknife error; the temperatures are independent
+  chains, so the draws are independent).
+* gamma/nu: weighted least-squares line through ``ln chi`` vs ``ln L`` at the grid temperature nearest the exact
+  T_c (put T_c on the grid with ``include_critical``), with ``chi = N <m^2> / T`` (jackknife errors); the error is
+  the fit's, scaled by ``sqrt(chi^2/dof)`` when that exceeds 1.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from jaxrg import io
+from jaxrg.cli.options import Option
+from jaxrg.study import Section, Stage, register_section, stage_seed
+
+T_C = 2.0 / np.log1p(np.sqrt(2.0))  # 2.269185314213022, Onsager
+GAMMA_OVER_NU = 1.75
+EXACT_MOMENTS_MAX_L = 8
+CURVE_POINTS = 121  # exact Kaufman curves in the figures
+MOMENT_CURVE_POINTS = 25  # exact transfer-matrix moments (L <= 8) cost ~0.2 s per temperature
+
+
+def _samplers():
+    from jaxrg.sampling import SAMPLERS
+
+    return list(SAMPLERS)
+
+
+def _default_sampler():
+    return "wolff" if "wolff" in _samplers() else "metropolis"
+
+
+OPTIONS = (
+    Option("sampler", "str", _default_sampler(), "Monte Carlo algorithm", choices=_samplers),
+    Option("L", "ints", [8, 16, 32], "lattice sizes (even, >= 4), at least two for Binder crossings", minimum=4),
+    Option("T_min", "float", 2.15, "lowest temperature of the grid", minimum=0.0, exclusive_minimum=True),
+    Option("T_max", "float", 2.39, "highest temperature of the grid", minimum=0.0, exclusive_minimum=True),
+    Option("n_T", "int", 13, "temperatures on the grid (evenly spaced)", minimum=2),
+    Option("include_critical", "bool", True, "add the exact T_c to the grid (for chi(T_c, L))"),
+    Option("sweeps", "int", 4000, "kernel steps measured per chain (cluster steps for wolff)", minimum=16),
+    Option("thermalize", "int", 500, "kernel steps discarded first", minimum=0),
+    Option("chains", "int", 4, "independent chains per temperature", minimum=1),
+    Option("measure_every", "int", 1, "steps between measurements", minimum=1),
+    Option("chunk_size", "int", None, "measurements per chunk (checkpoint interval); default about 20 chunks",
+           minimum=1),
+    Option("fit_points", "int", 7, "grid points in the Binder-crossing fit window", minimum=3),
+    Option("bootstrap", "int", 400, "bootstrap samples for the Binder-crossing errors", minimum=20),
+)
+
+
+def temperatures(cfg: dict) -> np.ndarray:
+    """The temperature grid of the section (sorted; with the exact T_c if ``include_critical``)."""
+    if cfg["T_max"] <= cfg["T_min"]:
+        raise ValueError(f"[sweep].T_max must be > T_min, got T_min={cfg['T_min']}, T_max={cfg['T_max']}")
+    T = np.linspace(cfg["T_min"], cfg["T_max"], cfg["n_T"])
+    if cfg["include_critical"]:
+        T = np.unique(np.append(T, T_C))
+    return T
+
+
+def _check(cfg: dict) -> None:
+    Ls = cfg["L"]
+    if len(set(Ls)) != len(Ls) or len(Ls) < 2:
+        raise ValueError(f"[sweep].L must hold at least two different sizes, got {Ls}")
+    for L in Ls:
+        if L % 2:
+            raise ValueError(f"[sweep].L must hold even sizes >= 4, got {L}")
+    n_T = temperatures(cfg).size
+    if cfg["fit_points"] > n_T:
+        raise ValueError(f"[sweep].fit_points must be <= the number of temperatures ({n_T}), got {cfg['fit_points']}")
+    if cfg["sweeps"] // cfg["measure_every"] < 16:
+        raise ValueError("[sweep].sweeps // measure_every must be >= 16 measurements")
+
+
+def stages(cfg: dict, seed: int) -> list[Stage]:
+    """One stage per lattice size: a checkpointed :func:`jaxrg.simulate` over the whole temperature grid."""
+    _check(cfg)
+    T = temperatures(cfg)
+    out = []
+    for L in sorted(cfg["L"]):
+        name = f"sweep-L{L}"
+        args = dict(sampler=cfg["sampler"], sweeps=cfg["sweeps"], thermalize=cfg["thermalize"], chains=cfg["chains"],
+                    measure_every=cfg["measure_every"], chunk_size=cfg["chunk_size"], seed=stage_seed(seed, name))
+
+        def run(checkpoint: Path, progress: bool, L=L, args=args) -> dict:
+            import jaxrg
+
+            r = jaxrg.simulate(L, T, progress=progress, checkpoint=str(checkpoint), **args)
+            return io.simulation_to_tree(r)
+
+        out.append(Stage(name, run, io.fingerprint(dict(args, L=L, T=T, stage=name))))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# analysis
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def full_susceptibility(tree: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``chi = N <m^2> / T`` per temperature with its jackknife (block) error, from the stored time series."""
+    from jaxrg.observables import blocks_per_chain
+    from jaxrg.stats import block_means
+
+    m = np.asarray(tree["timeseries"]["magnetization"], dtype=np.float64)  # (n_T, chains, n)
+    n_T, chains, n = m.shape
+    L = int(tree["L"])
+    T = np.asarray(tree["T"], dtype=np.float64)
+    nb = blocks_per_chain(chains, n)
+    blocks = np.asarray(block_means(m * m, nb, axis=-1)).reshape(n_T, chains * nb)  # linear: jackknife = std err
+    B = blocks.shape[1]
+    m2 = blocks.mean(axis=1)
+    err = blocks.std(axis=1, ddof=1) / np.sqrt(B)
+    return L * L * m2 / T, L * L * err / T
+
+
+def _fit_root(T, d, w, degree, center):
+    coef = np.polyfit(T - center, d, degree, w=w)
+    roots = np.roots(coef)
+    roots = roots[np.abs(roots.imag) < 1e-12].real + center
+    lo, hi = T.min(), T.max()
+    roots = roots[(roots >= lo) & (roots <= hi)]
+    if roots.size == 0:
+        return np.nan
+    return roots[np.argmin(np.abs(roots - center))]
+
+
+def binder_crossing(T, U1, dU1, U2, dU2, *, fit_points: int, bootstrap: int, seed: int) -> tuple[float, float]:
+    """Temperature where the Binder cumulants of two sizes cross, with a parametric-bootstrap error.
+
+    Args:
+        T: grid ``(n_T,)``; U1, dU1, U2, dU2: cumulants and errors of the two sizes on it.
+        fit_points: grid points in the fit window (centred on the sign change of ``U2 - U1``).
+        bootstrap: number of bootstrap samples.
+        seed: numpy seed of the bootstrap.
+
+    Returns:
+        ``(T_cross, error)``; NaN if the curves do not cross on the grid.
+    """
+    T, U1, dU1, U2, dU2 = (np.asarray(x, np.float64) for x in (T, U1, dU1, U2, dU2))
+    d = U2 - U1
+    sd = np.sqrt(dU1**2 + dU2**2)
+    changes = np.nonzero(np.sign(d[:-1]) != np.sign(d[1:]))[0]
+    if changes.size == 0:
+        return np.nan, np.nan
+    i = changes[np.argmin(np.abs(d[changes]) + np.abs(d[changes + 1]))]
+    start = int(np.clip(i + 1 - fit_points // 2, 0, T.size - fit_points))
+    sl = slice(start, start + fit_points)
+    Tw, w = T[sl], 1.0 / sd[sl]
+    center = T[i] - d[i] * (T[i + 1] - T[i]) / (d[i + 1] - d[i])  # linear interpolation of the crossing
+    degree = min(2, fit_points - 1)
+    best = _fit_root(Tw, d[sl], w, degree, center)
+    rng = np.random.default_rng(seed)
+    draws = d[sl][None, :] + rng.standard_normal((bootstrap, fit_points)) * sd[sl][None, :]
+    roots = np.array([_fit_root(Tw, x, w, degree, center) for x in draws])
+    roots = roots[np.isfinite(roots)]
+    if roots.size < bootstrap // 2 or not np.isfinite(best):
+        return float(best), np.nan
+    return float(best), float(np.std(roots, ddof=1))
+
+
+def power_law_fit(L, y, dy) -> tuple[float, float, float, float]:
+    """Weighted fit ``ln y = a + p ln L``: returns ``(p, error of p, a, chi^2 / dof)`` (error scaled if chi2/dof>1)."""
+    x = np.log(np.asarray(L, np.float64))
+    ly = np.log(np.asarray(y, np.float64))
+    s = np.asarray(dy, np.float64) / np.asarray(y, np.float64)
+    A = np.stack([np.ones_like(x), x], axis=1) / s[:, None]
+    b = ly / s
+    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    dof = max(1, x.size - 2)
+    chi2 = float(np.sum((A @ coef - b) ** 2)) / dof if x.size > 2 else 0.0
+    err = np.sqrt(cov[1, 1]) * max(1.0, np.sqrt(chi2))
+    return float(coef[1]), float(err), float(coef[0]), chi2
+
+
+def analyse(cfg: dict, stage_results: dict) -> dict:
+    """Exact comparisons, Binder crossings, T_c and gamma/nu from the per-L simulations."""
+    from jaxrg import exact
+
+    Ls = sorted(cfg["L"])
+    trees = [stage_results[f"sweep-L{L}"] for L in Ls]
+    T = np.asarray(trees[0]["T"], np.float64)
+    out: dict = {"L": np.asarray(Ls), "T": T}
+    # Exact curves for the figures, computed in the same calls as the grid values (each new shape recompiles).
+    Tf = np.linspace(T.min(), T.max(), CURVE_POINTS)
+    Tm = np.linspace(T.min(), T.max(), MOMENT_CURVE_POINTS)
+    inf = exact.infinite_lattice(Tf)
+    curves: dict = {"T": Tf, "T_moments": Tm, "infinite": {"energy": inf.energy, "abs_magnetization": inf.magnetization}}
+    for L, tr in zip(Ls, trees):
+        fl = exact.finite_lattice(L, np.concatenate([T, Tf]))
+        ex = {"energy": fl.energy[: T.size], "heat_capacity": fl.heat_capacity[: T.size]}
+        curves[f"L{L}"] = {"energy": fl.energy[T.size:], "heat_capacity": fl.heat_capacity[T.size:]}
+        if L <= EXACT_MOMENTS_MAX_L:
+            mo = exact.finite_lattice_moments(L, np.concatenate([T, Tm]))
+            ex.update(abs_magnetization=mo.abs_magnetization[: T.size], susceptibility=mo.susceptibility_abs[: T.size],
+                      binder=mo.binder[: T.size], susceptibility_full=mo.susceptibility[: T.size])
+            curves[f"L{L}"].update(abs_magnetization=mo.abs_magnetization[T.size:],
+                                   susceptibility=mo.susceptibility_abs[T.size:], binder=mo.binder[T.size:])
+        chi, dchi = full_susceptibility(tr)
+        pulls = {}
+        for obs, val in ex.items():
+            if obs == "susceptibility_full":
+                mean, err = chi, dchi
+            else:
+                mean, err = tr[obs]["mean"], tr[obs]["error"]
+            pulls[obs] = (np.asarray(mean, np.float64) - val) / np.asarray(err, np.float64)
+        out[f"L{L}"] = {"exact": ex, "pull": pulls, "susceptibility_full": {"mean": chi, "error": dchi}}
+
+    pairs, crossings, crossing_errors = [], [], []
+    for k, (L1, L2) in enumerate(zip(Ls[:-1], Ls[1:])):
+        t1, t2 = trees[k], trees[k + 1]
+        tc, dtc = binder_crossing(T, t1["binder"]["mean"], t1["binder"]["error"], t2["binder"]["mean"],
+                                  t2["binder"]["error"], fit_points=cfg["fit_points"], bootstrap=cfg["bootstrap"],
+                                  seed=k)
+        pairs.append((L1, L2))
+        crossings.append(tc)
+        crossing_errors.append(dtc)
+    out["binder_pairs"] = np.asarray(pairs)
+    out["binder_crossing"] = {"mean": np.asarray(crossings), "error": np.asarray(crossing_errors)}
+    out["T_c"] = {"mean": np.asarray(crossings[-1]), "error": np.asarray(crossing_errors[-1]), "exact": T_C}
+
+    ic = int(np.argmin(np.abs(T - T_C)))
+    chi = np.array([out[f"L{L}"]["susceptibility_full"]["mean"][ic] for L in Ls])
+    dchi = np.array([out[f"L{L}"]["susceptibility_full"]["error"][ic] for L in Ls])
+    p, dp, a, chi2 = power_law_fit(Ls, chi, dchi)
+    chi_abs = np.array([tr["susceptibility"]["mean"][ic] for tr in trees])
+    dchi_abs = np.array([tr["susceptibility"]["error"][ic] for tr in trees])
+    p2, dp2, a2, chi2b = power_law_fit(Ls, chi_abs, dchi_abs)
+    out["gamma_over_nu"] = {
+        "mean": np.asarray(p), "error": np.asarray(dp), "chi2_dof": np.asarray(chi2), "amplitude_log": np.asarray(a),
+        "T": np.asarray(T[ic]), "chi": chi, "chi_error": dchi, "exact": GAMMA_OVER_NU,
+        "abs_estimator": {"mean": np.asarray(p2), "error": np.asarray(dp2), "chi2_dof": np.asarray(chi2b),
+                          "chi": chi_abs, "chi_error": dchi_abs},
+    }
+    out["exact_curves"] = curves
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _sigma(value, error, exact) -> str:
+    if not np.isfinite(error) or error <= 0:
+        return "n/a"
+    return f"{(value - exact) / error:+.1f} sigma"
+
+
+def summary(cfg: dict, res: dict) -> dict:
+    """Headline numbers: T_c and gamma/nu with errors and exact values, worst pull against exact results."""
+    a = res["analysis"]
+    worst = max(float(np.max(np.abs(v))) for L in a["L"] for v in a[f"L{L}"]["pull"].values())
+    return {
+        "T_c": float(a["T_c"]["mean"]), "T_c_error": float(a["T_c"]["error"]), "T_c_exact": T_C,
+        "gamma_over_nu": float(a["gamma_over_nu"]["mean"]), "gamma_over_nu_error": float(a["gamma_over_nu"]["error"]),
+        "gamma_over_nu_exact": GAMMA_OVER_NU, "max_abs_pull_vs_exact": worst,
+    }
+
+
+def report(cfg: dict, res: dict) -> str:
+    """Markdown: headline estimates vs exact, pulls against exact finite-lattice values, per-L tables."""
+    a = res["analysis"]
+    Ls = [int(x) for x in a["L"]]
+    T = a["T"]
+    tc, dtc = float(a["T_c"]["mean"]), float(a["T_c"]["error"])
+    g = a["gamma_over_nu"]
+    gm, dg = float(g["mean"]), float(g["error"])
+    lines = [
+        f"Sampler `{cfg['sampler']}`, L = {Ls}, {T.size} temperatures in [{T.min():.4f}, {T.max():.4f}], "
+        f"{cfg['chains']} chains x {cfg['sweeps']} steps (after {cfg['thermalize']}) per temperature and size. "
+        "Errors are one standard error (jackknife over blocks much longer than tau_int).",
+        "",
+        "| quantity | measured | exact | deviation |",
+        "|---|---|---|---|",
+        f"| T_c (Binder crossing L={Ls[-2]}/{Ls[-1]}) | {tc:.5f} +- {dtc:.5f} | {T_C:.6f} | {_sigma(tc, dtc, T_C)} |",
+        f"| gamma/nu (chi = N<m^2>/T at T = {float(g['T']):.6f}, L = {Ls}) | {gm:.4f} +- {dg:.4f} | "
+        f"{GAMMA_OVER_NU} | {_sigma(gm, dg, GAMMA_OVER_NU)} |",
+        f"| gamma/nu (chi' = N(<m^2>-<abs m>^2)/T) | {float(g['abs_estimator']['mean']):.4f} +- "
+        f"{float(g['abs_estimator']['error']):.4f} | {GAMMA_OVER_NU} | "
+        f"{_sigma(float(g['abs_estimator']['mean']), float(g['abs_estimator']['error']), GAMMA_OVER_NU)} |",
+        "",
+        "Binder crossings of successive sizes (they drift towards T_c as L grows):",
+        "",
+        "| L1 / L2 | T_cross |",
+        "|---|---|",
+    ]
+    for (L1, L2), m, e in zip(a["binder_pairs"], a["binder_crossing"]["mean"], a["binder_crossing"]["error"]):
+        lines.append(f"| {L1} / {L2} | {m:.5f} +- {e:.5f} |")
+    lines += [
+        "",
+        f"gamma/nu fit: chi^2/dof = {float(g['chi2_dof']):.2f}; chi(T_c) = "
+        + ", ".join(f"{c:.3f} +- {d:.3f} (L={L})" for L, c, d in zip(Ls, g["chi"], g["chi_error"])) + ".",
+        "",
+        "### Measured vs exact",
+        "",
+        "Pull = (measured - exact) / error over all temperatures. Exact: energy and heat capacity from Kaufman's "
+        f"finite-torus partition function for every L; |m|, chi, U4 from the transfer matrix for L <= {EXACT_MOMENTS_MAX_L}. "
+        "For correct error bars the pulls scatter like a unit normal: rms near 1, |pull| above 3 rare.",
+        "",
+        "| L | observable | points | rms pull | max abs pull |",
+        "|---|---|---|---|---|",
+    ]
+    for L in Ls:
+        for obs, p in a[f"L{L}"]["pull"].items():
+            p = np.asarray(p)
+            lines.append(f"| {L} | {obs} | {p.size} | {np.sqrt(np.mean(p**2)):.2f} | {np.max(np.abs(p)):.2f} |")
+    ic = int(np.argmin(np.abs(T - T_C)))
+    lines += ["", f"### At T = {T[ic]:.6f} (nearest grid point to T_c)", "",
+              "| L | energy | exact | heat capacity | exact | abs m | chi' | U4 | tau_int(abs m) [sweeps] |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for L in Ls:
+        tr = res[f"sweep-L{L}"]
+        ex = a[f"L{L}"]["exact"]
+        v = lambda o: f"{tr[o]['mean'][ic]:.5f} +- {tr[o]['error'][ic]:.5f}"  # noqa: E731
+        lines.append(
+            f"| {L} | {v('energy')} | {ex['energy'][ic]:.5f} | {v('heat_capacity')} | {ex['heat_capacity'][ic]:.5f} "
+            f"| {v('abs_magnetization')} | {v('susceptibility')} | {v('binder')} | "
+            f"{tr['tau_abs_magnetization'][ic]:.2f} |"
+        )
+    lines += ["", "Full tables (every temperature, every size) are in `results.h5` under `sweep/sweep-L<L>`."]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# figures
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
+    """Observables vs T with exact curves, Binder crossing, scaling collapse, spin configurations (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a = res["analysis"]
+    Ls = [int(x) for x in a["L"]]
+    T = a["T"]
+    curves = a["exact_curves"]
+    Tf, Tm = curves["T"], curves["T_moments"]
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    out = []
+
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
+    panels = [("energy", "energy per spin e"), ("heat_capacity", "heat capacity per spin C"),
+              ("abs_magnetization", "<|m|>"), ("susceptibility", "chi' = N(<m^2>-<|m|>^2)/T")]
+    for ax, (obs, label) in zip(axes.flat, panels):
+        for k, L in enumerate(Ls):
+            tr, c = res[f"sweep-L{L}"], colors[k % len(colors)]
+            ax.errorbar(T, tr[obs]["mean"], tr[obs]["error"], fmt="o", ms=3, color=c, label=f"L={L} MC")
+            if obs in curves[f"L{L}"]:
+                x = Tf if obs in ("energy", "heat_capacity") else Tm
+                ax.plot(x, curves[f"L{L}"][obs], "-", color=c, lw=1, label=f"L={L} exact")
+        if obs in curves["infinite"]:
+            ax.plot(Tf, curves["infinite"][obs], "k--", lw=1, label="L=inf (Onsager, Yang)")
+        ax.axvline(T_C, color="gray", lw=0.5)
+        ax.set_xlabel("T")
+        ax.set_ylabel(label)
+    axes[0, 0].legend(fontsize=7, ncol=2)
+    fig.suptitle("Monte Carlo (points) vs exact (lines); grey line: exact T_c")
+    fig.savefig(figure_dir / "observables.png", dpi=110)
+    plt.close(fig)
+    out.append(("observables.png", "Energy, heat capacity, |m| and susceptibility vs T: Monte Carlo points with error "
+                "bars, exact finite-lattice curves (Kaufman; transfer matrix for L <= 8) and the infinite lattice."))
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
+    for k, L in enumerate(Ls):
+        tr = res[f"sweep-L{L}"]
+        ax.errorbar(T, tr["binder"]["mean"], tr["binder"]["error"], fmt="o", ms=3,
+                    color=colors[k % len(colors)], label=f"L={L}")
+        if "binder" in curves[f"L{L}"]:
+            ax.plot(Tm, curves[f"L{L}"]["binder"], "-", lw=1, color=colors[k % len(colors)], label=f"L={L} exact")
+    tc, dtc = float(a["T_c"]["mean"]), float(a["T_c"]["error"])
+    ax.axvspan(tc - dtc, tc + dtc, color="C3", alpha=0.25, label=f"crossing {tc:.4f}+-{dtc:.4f}")
+    ax.axvline(T_C, color="k", lw=0.8, ls="--", label=f"exact T_c {T_C:.4f}")
+    ax.axhline(0.61069, color="gray", lw=0.5, ls=":", label="U4* = 0.61069")
+    ax.set_xlabel("T")
+    ax.set_ylabel("U4 = 1 - <m^4>/(3<m^2>^2)")
+    ax.legend(fontsize=8)
+    ax.set_title("Binder cumulant crossing")
+    fig.savefig(figure_dir / "binder.png", dpi=110)
+    plt.close(fig)
+    out.append(("binder.png", "Binder cumulants of all sizes; their crossing estimates T_c (band: largest pair, "
+                "one standard error; dashed: exact)."))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), constrained_layout=True)
+    for k, L in enumerate(Ls):
+        tr, c = res[f"sweep-L{L}"], colors[k % len(colors)]
+        x = (T / T_C - 1.0) * L  # nu = 1
+        chi = a[f"L{L}"]["susceptibility_full"]
+        axes[0].errorbar(x, chi["mean"] * L**-GAMMA_OVER_NU, chi["error"] * L**-GAMMA_OVER_NU, fmt="o", ms=3,
+                         color=c, label=f"L={L}")
+        axes[1].errorbar(x, tr["binder"]["mean"], tr["binder"]["error"], fmt="o", ms=3, color=c, label=f"L={L}")
+    axes[0].set_ylabel("chi L^(-gamma/nu)")
+    axes[1].set_ylabel("U4")
+    for ax in axes:
+        ax.set_xlabel("t L^(1/nu),  t = T/T_c - 1")
+        ax.legend(fontsize=8)
+    fig.suptitle("Finite-size scaling collapse with exact T_c, nu = 1, gamma/nu = 7/4")
+    fig.savefig(figure_dir / "collapse.png", dpi=110)
+    plt.close(fig)
+    out.append(("collapse.png", "Scaling collapse: chi L^(-7/4) and U4 against (T/T_c - 1) L with the exact exponents; "
+                "the sizes fall on one curve."))
+
+    L = Ls[-1]
+    tr = res[f"sweep-L{L}"]
+    picks = [0, int(np.argmin(np.abs(T - T_C))), T.size - 1]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 4), constrained_layout=True)
+    for ax, i in zip(axes, picks):
+        ax.imshow(np.asarray(tr["spins"][i, 0]), cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(f"L={L}, T={T[i]:.4f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.savefig(figure_dir / "spins.png", dpi=110)
+    plt.close(fig)
+    out.append(("spins.png", f"Final spin configurations of one chain (L = {L}): ordered below T_c, "
+                "clusters of all sizes at T_c, disordered above."))
+    return out
+
+
+register_section(Section(
+    name="sweep",
+    title="Ising critical point: temperature sweep, Binder crossing, finite-size scaling",
+    options=OPTIONS,
+    stages=stages,
+    analyse=analyse,
+    report=report,
+    figures=figures,
+    summary=summary,
+))
