@@ -347,12 +347,8 @@ def infinite_lattice(T) -> InfiniteLattice:
     """
     T = _validate_temperature(T)
     K = (1.0 / T).ravel()
-    batch = max(_KAUFMAN_BATCH, 1 << (K.size - 1).bit_length())
-    K_pad = np.full(batch, 0.5)
-    K_pad[: K.size] = K
     with jax.enable_x64(True):
-        values = _onsager_thermodynamics(jnp.asarray(K_pad, jnp.float64))
-        log_z, energy, heat_capacity, magnetization = (np.asarray(v, np.float64)[: K.size] for v in values)
+        log_z, energy, heat_capacity, magnetization = _in_batches(_onsager_thermodynamics, K)
     out = [v.reshape(T.shape) for v in (-T.ravel() * log_z, energy, heat_capacity, magnetization)]
     return InfiniteLattice(*out)
 
@@ -439,8 +435,9 @@ def _kaufman_log_z_core(K, m, n, l_odd, l_even, valid_odd, valid_even):
     return -math.log(2.0) + 0.5 * m * n * log_2sinh_2k + _logaddexp(log_z12, log_z34)
 
 
-# One compiled program serves every lattice with n <= _KAUFMAN_PAD columns and up to _KAUFMAN_BATCH temperatures
-# (m, n are traced numbers, modes are padded and masked), so tests and scripts that use many sizes compile once.
+# One compiled program serves every lattice with n <= _KAUFMAN_PAD columns (m, n are traced numbers, modes are
+# padded and masked); temperatures go through in padded batches of _KAUFMAN_BATCH. Tests and scripts that use many
+# sizes and temperature grids therefore compile once.
 _KAUFMAN_PAD = 1024
 _KAUFMAN_BATCH = 64
 
@@ -462,15 +459,23 @@ def _kaufman_thermodynamics(K, m, n, l_odd, l_even, valid_odd, valid_even):
 def _kaufman_derivatives(K: np.ndarray, rows: int, columns: int):
     """float64 numpy ``ln Z`` and its first two K-derivatives for a 1-D numpy array of couplings."""
     size = max(_KAUFMAN_PAD, 1 << (columns - 1).bit_length())
-    batch = max(_KAUFMAN_BATCH, 1 << (K.size - 1).bit_length())
-    K_pad = np.full(batch, 0.5)
-    K_pad[: K.size] = K
     with jax.enable_x64(True):
         modes = _kaufman_modes(columns, size, jnp.float64)
         m = jnp.asarray(float(rows))
         n = jnp.asarray(float(columns))
-        out = _kaufman_thermodynamics(jnp.asarray(K_pad, jnp.float64), m, n, *modes)
-        return tuple(np.asarray(v, dtype=np.float64)[: K.size] for v in out)
+        return _in_batches(lambda k: _kaufman_thermodynamics(k, m, n, *modes), K)
+
+
+def _in_batches(fn, K: np.ndarray):
+    """Apply a jitted ``fn`` of a 1-D float64 array to ``K`` in fixed-size padded batches (one compilation)."""
+    chunks = []
+    for start in range(0, max(K.size, 1), _KAUFMAN_BATCH):
+        part = K[start : start + _KAUFMAN_BATCH]
+        padded = np.full(_KAUFMAN_BATCH, 0.5)
+        padded[: part.size] = part
+        values = fn(jnp.asarray(padded, jnp.float64))
+        chunks.append([np.asarray(v, np.float64)[: part.size] for v in values])
+    return tuple(np.concatenate(parts) for parts in zip(*chunks))
 
 
 def log_partition_function(L, K) -> np.ndarray:
