@@ -23,3 +23,6 @@ from jaxrg.stats import Estimate  # noqa: E402
 
 # --- capabilities (each issue adds its own block below) -------------------------------------------------------
 from jaxrg import scale  # issue 9  # noqa: E402
+from jaxrg import phi4  # issue 6: phi^4 model, HMC/NUTS via blackjax  # noqa: E402
+from jaxrg.sampling.hmc import hmc, nuts, window_adaptation  # issue 6  # noqa: E402
+from jaxrg.sampling.relaxed_ising import relaxed_ising  # issue 6  # noqa: E402
