@@ -59,7 +59,7 @@ CRITICAL_COUPLING: float = math.log1p(math.sqrt(2.0)) / 2.0
 CRITICAL_TEMPERATURE: float = 1.0 / CRITICAL_COUPLING
 """T_c = 1 / K_c = 2.26918531421302..."""
 
-# Largest coupling used inside the Onsager correction integral and the closed forms for e and C: beyond it the
+# Largest coupling used inside the Onsager correction integral and the closed form for e (and C): beyond it the
 # corrections are below exp(-8 K_MAX) ~ 1e-174 relative, so clamping changes nothing in float64 and avoids overflow.
 _K_CLAMP = 50.0
 # Smallest temperature accepted by the finite-lattice functions: below it sinh(2K) overflows float64 (K > 355);
@@ -335,9 +335,10 @@ def infinite_lattice(T) -> InfiniteLattice:
     """Onsager's exact thermodynamics per spin of the infinite square lattice, in float64.
 
     Free energy from :func:`onsager_log_z` (quadrature, ~1e-15); energy from the closed form with the complete
-    elliptic integral K(k) (AGM, ~1e-15), heat capacity ``-K^2 de/dK`` by forward-mode autodiff of it. At ``T_c`` the energy is exactly ``-sqrt 2`` and
-    the heat capacity, which diverges logarithmically, is returned large but finite (no NaN near or at ``T_c``).
-    Magnetisation is the spontaneous magnetisation ``(1 - sinh(2K)^-4)^(1/8)`` below ``T_c`` and 0 above.
+    elliptic integral K(k) (AGM, ~1e-15), heat capacity ``-K^2 de/dK`` by forward-mode autodiff of it. At ``T_c``
+    the energy is exactly ``-sqrt 2`` and the heat capacity, which diverges logarithmically, is returned large but
+    finite (no NaN near or at ``T_c``). Magnetisation is the spontaneous magnetisation ``(1 - sinh(2K)^-4)^(1/8)``
+    below ``T_c`` and 0 above.
 
     Args:
         T: temperature(s), float or numpy/jax array, finite and > 0.
@@ -498,9 +499,10 @@ def log_partition_function(L, K) -> np.ndarray:
 def finite_lattice(L, T) -> FiniteLattice:
     """Exact thermodynamics per spin of the ``L x L`` torus (Kaufman / Ferdinand-Fisher), in float64.
 
-    ``ln Z`` from :func:`kaufman_log_z`; energy and heat capacity by ``jax.grad`` of ``ln Z`` in ``K`` (float64).
-    Checked against brute-force enumeration (2x2 to 4x5) and against the transfer matrix (L = 6, 8); accurate to
-    ~1e-12 relative for 2 <= L <= 1024 at any temperature, including ``T_c``.
+    ``ln Z`` from :func:`kaufman_log_z`; energy ``-(1/N) d ln Z/dK`` and heat capacity ``(K^2/N) d^2 ln Z/dK^2`` by
+    nested forward-mode autodiff (``jax.jvp``) in float64. Agrees with brute-force enumeration (2x2 to 4x5) and with
+    the transfer matrix (L = 6, 8) to ~1e-14, and with Onsager away from ``T_c`` for L = 64 ... 2048 to ~1e-15; no
+    NaN at or near ``T_c`` (checked up to L = 1024). One compiled program serves all ``n <= 1024`` and all ``T``.
 
     Args:
         L: side ``>= 2`` (int), or a pair ``(rows, columns)`` for a rectangular torus.
