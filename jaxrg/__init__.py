@@ -14,7 +14,7 @@ Quick example::
 __version__ = "0.1.0"
 
 # --- foundation: model, exact results, samplers, driver, statistics -----------------------------------------
-from jaxrg import ising, lattice, observables, stats  # noqa: E402
+from jaxrg import exact, ising, lattice, observables, rng, stats  # noqa: E402
 from jaxrg.ising import Couplings  # noqa: E402
 from jaxrg.sampling import SAMPLERS, Kernel, metropolis  # noqa: E402
 from jaxrg.sampling.driver import run_chain  # noqa: E402
