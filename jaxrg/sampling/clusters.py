@@ -4,7 +4,7 @@ Bonds are stored per site: ``right[i, j]`` is the bond ``(i, j) - (i, j + 1)`` a
 ``(i, j) - (i + 1, j)`` (indices mod L), so the two ``(L, L)`` boolean arrays hold all 2N bonds once. A bond between
 equal spins is active with probability ``p = 1 - exp(-2K)``; bonds between unequal spins are never active
 (Fortuin-Kasteleyn / Swendsen-Wang construction). The random numbers are raw 31-bit integers compared against the
-integer threshold ``floor(p * 2^31)``, one draw per bond and step.
+integer threshold ``floor(p * 2^31)``, one word per bond and step.
 
 Two cluster finders, both ``lax.while_loop`` over whole-lattice array operations (no Python loop over sites, so they
 run on GPU and vmap):
@@ -22,7 +22,15 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-__all__ = ["bond_probability_threshold", "active_bonds", "grow_cluster", "label_clusters", "cluster_sizes"]
+__all__ = [
+    "bond_probability_threshold",
+    "random_words",
+    "uniform_from_word",
+    "active_bonds",
+    "grow_cluster",
+    "label_clusters",
+    "cluster_sizes",
+]
 
 _THRESHOLD_SCALE = 2.0**31  # compare 31 random bits against floor(p * 2^31)
 
@@ -33,11 +41,24 @@ def bond_probability_threshold(K: Array) -> Array:
     return jnp.floor(p_bond * _THRESHOLD_SCALE).astype(jnp.uint32)
 
 
-def active_bonds(key: Array, spins: Array, K: Array) -> tuple[Array, Array]:
-    """Draw the active Fortuin-Kasteleyn bonds of a configuration, one random number per bond.
+def random_words(key: Array, n: int) -> Array:
+    """``n`` raw uint32 random words from one flat draw.
+
+    One flat ``jax.random.bits`` call per step: a multi-dimensional draw compiles several times slower on XLA:CPU.
+    """
+    return jax.random.bits(key, (n,), jnp.uint32)
+
+
+def uniform_from_word(word: Array) -> Array:
+    """Uniform float32 in ``[0, 1)`` from the top 24 bits of a uint32 word (exact multiples of 2^-24)."""
+    return (word >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+
+
+def active_bonds(words: Array, spins: Array, K: Array) -> tuple[Array, Array]:
+    """The active Fortuin-Kasteleyn bonds of a configuration, one random word per bond.
 
     Args:
-        key: PRNG key.
+        words: ``(2 * L * L,)`` uint32 random words (see :func:`random_words`), consumed here.
         spins: ``(L, L)`` int8 spins.
         K: coupling ``J / T`` (scalar).
 
@@ -45,7 +66,7 @@ def active_bonds(key: Array, spins: Array, K: Array) -> tuple[Array, Array]:
         ``(right, down)``, each ``(L, L)`` bool: bond to the right / lower neighbour is active.
     """
     threshold = bond_probability_threshold(K)
-    bits = jax.random.bits(key, (2, *spins.shape), jnp.uint32) >> 1
+    bits = (words >> 1).reshape(2, *spins.shape)
     right = (spins == jnp.roll(spins, -1, axis=-1)) & (bits[0] < threshold)
     down = (spins == jnp.roll(spins, -1, axis=-2)) & (bits[1] < threshold)
     return right, down

@@ -24,7 +24,7 @@ from jax import Array
 
 from jaxrg.ising import Couplings
 from jaxrg.sampling.base import Kernel
-from jaxrg.sampling.clusters import active_bonds, label_clusters
+from jaxrg.sampling.clusters import active_bonds, label_clusters, random_words, uniform_from_word
 
 __all__ = ["SwendsenWangState", "SwendsenWangInfo", "swendsen_wang"]
 
@@ -71,13 +71,15 @@ def swendsen_wang(couplings: Couplings) -> Kernel:
     def step(key: Array, state: SwendsenWangState) -> tuple[SwendsenWangState, SwendsenWangInfo]:
         spins = state.spins
         n_sites = spins.shape[-1] * spins.shape[-2]
-        key_bonds, key_orient = jax.random.split(key)
-        right, down = active_bonds(key_bonds, spins, couplings.K)
+        words = random_words(key, 3 * n_sites)
+        right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
         labels = label_clusters(right, down).reshape(-1)
         sizes = jnp.zeros(n_sites, jnp.int32).at[labels].add(1)  # indexed by root (the smallest site of a cluster)
         # One uniform per root; a cluster reads the draw of its root, so all its sites get the same orientation.
-        p_up = jax.nn.sigmoid(2.0 * couplings.h * sizes)
-        up = jax.random.uniform(key_orient, (n_sites,), dtype=p_up.dtype) < p_up
+        # p_up is exactly 1/2 at h = 0 and the uniforms are multiples of 2^-24, so then each orientation has
+        # probability exactly 1/2.
+        p_up = jax.nn.sigmoid(2.0 * couplings.h * sizes).astype(jnp.float32)
+        up = uniform_from_word(words[2 * n_sites :]) < p_up
         new = jnp.where(up[labels], 1, -1).astype(jnp.int8).reshape(spins.shape)
         info = SwendsenWangInfo(
             n_clusters=jnp.sum(sizes > 0).astype(jnp.float32),

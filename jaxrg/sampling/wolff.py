@@ -25,13 +25,12 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 from jax import Array
 
 from jaxrg.ising import Couplings
 from jaxrg.sampling.base import Kernel
-from jaxrg.sampling.clusters import active_bonds, grow_cluster
+from jaxrg.sampling.clusters import active_bonds, grow_cluster, random_words, uniform_from_word
 
 __all__ = ["WolffState", "WolffInfo", "wolff"]
 
@@ -82,15 +81,16 @@ def wolff(couplings: Couplings, *, substeps: int = 2) -> Kernel:
         spins = state.spins
         L = spins.shape[-1]
         n_sites = L * L
-        key_bonds, key_seed, key_accept = jax.random.split(key, 3)
-        right, down = active_bonds(key_bonds, spins, couplings.K)
-        seed = jax.random.randint(key_seed, (), 0, n_sites)
+        words = random_words(key, 2 * n_sites + 2)
+        right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
+        # Seed site: uniform, exactly so when N divides 2^32 (L a power of 2), else with relative bias < N / 2^32.
+        seed = (words[2 * n_sites] % jnp.uint32(n_sites)).astype(jnp.int32)
         cluster = grow_cluster(seed, right, down, substeps)
         size = jnp.sum(cluster, dtype=jnp.int32)
-        sigma = spins.reshape(-1)[seed].astype(jnp.result_type(float))
+        sigma = spins.reshape(-1)[seed].astype(jnp.float32)
         # Metropolis acceptance of the cluster flip in a field: d(beta H) = 2 h sigma |C|; always 1 at h = 0.
-        log_accept = -2.0 * couplings.h * sigma * size
-        accept = jax.random.uniform(key_accept, (), dtype=log_accept.dtype) < jnp.exp(jnp.minimum(log_accept, 0.0))
+        log_accept = (-2.0 * couplings.h * sigma * size).astype(jnp.float32)
+        accept = uniform_from_word(words[2 * n_sites + 1]) < jnp.exp(jnp.minimum(log_accept, 0.0))
         flipped = jnp.where(cluster & accept, -spins, spins)
         size_f = size.astype(jnp.float32)
         info = WolffInfo(cluster_size=size_f, sweeps=size_f / n_sites, acceptance=accept.astype(jnp.float32))
