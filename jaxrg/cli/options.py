@@ -88,7 +88,7 @@ def check_value(opt: Option, value: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)) or len(value) == 0:
             raise bad
         item = Option(opt.name, kind[:-1], None, opt.help, opt.minimum, opt.maximum, None, opt.exclusive_minimum)
-        return [check_value(item, v, where) for v in value]
+        return [check_value(item, v, f"every value of {where}") for v in value]
     if kind == "bool":
         if not isinstance(value, bool):
             raise bad

@@ -73,6 +73,7 @@ class Section:
         report: ``report(config, results) -> str`` markdown (``results``: stage trees and ``"analysis"``).
         figures: ``figures(config, results, figure_dir) -> list[(file name, caption)]``.
         summary: ``summary(config, results) -> dict`` of headline numbers (printed, and returned by ``--json``).
+        check: ``check(config)`` raising ValueError for values valid one by one but not together (before any work).
     """
 
     name: str
@@ -83,6 +84,7 @@ class Section:
     report: Callable[[dict, dict], str]
     figures: Callable[[dict, dict, Path], list[tuple[str, str]]]
     summary: Callable[[dict, dict], dict]
+    check: Callable[[dict], None] | None = None
 
 
 SECTIONS: dict[str, Section] = {}
@@ -149,6 +151,11 @@ def load_config(path: str | Path | None = None) -> dict[str, dict]:
     for name, section in SECTIONS.items():
         if name in raw:
             config[name] = resolve(section.options, raw[name], where=f"[{name}]")
+            if section.check is not None:
+                try:
+                    section.check(config[name])
+                except ValueError as e:
+                    raise ConfigError(f"{where}: {e}") from None
     if len(config) == 1:
         raise ConfigError(f"{where}: no section to run; add at least one of {', '.join(f'[{k}]' for k in SECTIONS)}")
     return config

@@ -443,4 +443,5 @@ register_section(Section(
     report=report,
     figures=figures,
     summary=summary,
+    check=_check,
 ))

@@ -1,0 +1,121 @@
+"""The jaxrg command line: --help, bad inputs exit with code 2 naming the culprit, --json output against exact values."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from jaxrg import exact
+from jaxrg.cli import main
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_console_entry_point_help():
+    p = subprocess.run([sys.executable, "-m", "jaxrg.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0
+    for name in ("run", "simulate"):
+        assert name in p.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "simulate"])
+def test_subcommand_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    assert "--json" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["simulate", "--L", "2"], "L must be an integer >= 4"),
+        (["simulate", "--L", "5", "--sweeps", "16"], "L must be an even integer"),
+        (["simulate", "--T", "2.0", "-1.0"], "every value of T must be a number > 0, got -1.0"),
+        (["simulate", "--sampler", "heatbath"], "sampler must be one of"),
+        (["simulate", "--chains", "0"], "chains must be an integer >= 1"),
+        (["simulate", "--sweeps", "32", "--measure-every", "4"], "measure_every must be >= 16 measurements"),
+        (["run", "--resume", "no/such/run"], "not a jaxrg run directory"),
+    ],
+)
+def test_bad_command_line_values_exit_2(argv, message, capsys):
+    code, out, err = run_cli(capsys, *argv)
+    assert code == 2
+    assert message in err, err
+
+
+def test_unknown_flag_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["simulate", "--temperature", "2.0"])
+    assert e.value.code == 2
+    assert "--temperature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("L = 8\ncolour = 'red'\n", "unknown key 'colour'"),
+        ("L = 8.5\n", "L must be an integer >= 4, got 8.5"),
+        ("L = true\n", "L must be an integer"),
+        ("T = []\n", "T must be a list of numbers"),
+        ("initial = 'warm'\n", "initial must be one of 'ordered', 'random'"),
+        ("L = [8\n", "not valid TOML"),
+    ],
+)
+def test_bad_simulate_config_exits_2(toml, message, tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(toml)
+    code, out, err = run_cli(capsys, "simulate", "--config", str(cfg))
+    assert code == 2
+    assert message in err, err
+
+
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        ("[sweep]\nL = [8, 16]\n[fourier]\nx = 1\n", "unknown table 'fourier'"),
+        ("[sweep]\nL = [8, 16]\nsweeeps = 10\n", "[sweep] unknown key 'sweeeps'"),
+        ("[sweep]\nL = [8, 16]\nT_min = -1.0\n", "[sweep].T_min must be a number > 0"),
+        ("[sweep]\nL = [8]\n", "at least two different sizes"),
+        ("[sweep]\nL = [6, 9]\n", "even sizes"),
+        ("[sweep]\nT_min = 2.5\nT_max = 2.0\n", "T_max must be > T_min"),
+        ("[study]\nseed = -3\n[sweep]\n", "[study].seed must be an integer >= 0"),
+        ("[study]\nname = 'x'\n", "no section to run"),
+        ("sweep = 3\n", "'sweep' must be a table"),
+    ],
+)
+def test_bad_study_config_exits_2(toml, message, tmp_path, capsys):
+    cfg = tmp_path / "study.toml"
+    cfg.write_text(toml)
+    code, out, err = run_cli(capsys, "run", str(cfg), "--output-dir", str(tmp_path / "runs"), "--quiet")
+    assert code == 2
+    assert message in err, err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_simulate_json_against_exact(tmp_path, capsys):
+    """Energy and heat capacity of a small Metropolis run agree with Kaufman's exact values within 4.5 errors."""
+    cfg = tmp_path / "sim.toml"
+    cfg.write_text("L = 4\nT = [2.0, 2.5]\nsampler = 'metropolis'\nsweeps = 2048\nthermalize = 64\nseed = 11\n")
+    code, out, err = run_cli(capsys, "simulate", "--config", str(cfg), "--chains", "8", "--json", "--quiet",
+                             "--output", str(tmp_path / "sim.h5"))
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["config"]["chains"] == 8 and res["config"]["L"] == 4  # flag overrides default, file sets L
+    ex = exact.finite_lattice(4, np.array([2.0, 2.5]))
+    for obs in ("energy", "heat_capacity"):
+        mean, err_ = np.array(res[obs]["mean"]), np.array(res[obs]["error"])
+        np.testing.assert_allclose(res["exact"][obs], getattr(ex, obs), rtol=1e-12)
+        pull = (mean - getattr(ex, obs)) / err_
+        assert np.all(np.abs(pull) < 4.5), (obs, pull, "seed 11")
+    import h5py
+
+    with h5py.File(tmp_path / "sim.h5", "r") as f:
+        np.testing.assert_array_equal(f["energy/mean"][()], res["energy"]["mean"])
+        assert f.attrs["jax_version"] and "config" in f.attrs
