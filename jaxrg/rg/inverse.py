@@ -1,0 +1,696 @@
+"""Inverse-RG generators: few-parameter networks that dream up critical Ising configurations at any size.
+
+After Rancon, Rancon, Ivek and Balog, "Dreaming up scale invariance via inverse renormalization group"
+(arXiv:2506.04016). A generator inverts one 2x2 majority-rule step *in distribution*: given a coarse configuration
+``sigma`` on ``L x L`` it
+
+1. upsamples it to ``2L x 2L`` by nearest-neighbour copying (every coarse spin fills its 2x2 block);
+2. applies one circular convolution with a D4-symmetric kernel; for 3x3 the kernel is
+   ``[[a, b, a], [b, c, b], [a, b, a]]`` (three trainable numbers), 5x5 and 7x7 have 6 and 10;
+3. reads the result as a local field ``h`` and samples every fine spin independently,
+   ``p(s | sigma) = exp(s h) / (2 cosh h)``, i.e. ``P(s = +1) = sigmoid(2 h)``.
+
+There is no bias: ``h`` is an odd (here linear) function of the coarse spins, so flipping every coarse spin flips the
+fine distribution exactly (the Ising up/down symmetry holds by construction, not by training). The multi-layer variant
+(:class:`ConvNetGenerator`) keeps this property with bias-free convolutions and odd (tanh) activations.
+
+Training (:func:`train`) minimises the cross-entropy ``-<log p(fine | coarse)>`` per fine spin over pairs
+``(fine, majority_rule(fine))`` of critical configurations (:func:`critical_configurations`: the project's Wolff
+sampler at ``K_c``). For the symmetric-kernel models the field is linear in the parameters, so the loss is that of a
+logistic regression: convex, with a unique minimum, and maximum likelihood is consistent (a model trained on the
+output of a known generator recovers its parameters). The tie-weighted variant gives the fine spins of blocks whose
+block sum was zero (majority decided by a coin) the weight ``tie_weight`` instead of 1.
+
+Generation (:func:`generate`) starts from a small random lattice and upsamples ``k`` times (``1 -> 2 -> ... -> 2^k``)
+in one jitted, batched function. :func:`generate_levels` returns every level of the hierarchy, and
+:func:`level_observables` the energy and magnetisation per spin of every level, which is how the study measures
+ensembles of all sizes ``8 ... 1024`` from one generation run.
+
+Trained models are saved with equinox serialisation (:func:`save`, :func:`load`: a one-line JSON header that names
+the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` returns the shipped 3x3 model.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import io as _io
+import json
+import math
+import numbers
+import os
+import tempfile
+import time
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array
+
+from jaxrg import exact, ising, observables, rng
+from jaxrg.observables import Timeseries
+from jaxrg.rg.blocking import majority_rule
+from jaxrg.sampling.driver import run_chain
+from jaxrg.simulation import batched_kernel
+from jaxrg.stats import Estimate
+
+__all__ = [
+    "SymmetricConvGenerator",
+    "ConvNetGenerator",
+    "symmetric_generator",
+    "convnet_generator",
+    "upsample",
+    "local_field",
+    "log_likelihood",
+    "sample_fine",
+    "cross_entropy",
+    "coarse_grain",
+    "expected_energy",
+    "critical_configurations",
+    "TrainResult",
+    "train",
+    "generate",
+    "generate_levels",
+    "level_observables",
+    "EnsembleObservables",
+    "ensemble_observables",
+    "fit_power_law",
+    "save",
+    "load",
+    "load_pretrained",
+    "PRETRAINED_PATH",
+]
+
+PRETRAINED_PATH = "data/inverse_3x3.eqx"  # inside the jaxrg package
+_FORMAT = "jaxrg.inverse/1"
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# models
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _orbits(radius: int) -> list[tuple[int, int]]:
+    """Classes ``(p, q)``, ``0 <= p <= q <= radius``, of kernel offsets under the square's symmetry group D4."""
+    return [(p, q) for q in range(radius + 1) for p in range(q + 1)]
+
+
+def _orbit_offsets(p: int, q: int) -> list[tuple[int, int]]:
+    """All offsets ``(dy, dx)`` whose absolute values are ``{p, q}`` in some order."""
+    out = set()
+    for u, v in ((p, q), (q, p)):
+        for su in (1, -1):
+            for sv in (1, -1):
+                out.add((su * u, sv * v))
+    return sorted(out)
+
+
+def upsample(coarse: Array) -> Array:
+    """Nearest-neighbour 2x upsampling: every coarse spin fills its 2x2 block, ``(..., L, L) -> (..., 2L, 2L)``."""
+    return jnp.repeat(jnp.repeat(coarse, 2, axis=-2), 2, axis=-1)
+
+
+class SymmetricConvGenerator(eqx.Module):
+    """Upsampling + one circular ``(2r+1) x (2r+1)`` convolution with a D4-symmetric kernel, no bias.
+
+    Attributes:
+        params: ``(n_params,)`` kernel values, one per offset class ``(p, q)`` with ``0 <= p <= q <= r``, ordered
+            ``(0,0), (0,1), (1,1), (0,2), (1,2), (2,2), ...``; for 3x3 that is ``(c, b, a)`` of
+            ``[[a, b, a], [b, c, b], [a, b, a]]``.
+        radius: kernel radius ``r`` (static): 1, 2, 3 give 3, 6, 10 parameters.
+    """
+
+    params: Array
+    radius: int = eqx.field(static=True)
+
+    def kernel(self) -> Array:
+        """The full ``(2r+1, 2r+1)`` kernel."""
+        r = self.radius
+        k = jnp.zeros((2 * r + 1, 2 * r + 1), self.params.dtype)
+        for i, (p, q) in enumerate(_orbits(r)):
+            for dy, dx in _orbit_offsets(p, q):
+                k = k.at[r + dy, r + dx].set(self.params[i])
+        return k
+
+    def __call__(self, coarse: Array) -> Array:
+        """Local field ``h`` of every fine spin, ``(..., L, L) -> (..., 2L, 2L)`` float (odd in ``coarse``)."""
+        up = upsample(coarse.astype(self.params.dtype))
+        h = jnp.zeros_like(up)
+        for i, (p, q) in enumerate(_orbits(self.radius)):
+            orbit = sum(jnp.roll(up, (dy, dx), axis=(-2, -1)) for dy, dx in _orbit_offsets(p, q))
+            h = h + self.params[i] * orbit
+        return h
+
+
+class ConvNetGenerator(eqx.Module):
+    """Upsampling + a small bias-free circular CNN with tanh activations (an odd function: exact up/down symmetry).
+
+    Attributes:
+        layers: tuple of ``eqx.nn.Conv2d`` (circular padding, no bias); tanh between layers, none after the last.
+    """
+
+    layers: tuple
+
+    def __call__(self, coarse: Array) -> Array:
+        """Local field ``h`` of every fine spin, ``(..., L, L) -> (..., 2L, 2L)`` float."""
+        dtype = self.layers[0].weight.dtype
+        up = upsample(coarse.astype(dtype))
+        batch = up.shape[:-2]
+        x = up.reshape(-1, 1, *up.shape[-2:])
+
+        def one(x):
+            for i, layer in enumerate(self.layers):
+                x = layer(x)
+                if i < len(self.layers) - 1:
+                    x = jnp.tanh(x)
+            return x[0]
+
+        return jax.vmap(one)(x).reshape(*batch, *up.shape[-2:])
+
+
+def symmetric_generator(kernel_size: int = 3, params=None, *, dtype=jnp.float32) -> SymmetricConvGenerator:
+    """A :class:`SymmetricConvGenerator` with a ``kernel_size x kernel_size`` kernel (3, 5 or 7; any odd size >= 3).
+
+    Args:
+        kernel_size: odd kernel side >= 3 (3: 3 parameters, 5: 6, 7: 10).
+        params: initial parameters (``(n_params,)``, order of :class:`SymmetricConvGenerator`); default zeros
+            (the infinite-temperature generator: fine spins independent and unbiased).
+        dtype: float dtype of the parameters.
+
+    Returns:
+        :class:`SymmetricConvGenerator`.
+    """
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, numbers.Integral) or kernel_size < 3 \
+            or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be an odd integer >= 3, got {kernel_size!r}")
+    radius = (int(kernel_size) - 1) // 2
+    n = len(_orbits(radius))
+    if params is None:
+        params = jnp.zeros((n,), dtype)
+    params = jnp.asarray(params, dtype)
+    if params.shape != (n,):
+        raise ValueError(f"params must have shape ({n},) for kernel_size {kernel_size}, got {params.shape}")
+    return SymmetricConvGenerator(params, radius)
+
+
+def convnet_generator(key: Array, *, channels: int = 8, depth: int = 3, kernel_size: int = 3,
+                      dtype=jnp.float32) -> ConvNetGenerator:
+    """A :class:`ConvNetGenerator`: ``depth`` circular convolutions ``1 -> channels -> ... -> 1``, tanh between.
+
+    Args:
+        key: PRNG key for the initial weights.
+        channels: hidden channels (>= 1).
+        depth: number of convolution layers (>= 2).
+        kernel_size: odd kernel side of every layer (>= 3).
+        dtype: float dtype of the weights.
+    """
+    for name, value, lo in (("channels", channels, 1), ("depth", depth, 2), ("kernel_size", kernel_size, 3)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {value!r}")
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be odd, got {kernel_size}")
+    sizes = [1] + [int(channels)] * (depth - 1) + [1]
+    keys = jax.random.split(key, depth)
+    layers = tuple(
+        eqx.nn.Conv2d(sizes[i], sizes[i + 1], kernel_size, padding=kernel_size // 2, padding_mode="CIRCULAR",
+                      use_bias=False, dtype=dtype, key=keys[i])
+        for i in range(depth)
+    )
+    return ConvNetGenerator(layers)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# likelihood and sampling
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def local_field(model, coarse: Array) -> Array:
+    """The model's local field ``h`` of every fine spin given the coarse spins, ``(..., 2L, 2L)``."""
+    return model(coarse)
+
+
+def _log_2cosh(h: Array) -> Array:
+    a = jnp.abs(h)
+    return a + jnp.log1p(jnp.exp(-2.0 * a))
+
+
+def log_likelihood(model, fine: Array, coarse: Array) -> Array:
+    """``log p(fine | coarse)`` of every fine spin, ``s h - log(2 cosh h)``, ``(..., 2L, 2L)``.
+
+    Args:
+        model: a generator.
+        fine: ``(..., 2L, 2L)`` spins (int8 or float) in {-1, +1}.
+        coarse: ``(..., L, L)`` spins in {-1, +1}.
+    """
+    h = model(coarse)
+    return fine.astype(h.dtype) * h - _log_2cosh(h)
+
+
+def sample_fine(model, coarse: Array, key: Array) -> Array:
+    """Draw fine spins given coarse spins: ``P(s = +1) = sigmoid(2 h)`` independently per site.
+
+    Args:
+        model: a generator.
+        coarse: ``(..., L, L)`` spins in {-1, +1} (int8 or float).
+        key: PRNG key (counter-based hash bits, :func:`jaxrg.rng.hash_bits`).
+
+    Returns:
+        ``(..., 2L, 2L)`` int8 spins.
+    """
+    h = model(coarse)
+    bits = rng.hash_bits(key, h.shape)
+    u = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)  # uniform in (0, 1)
+    p_up = jax.nn.sigmoid(2.0 * h.astype(jnp.float32))
+    return jnp.where(u < p_up, 1, -1).astype(jnp.int8)
+
+
+def expected_energy(model, coarse: Array) -> Array:
+    """Mean over the batch of the exact expected fine energy per spin given coarse spins, ``-<tanh h_i tanh h_j>``.
+
+    Args:
+        model: a generator; coarse: ``(..., L, L)`` spins.
+
+    Returns:
+        Scalar: ``-(1/N) sum_<ij> tanh(h_i) tanh(h_j)`` averaged over the leading axes (fine spins are independent
+        given the coarse ones, so this is ``E[e_fine | coarse]`` exactly).
+    """
+    t = jnp.tanh(model(coarse))
+    return -jnp.mean(t * (jnp.roll(t, 1, axis=-1) + jnp.roll(t, 1, axis=-2)))
+
+
+def coarse_grain(fine: Array, key: Array) -> tuple[Array, Array]:
+    """2x2 majority rule with random tie-breaks, and the tie indicator of every fine spin.
+
+    Args:
+        fine: ``(n, 2L, 2L)`` int8 configurations.
+        key: PRNG key for the tie-breaking coins.
+
+    Returns:
+        ``(coarse, tied)``: ``(n, L, L)`` int8 block spins and ``(n, 2L, 2L)`` bool, True for fine spins of a block
+        whose sum was zero.
+    """
+    coarse = majority_rule(fine, 2, key=key)
+    L2 = fine.shape[-1]
+    block_sum = fine.astype(jnp.int32).reshape(*fine.shape[:-2], L2 // 2, 2, L2 // 2, 2).sum(axis=(-3, -1))
+    return coarse, upsample(block_sum == 0)
+
+
+def cross_entropy(model, fine: Array, coarse: Array, weights: Array | None = None) -> Array:
+    """Mean cross-entropy ``-log p(fine | coarse)`` per fine spin (optionally weighted per spin).
+
+    Args:
+        model: a generator.
+        fine: ``(n, 2L, 2L)`` spins; ``coarse``: ``(n, L, L)`` spins.
+        weights: optional ``(n, 2L, 2L)`` non-negative weights (e.g. ``tie_weight`` on tied blocks, else 1).
+
+    Returns:
+        Scalar loss in nats per spin (weighted mean).
+    """
+    ll = log_likelihood(model, fine, coarse)
+    if weights is None:
+        return -jnp.mean(ll)
+    w = weights.astype(ll.dtype)
+    return -jnp.sum(w * ll) / jnp.sum(w)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# training data and training
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _int(value, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or int(value) < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def critical_configurations(
+    L: int, n: int, *, seed: int = 0, chains: int = 8, thermalize: int = 200, steps_between: int | None = None,
+) -> np.ndarray:
+    """Critical Ising configurations from the project's Wolff sampler at ``K_c = ln(1 + sqrt 2) / 2``.
+
+    Args:
+        L: lattice size (even, >= 4).
+        n: number of configurations (rounded up to a multiple of ``chains``, then cut to ``n``).
+        seed: integer seed.
+        chains: independent chains run as one vmapped batch.
+        thermalize: Wolff steps discarded per chain.
+        steps_between: Wolff steps between saved configurations (default ``max(2, L // 8)``: about one lattice
+            sweep's worth of clusters, since a critical cluster holds a fraction ~ L^(-1/4) of the lattice).
+
+    Returns:
+        ``(n, L, L)`` int8 numpy array (chain-major: consecutive entries come from the same chain).
+    """
+    from jaxrg import lattice
+
+    L = lattice.validate_size(L, name="L", minimum=4, even=True)
+    n = _int(n, "n", 1)
+    chains = _int(chains, "chains", 1)
+    thermalize = _int(thermalize, "thermalize", 0)
+    steps_between = max(2, L // 8) if steps_between is None else _int(steps_between, "steps_between", 1)
+    couplings = ising.couplings(np.array([exact.CRITICAL_TEMPERATURE]))
+    init, step = batched_kernel("wolff", couplings, chains)
+    key = jax.random.key(seed)
+    k_spins, k_init, k_therm, k_run = jax.random.split(key, 4)
+    state = init(k_init, ising.random_spins(k_spins, L, (1, chains)))
+    if thermalize:
+        state = run_chain(step, k_therm, state, n_measurements=thermalize).state
+    per_chain = math.ceil(n / chains)
+    out = run_chain(step, k_run, state, n_measurements=per_chain, steps_per_measurement=steps_between,
+                    measure=lambda s: s.spins)
+    spins = np.asarray(out.measurements)[:, 0]  # (per_chain, chains, L, L)
+    return np.ascontiguousarray(np.swapaxes(spins, 0, 1).reshape(-1, L, L)[:n])
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train` returns.
+
+    Attributes:
+        model: the trained generator.
+        loss: ``(steps,)`` training loss per step (nats per fine spin).
+        seconds: wall-clock training time (compilation included).
+    """
+
+    model: object
+    loss: np.ndarray
+    seconds: float
+
+
+def train(
+    model,
+    fine,
+    coarse=None,
+    *,
+    key: Array,
+    steps: int = 300,
+    learning_rate: float = 0.05,
+    batch_size: int | None = None,
+    tie_weight: float | None = None,
+    levels: int = 1,
+    energy_target: float | None = None,
+    energy_weight: float = 10.0,
+) -> TrainResult:
+    """Fit a generator by minimising the cross-entropy of fine configurations given their coarse images (optax Adam).
+
+    Args:
+        model: initial generator (e.g. :func:`symmetric_generator` ``(3)``).
+        fine: ``(n, 2L, 2L)`` int8 fine configurations.
+        coarse: optional ``(n, L, L)`` int8 coarse images; default: the 2x2 majority rule of ``fine`` (random
+            tie-breaks from ``key``).
+        key: PRNG key (tie-breaks, minibatches).
+        steps: optimisation steps (>= 1).
+        learning_rate: Adam step size (> 0).
+        batch_size: configurations per step (default: all, i.e. full-batch).
+        tie_weight: if given (>= 0), the weight of fine spins of tied blocks in the loss (the others weigh 1);
+            needs ``coarse=None``.
+        levels: multi-level consistency: train on the pairs of ``levels`` successive majority-rule steps
+            (fine -> coarse, coarse -> coarser, ...) at once, so one map must serve every scale; needs ``coarse=None``.
+        energy_target: observable matching: if given, add ``energy_weight * (E_model - energy_target)^2`` to the
+            loss, where ``E_model`` is the exact conditional expectation of the fine energy per spin given the
+            coarse images (fine spins are independent given the coarse ones, so ``<s_i s_j> = tanh h_i tanh h_j``;
+            differentiable without relaxation). E.g. ``-sqrt(2)``, the critical energy per spin.
+        energy_weight: weight of the energy penalty (>= 0).
+
+    Returns:
+        :class:`TrainResult`.
+    """
+    fine = ising.validate_spins(fine, name="fine", minimum=4, even=True)
+    if fine.ndim != 3:
+        raise ValueError(f"fine must have shape (n, 2L, 2L), got {fine.shape}")
+    steps = _int(steps, "steps", 1)
+    levels = _int(levels, "levels", 1)
+    if not (isinstance(learning_rate, numbers.Real) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    if tie_weight is not None and not (isinstance(tie_weight, numbers.Real) and tie_weight >= 0):
+        raise ValueError(f"tie_weight must be None or a number >= 0, got {tie_weight!r}")
+    if coarse is not None and (tie_weight is not None or levels > 1):
+        raise ValueError("tie_weight and levels > 1 need coarse=None (coarse images are made from fine here)")
+    if fine.shape[-1] % (2**levels) or fine.shape[-1] // 2**levels < 2:
+        raise ValueError(f"levels = {levels} needs 2**levels to divide L = {fine.shape[-1]} with L / 2**levels >= 2")
+    key_cg, key_batch = jax.random.split(key)
+    pairs = []  # (fine, coarse, weights) per level
+    if coarse is not None:
+        coarse = ising.validate_spins(coarse, name="coarse", minimum=2)
+        if coarse.shape != (fine.shape[0], fine.shape[1] // 2, fine.shape[2] // 2):
+            raise ValueError(f"coarse must have shape (n, L/2, L/2) = {(fine.shape[0], fine.shape[1] // 2, fine.shape[2] // 2)}, got {coarse.shape}")
+        pairs.append((fine, coarse, None))
+    else:
+        x = fine
+        for k in jax.random.split(key_cg, levels):
+            c, tied = coarse_grain(x, k)
+            w = None if tie_weight is None else jnp.where(tied, jnp.float32(tie_weight), jnp.float32(1.0))
+            pairs.append((x, c, w))
+            x = c
+    n = fine.shape[0]
+    batch_size = n if batch_size is None else min(_int(batch_size, "batch_size", 1), n)
+
+    optimizer = optax.adam(learning_rate)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt_state = optimizer.init(params)
+
+    def loss_fn(params, idx):
+        m = eqx.combine(params, static)
+        total = 0.0
+        for f, c, w in pairs:  # levels weigh equally per fine spin of their own level
+            total = total + cross_entropy(m, f[idx], c[idx], None if w is None else w[idx])
+        total = total / len(pairs)
+        if energy_target is not None:
+            f, c, _ = pairs[0]
+            total = total + energy_weight * (expected_energy(m, c[idx]) - energy_target) ** 2
+        return total
+
+    @jax.jit
+    def update(params, opt_state, k):
+        idx = jax.random.permutation(k, n)[:batch_size] if batch_size < n else jnp.arange(n)
+        loss, grads = jax.value_and_grad(loss_fn)(params, idx)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    t0 = time.perf_counter()
+    losses = []
+    for k in jax.random.split(key_batch, steps):
+        params, opt_state, loss = update(params, opt_state, k)
+        losses.append(loss)
+    losses = np.asarray(jax.device_get(jnp.stack(losses)))
+    seconds = time.perf_counter() - t0
+    return TrainResult(eqx.combine(params, static), losses, seconds)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# generation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _plan(size, start_size) -> tuple[int, int]:
+    """``(start_size, k)`` with ``size = start_size * 2**k``."""
+    size = _int(size, "size", 2)
+    if start_size is None:
+        start_size = size
+        while start_size % 2 == 0:
+            start_size //= 2
+    start_size = _int(start_size, "start_size", 1)
+    k = 0
+    s = start_size
+    while s < size:
+        s *= 2
+        k += 1
+    if s != size or k == 0:
+        raise ValueError(f"size must be start_size * 2**k with k >= 1, got size = {size}, start_size = {start_size}")
+    return start_size, k
+
+
+@eqx.filter_jit
+def _generate_levels_jit(model, key, n: int, start_size: int, k: int, measure: bool):
+    key_start, key_levels = jax.random.split(key)
+    x = jnp.where(jax.random.bernoulli(key_start, 0.5, (n, start_size, start_size)), 1, -1).astype(jnp.int8)
+    out = [x]
+    for level, kl in enumerate(jax.random.split(key_levels, k)):
+        x = sample_fine(model, x, kl)
+        out.append(x)
+    if measure:
+        return tuple((ising.energy_per_spin(c), ising.magnetization_per_spin(c)) for c in out[1:])
+    return tuple(out)
+
+
+def generate_levels(model, size: int, n: int, key: Array, *, start_size: int | None = None) -> tuple[Array, ...]:
+    """Every level of one batched generation run: ``start_size, 2 start_size, ..., size``.
+
+    Args: as :func:`generate`.
+
+    Returns:
+        Tuple of ``k + 1`` int8 arrays ``(n, start_size * 2**j, start_size * 2**j)``, ``j = 0 .. k``.
+    """
+    start_size, k = _plan(size, start_size)
+    n = _int(n, "n", 1)
+    return _generate_levels_jit(model, key, n, start_size, k, False)
+
+
+def generate(model, size: int, n: int, key: Array, *, start_size: int | None = None) -> Array:
+    """Generate ``n`` configurations of ``size x size`` spins by upsampling a small random lattice ``k`` times.
+
+    One jitted, batched function (compiled once per ``(model structure, size, n, start_size)``).
+
+    Args:
+        model: a generator (e.g. :func:`load_pretrained` ``()``).
+        size: final lattice side, ``start_size * 2**k`` with ``k >= 1``.
+        n: number of configurations (>= 1).
+        key: PRNG key.
+        start_size: side of the initial random lattice (default: the odd part of ``size``, i.e. 1 for powers of 2).
+
+    Returns:
+        ``(n, size, size)`` int8 spins in {-1, +1}.
+
+    Example:
+        >>> spins = jaxrg.generate(jaxrg.rg.inverse.load_pretrained(), 1024, 4, jax.random.key(0))
+    """
+    return generate_levels(model, size, n, key, start_size=start_size)[-1]
+
+
+def level_observables(model, size: int, n: int, key: Array, *, start_size: int | None = None):
+    """Energy and magnetisation per spin of every generated level (levels ``1 .. k``), without keeping the spins.
+
+    Returns:
+        ``(sizes, energy, magnetization)``: a list of the ``k`` sizes and two ``(k, n)`` float arrays.
+    """
+    start_size, k = _plan(size, start_size)
+    n = _int(n, "n", 1)
+    per_level = _generate_levels_jit(model, key, n, start_size, k, True)
+    sizes = [start_size * 2**j for j in range(1, k + 1)]
+    return sizes, jnp.stack([e for e, _ in per_level]), jnp.stack([m for _, m in per_level])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# analysis
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class EnsembleObservables(NamedTuple):
+    """Observables of an ensemble of independent configurations at ``T = T_c`` (each an :class:`Estimate`).
+
+    Attributes:
+        L: lattice size; n: number of configurations.
+        energy, abs_magnetization, heat_capacity, susceptibility, binder: as in :mod:`jaxrg.observables`
+            (``chi = N (<m^2> - <|m|>^2) / T_c``, ``C = N var(e) / T_c^2``, ``U4 = 1 - <m^4> / (3 <m^2>^2)``).
+        moment_ratio: ``<m^4> / <m^2>^2`` (``= 3 (1 - U4)``; 1.1679... for the critical Ising torus).
+    """
+
+    L: int
+    n: int
+    energy: Estimate
+    abs_magnetization: Estimate
+    heat_capacity: Estimate
+    susceptibility: Estimate
+    binder: Estimate
+    moment_ratio: Estimate
+
+
+def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
+    """Observables with jackknife errors from per-configuration energies and magnetisations (per spin) at ``T_c``.
+
+    Args:
+        energy, magnetization: ``(n,)`` per-spin values of ``n >= 16`` configurations (independent, or in sampling
+            order: contiguous blocks form the jackknife samples, so correlated series are handled as well).
+        L: lattice size.
+
+    Returns:
+        :class:`EnsembleObservables`.
+    """
+    e = np.asarray(energy, np.float64).reshape(-1)
+    m = np.asarray(magnetization, np.float64).reshape(-1)
+    if e.shape != m.shape or e.size < 16:
+        raise ValueError(f"energy and magnetization must be equal-length with >= 16 entries, got {e.shape}, {m.shape}")
+    th = observables.thermodynamics(Timeseries(e[None, None], m[None, None]), L, [exact.CRITICAL_TEMPERATURE])
+    pick = lambda est: Estimate(float(est.mean[0]), float(est.error[0]))  # noqa: E731
+    binder = pick(th.binder)
+    ratio = Estimate(3.0 * (1.0 - binder.mean), 3.0 * binder.error)
+    return EnsembleObservables(int(L), int(e.size), pick(th.energy), pick(th.abs_magnetization),
+                               pick(th.heat_capacity), pick(th.susceptibility), binder, ratio)
+
+
+def fit_power_law(L, y, dy) -> tuple[Estimate, float]:
+    """Weighted least-squares fit of ``y = A L^p`` on log-log axes.
+
+    Args:
+        L, y, dy: sizes, values (> 0) and their standard errors.
+
+    Returns:
+        ``(Estimate(p, error), chi2_per_dof)`` (``nan`` chi^2 for two points).
+    """
+    L, y, dy = (np.asarray(a, np.float64) for a in (L, y, dy))
+    x, ly = np.log(L), np.log(y)
+    w = (y / np.maximum(dy, 1e-300)) ** 2
+    A = np.stack([np.ones_like(x), x], axis=1)
+    cov = np.linalg.inv(A.T @ (A * w[:, None]))
+    coef = cov @ (A.T @ (w * ly))
+    resid = ly - A @ coef
+    dof = len(L) - 2
+    chi2 = float(np.sum(w * resid**2) / dof) if dof > 0 else float("nan")
+    return Estimate(float(coef[1]), float(np.sqrt(cov[1, 1]))), chi2
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# serialisation
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _header(model) -> dict:
+    if isinstance(model, SymmetricConvGenerator):
+        return {"format": _FORMAT, "kind": "symmetric", "kernel_size": 2 * model.radius + 1,
+                "dtype": str(model.params.dtype)}
+    if isinstance(model, ConvNetGenerator):
+        first = model.layers[0]
+        return {"format": _FORMAT, "kind": "convnet", "channels": int(first.out_channels),
+                "depth": len(model.layers), "kernel_size": int(first.kernel_size[0]),
+                "dtype": str(first.weight.dtype)}
+    raise ValueError(f"model must be a SymmetricConvGenerator or ConvNetGenerator, got {type(model).__name__}")
+
+
+def _skeleton(header: dict):
+    if header.get("format") != _FORMAT:
+        raise ValueError(f"not a jaxrg inverse-RG model file (header {header!r})")
+    dtype = jnp.dtype(header["dtype"])
+    if header["kind"] == "symmetric":
+        return symmetric_generator(header["kernel_size"], dtype=dtype)
+    if header["kind"] == "convnet":
+        return convnet_generator(jax.random.key(0), channels=header["channels"], depth=header["depth"],
+                                 kernel_size=header["kernel_size"], dtype=dtype)
+    raise ValueError(f"unknown model kind {header['kind']!r}")
+
+
+def save(path, model) -> None:
+    """Save a generator: a JSON header line naming the architecture, then ``eqx.tree_serialise_leaves`` (atomic)."""
+    header = _header(model)
+    buf = _io.BytesIO()
+    buf.write((json.dumps(header) + "\n").encode())
+    eqx.tree_serialise_leaves(buf, model)
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".eqx")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _load_bytes(data: bytes):
+    newline = data.index(b"\n")
+    header = json.loads(data[:newline].decode())
+    return eqx.tree_deserialise_leaves(_io.BytesIO(data[newline + 1:]), _skeleton(header))
+
+
+def load(path):
+    """Load a generator written by :func:`save`."""
+    with open(path, "rb") as f:
+        return _load_bytes(f.read())
+
+
+def load_pretrained() -> SymmetricConvGenerator:
+    """The shipped 3-parameter generator, trained on Wolff configurations at ``K_c`` (see ``benchmarks/inverse.py``)."""
+    data = importlib.resources.files("jaxrg").joinpath(PRETRAINED_PATH).read_bytes()
+    return _load_bytes(data)

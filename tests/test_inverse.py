@@ -1,0 +1,172 @@
+"""Tests of the inverse-RG generators (jaxrg.rg.inverse): symmetry, parameter counts, likelihood, recovery, generation."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from jaxrg import ising
+from jaxrg.rg import inverse as inv
+from jaxrg.rg.blocking import majority_rule
+
+
+def _n_trainable(model) -> int:
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    return sum(int(np.size(x)) for x in leaves)
+
+
+def _random_spins(seed, shape):
+    return np.where(np.random.default_rng(seed).random(shape) < 0.5, 1, -1).astype(np.int8)
+
+
+@pytest.mark.parametrize("kernel_size, n_params", [(3, 3), (5, 6), (7, 10)])
+def test_parameter_counts(kernel_size, n_params):
+    assert _n_trainable(inv.symmetric_generator(kernel_size)) == n_params
+
+
+def test_3x3_kernel_layout():
+    c, b, a = 0.7, 0.2, 0.05
+    k = np.asarray(inv.symmetric_generator(3, [c, b, a]).kernel())
+    np.testing.assert_array_equal(k, np.array([[a, b, a], [b, c, b], [a, b, a]], np.float32))
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5, 7])
+def test_field_is_circular_correlation_of_upsampled_spins(kernel_size):
+    """The field equals an independent scipy circular correlation of the nearest-neighbour-upsampled lattice."""
+    rng = np.random.default_rng(1)
+    model = inv.symmetric_generator(kernel_size, rng.normal(size=_n_trainable(inv.symmetric_generator(kernel_size))),
+                                    dtype=jnp.float64)
+    coarse = _random_spins(2, (2, 6, 6))
+    h = np.asarray(model(jnp.asarray(coarse)))
+    kernel = np.asarray(model.kernel())
+    up = np.kron(coarse.astype(np.float64), np.ones((1, 2, 2)))
+    want = np.stack([ndimage.correlate(u, kernel, mode="wrap") for u in up])
+    np.testing.assert_allclose(h, want, rtol=1e-12, atol=1e-12)
+
+
+def _models():
+    rng = np.random.default_rng(3)
+    return [
+        inv.symmetric_generator(3, rng.normal(size=3)),
+        inv.symmetric_generator(7, rng.normal(size=10)),
+        inv.convnet_generator(jax.random.key(4), channels=4, depth=3),
+    ]
+
+
+@pytest.mark.parametrize("model", _models(), ids=["3x3", "7x7", "convnet"])
+def test_exact_up_down_symmetry(model):
+    """Flipping every coarse spin flips the field exactly (bitwise), so p(-fine | -coarse) = p(fine | coarse)."""
+    coarse = jnp.asarray(_random_spins(5, (3, 8, 8)))
+    fine = jnp.asarray(_random_spins(6, (3, 16, 16)))
+    h_plus, h_minus = model(coarse), model(-coarse)
+    np.testing.assert_array_equal(np.asarray(h_minus), -np.asarray(h_plus))
+    np.testing.assert_array_equal(np.asarray(inv.log_likelihood(model, -fine, -coarse)),
+                                  np.asarray(inv.log_likelihood(model, fine, coarse)))
+    # and the field is not trivially zero
+    assert float(jnp.max(jnp.abs(h_plus))) > 0.1
+
+
+def test_sampling_frequencies_match_the_conditional_law():
+    """Mean of sampled fine spins given a fixed coarse lattice = tanh(h), within 5 standard errors per site."""
+    model = inv.symmetric_generator(3, [0.5, 0.15, -0.05])
+    coarse = jnp.asarray(_random_spins(7, (1, 8, 8)))
+    reps = 2000
+    keys = jax.random.split(jax.random.key(8), reps)
+    samples = jax.vmap(lambda k: inv.sample_fine(model, coarse, k))(keys)  # (reps, 1, 16, 16)
+    assert samples.dtype == jnp.int8
+    mean = np.asarray(samples, np.float64).mean(axis=0)[0]
+    t = np.tanh(np.asarray(model(coarse), np.float64))[0]
+    err = np.sqrt((1 - t**2) / reps)
+    z = (mean - t) / err
+    assert np.max(np.abs(z)) < 5.0, f"max |z| = {np.max(np.abs(z)):.2f} (seed 8)"
+
+
+def test_expected_energy_matches_sampled_energy():
+    model = inv.symmetric_generator(3, [0.6, 0.2, 0.1])
+    coarse = jnp.asarray(_random_spins(9, (4, 8, 8)))
+    reps = 400
+    keys = jax.random.split(jax.random.key(10), reps)
+    e = np.asarray(jax.vmap(lambda k: ising.energy_per_spin(inv.sample_fine(model, coarse, k)).mean())(keys))
+    want = float(inv.expected_energy(model, coarse))
+    z = (e.mean() - want) / (e.std(ddof=1) / np.sqrt(reps))
+    assert abs(z) < 5.0, f"z = {z:.2f} (seed 10)"
+
+
+def test_deterministic_limit_inverts_majority_rule():
+    """With a large central weight the generator copies each coarse spin into its block: majority rule undoes it."""
+    model = inv.symmetric_generator(3, [40.0, 0.0, 0.0])
+    levels = inv.generate_levels(model, 32, 2, jax.random.key(11))
+    for coarse, fine in zip(levels[:-1], levels[1:]):
+        np.testing.assert_array_equal(np.asarray(majority_rule(fine, 2, key=jax.random.key(0))), np.asarray(coarse))
+
+
+def test_generation_sizes_and_dtypes():
+    model = inv.symmetric_generator(3, [0.4, 0.1, 0.1])
+    x = inv.generate(model, 64, 3, jax.random.key(0))
+    assert x.shape == (3, 64, 64) and x.dtype == jnp.int8
+    assert set(np.unique(np.asarray(x))) <= {-1, 1}
+    levels = inv.generate_levels(model, 24, 2, jax.random.key(1))  # 3 -> 6 -> 12 -> 24
+    assert [lv.shape for lv in levels] == [(2, 3, 3), (2, 6, 6), (2, 12, 12), (2, 24, 24)]
+    assert all(lv.dtype == jnp.int8 for lv in levels)
+    assert inv.generate(model, 16, 1, jax.random.key(2), start_size=4).shape == (1, 16, 16)
+    sizes, e, m = inv.level_observables(model, 32, 5, jax.random.key(3))
+    assert sizes == [2, 4, 8, 16, 32] and e.shape == m.shape == (5, 5)
+
+
+@pytest.mark.parametrize("kwargs", [dict(size=12, n=1, start_size=5), dict(size=16, n=0), dict(size=1, n=1),
+                                    dict(size=8, n=1, start_size=8)])
+def test_generation_rejects_bad_sizes(kwargs):
+    with pytest.raises(ValueError):
+        inv.generate(inv.symmetric_generator(3), key=jax.random.key(0), **kwargs)
+
+
+def test_training_recovers_known_generator():
+    """Maximum likelihood on data drawn from a known generator recovers its parameters within 5 standard errors."""
+    truth = jnp.asarray([0.6, 0.15, 0.05])
+    true_model = inv.symmetric_generator(3, truth)
+    coarse = jnp.asarray(_random_spins(12, (48, 16, 16)))
+    fine = inv.sample_fine(true_model, coarse, jax.random.key(13))
+    result = inv.train(inv.symmetric_generator(3), fine, coarse, key=jax.random.key(14), steps=250,
+                       learning_rate=0.05)
+    assert result.loss[-1] < result.loss[0]
+    # standard errors from the observed Fisher information of the total log-likelihood at the truth
+    nll = lambda p: -jnp.sum(inv.log_likelihood(inv.symmetric_generator(3, p, dtype=jnp.float64), fine, coarse))  # noqa: E731
+    fisher = np.asarray(jax.hessian(nll)(jnp.asarray(truth, jnp.float64)))
+    sigma = np.sqrt(np.diag(np.linalg.inv(fisher)))
+    z = (np.asarray(result.model.params, np.float64) - np.asarray(truth)) / sigma
+    assert np.all(np.abs(z) < 5.0), f"params {result.model.params}, sigma {sigma}, z {z} (seeds 12-14)"
+
+
+def test_tied_blocks_and_tie_weighted_training():
+    fine = jnp.asarray(_random_spins(15, (8, 8, 8)))
+    coarse, tied = inv.coarse_grain(fine, jax.random.key(0))
+    block_sum = np.asarray(fine, np.int32).reshape(8, 4, 2, 4, 2).sum(axis=(2, 4))
+    np.testing.assert_array_equal(np.asarray(tied), np.kron(block_sum == 0, np.ones((1, 2, 2), bool)))
+    sign = np.sign(block_sum)
+    np.testing.assert_array_equal(np.asarray(coarse)[block_sum != 0], sign[block_sum != 0])
+    r = inv.train(inv.symmetric_generator(3), fine, key=jax.random.key(1), steps=5, tie_weight=0.0)
+    assert r.loss.shape == (5,) and np.all(np.isfinite(r.loss))
+    with pytest.raises(ValueError, match="tie_weight"):
+        inv.train(inv.symmetric_generator(3), fine, key=jax.random.key(1), steps=5, tie_weight=-1.0)
+
+
+@pytest.mark.parametrize("model", _models()[1:], ids=["7x7", "convnet"])
+def test_save_load_roundtrip(tmp_path, model):
+    path = tmp_path / "model.eqx"
+    inv.save(path, model)
+    loaded = inv.load(path)
+    coarse = jnp.asarray(_random_spins(16, (1, 4, 4)))
+    np.testing.assert_array_equal(np.asarray(loaded(coarse)), np.asarray(model(coarse)))
+
+
+def test_pretrained_model_is_scale_invariant():
+    """The shipped 3-parameter model: three parameters, and chi ~ L^(gamma/nu) with gamma/nu near 7/4 on 8..64."""
+    model = inv.load_pretrained()
+    assert isinstance(model, inv.SymmetricConvGenerator) and _n_trainable(model) == 3
+    sizes, e, m = inv.level_observables(model, 64, 512, jax.random.key(17))
+    obs = [inv.ensemble_observables(e[i], m[i], L) for i, L in enumerate(sizes) if L >= 8]
+    slope, _ = inv.fit_power_law([o.L for o in obs], [o.susceptibility.mean for o in obs],
+                                 [o.susceptibility.error for o in obs])
+    assert abs(slope.mean - 1.75) < max(0.15, 5 * slope.error), f"gamma/nu = {slope} (seed 17)"
