@@ -19,6 +19,10 @@ def ising_toy_map(K):
     return K_C + 2.0 * (K - K_C) + 0.5 * (K - K_C) ** 2
 
 
+def square(t):
+    return t**2
+
+
 def test_toy_ising_map_reads_y_t_equal_one():
     an = scale.analyze_map(ising_toy_map, 0.45, 2.0)
     assert bool(an.converged)
@@ -48,10 +52,10 @@ def test_beta_from_map_first_order_and_exact_linearisation():
 def test_one_dimensional_ising_decimation():
     # b = 2 decimation: t' = t^2 with t = tanh K. Zero-temperature fixed point t* = 1 has lambda = 2 (y = 1; the
     # correlation length xi = -1/ln t ~ 1/(1 - t) so nu = 1 in 1 - t); t* = 0 has lambda = 0 (y = -inf).
-    an = scale.analyze_map(lambda t: t**2, 0.8, 2.0)
+    an = scale.analyze_map(square, 0.8, 2.0)
     assert float(an.g_star) == pytest.approx(1.0, abs=1e-14)
     assert float(an.y_t) == pytest.approx(1.0, abs=1e-13)
-    an0 = scale.analyze_map(lambda t: t**2, 0.3, 2.0)
+    an0 = scale.analyze_map(square, 0.3, 2.0)
     assert abs(float(an0.g_star)) < 1e-14
     # lambda = 2 t* vanishes at t* = 0: y = ln(lambda)/ln 2 is -inf, or hugely negative at a round-off-sized t*.
     assert float(jnp.real(an0.eigenvalues[0])) < -40.0

@@ -121,6 +121,12 @@ def _real_matrix_function(J: Array, fn: Callable) -> Array:
     return jnp.real(v @ jnp.diag(fn(w)) @ jnp.linalg.inv(v))
 
 
+@partial(jax.jit, static_argnames=("flat",))
+def _map_jacobian_and_preconditioner(flat: Callable, x: Array):
+    J = jax.jacfwd(flat)(x)
+    return flat(x), J, _real_matrix_function(J, _log_over_minus_one)
+
+
 def beta_from_map(rg_map: Callable, b: float, *, g_star: Optional[Any] = None) -> Callable:
     """Continuous-scale beta(g) of a discrete RG map R with rescaling factor b (see the module docstring).
 
@@ -143,9 +149,9 @@ def beta_from_map(rg_map: Callable, b: float, *, g_star: Optional[Any] = None) -
         return lambda g: (rg_map(g) - g) / ln_b
     flat, unravel, x = as_flat_field(rg_map, g_star)
     check_finite(x, "g_star")
-    J = jax.jacfwd(flat)(x)
+    Rx, J, P = _map_jacobian_and_preconditioner(flat, x)
     if is_concrete(x, J):
-        res = float(np.max(np.abs(np.asarray(flat(x)) - np.asarray(x))))
+        res = float(np.max(np.abs(np.asarray(Rx) - np.asarray(x))))
         if not np.isfinite(res) or res > 1e-6 * (1.0 + float(np.max(np.abs(np.asarray(x))))):
             raise ValueError(f"g_star is not a fixed point of rg_map: max|R(g*) - g*| = {res:.3e}")
         lam = np.linalg.eigvals(np.asarray(J))
@@ -155,7 +161,6 @@ def beta_from_map(rg_map: Callable, b: float, *, g_star: Optional[Any] = None) -
                 f"rg_map: dR/dg at g_star has eigenvalues {lam} with a real eigenvalue <= 0 (or non-finite), so "
                 "log(dR/dg) is not real; use beta_from_map(rg_map, b) (first order) instead"
             )
-    P = _real_matrix_function(J, _log_over_minus_one)
     shape = float_array(g_star).shape
 
     def beta(g):
@@ -206,7 +211,12 @@ def _map_residual(flat_R: Callable) -> Callable:
     return lambda v: flat_R(v) - v
 
 
-@partial(jax.jit, static_argnames=("flat_R", "marginal_tol", "thermal_index"))
+@partial(jax.jit, static_argnames=("flat_R", "tol", "max_iter", "marginal_tol", "thermal_index"))
+def _analyze_core(flat_R: Callable, x0: Array, b, tol: float, max_iter: int, marginal_tol: float, thermal_index: int):
+    x, residual, n_iter, converged, broken = _find_fixed_point_flat(_map_residual(flat_R), x0, tol, max_iter)
+    return x, residual, n_iter, converged, broken, _map_core(flat_R, x, b, marginal_tol, thermal_index)
+
+
 def _map_core(flat_R: Callable, x: Array, b, marginal_tol: float, thermal_index: int):
     J = jax.jacfwd(flat_R)(x)
     ln_b = jnp.log(jnp.asarray(b, x.dtype))
@@ -252,7 +262,8 @@ def analyze_map(
     if tol is None:
         tol = _default_tol(x0.dtype)
     check_positive_float(tol, "tol")
-    x, residual, n_iter, converged, broken = _find_fixed_point_flat(_map_residual(flat_R), x0, float(tol), max_iter)
+    out = _analyze_core(flat_R, x0, b, float(tol), max_iter, float(marginal_tol), thermal_index)
+    x, residual, n_iter, converged, broken, (J, M, lam, y, v, left, cls, ex) = out
     if is_concrete(x, converged) and not bool(converged):
         if bool(broken):
             raise ValueError(
@@ -262,7 +273,6 @@ def analyze_map(
             f"g0: no fixed point of rg_map found from g0 = {np.asarray(x0)} (max|R(g) - g| = {float(residual):.3e} "
             f"after {int(n_iter)} Newton iterations); try another g0"
         )
-    J, M, lam, y, v, left, cls, ex = _map_core(flat_R, x, b, float(marginal_tol), thermal_index)
     return MapAnalysis(
         g_star=unravel(x),
         residual=residual,

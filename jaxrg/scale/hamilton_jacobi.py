@@ -20,6 +20,7 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jaxtyping import Array, Float
 
 from jaxrg.scale._util import (
@@ -63,8 +64,8 @@ def _graded_unit_edges(r: Array, n: int) -> Array:
 def _one_sided_integral(f: Callable, a: Array, b: Array, delta: Array, n_panels: int, t, w) -> Array:
     """int_a^b f with panels graded towards a, where delta estimates the distance from a to f's nearest singularity."""
     length = jnp.abs(b - a)
-    r = length / jnp.maximum(delta, 1e-300)
-    r = jnp.minimum(r, 1e300)
+    info = jnp.finfo(length.dtype)
+    r = jnp.minimum(length / jnp.maximum(delta, info.tiny), info.max)
     edges = a + (b - a) * _graded_unit_edges(r, n_panels)
     lo, hi = edges[:-1], edges[1:]
     half = (hi - lo) / 2
@@ -85,6 +86,8 @@ def _action_1d(beta: Callable, F: Callable, g: Array, g_ref: Array, n_panels: in
 
     def pole_distance(x):
         # |f / f'| is the distance to a simple pole of f (an underestimate for higher-order poles: finer panels).
+        # It only places the panels, so it is kept out of derivatives (no second derivatives of F / beta needed).
+        x = lax.stop_gradient(x)
         return jnp.abs(integrand(x) / dintegrand(x))
 
     mid = (g + g_ref) / 2
@@ -208,7 +211,7 @@ def _action_field(beta: Callable, F: Callable) -> Callable:
 
 
 def hj_residual(beta: Callable, F: Callable, action: Callable) -> Callable:
-    """The Hamilton-Jacobi residual g -> beta(g) . grad S(g) + F(g) of a candidate action S (gradient by autodiff).
+    """The Hamilton-Jacobi residual g -> beta(g) . grad S(g) + F(g) of a candidate action S (forward-mode autodiff).
 
     Args:
         beta: g -> dg/ds. F: g -> scalar. action: S, g -> scalar (e.g. lambda g: hj_action(beta, F, g, g_ref)).
@@ -219,10 +222,12 @@ def hj_residual(beta: Callable, F: Callable, action: Callable) -> Callable:
     check_callable(beta, "beta")
     check_callable(F, "F")
     check_callable(action, "action")
-    grad_S = jax.grad(action)
 
+    @jax.jit
     def residual(g):
+        # beta . grad S is the derivative of S along beta: one forward-mode JVP.
         g = float_array(g)
-        return jnp.sum(beta(g) * grad_S(g)) + F(g)
+        _, dS_along_beta = jax.jvp(action, (g,), (beta(g),))
+        return dS_along_beta + F(g)
 
     return residual

@@ -162,7 +162,7 @@ def _fit_core(T, y, w, T0_init, max_iter: int, rtol):
         theta_new = theta + delta
         c_new = cost(theta_new)
         better = jnp.isfinite(c_new) & (c_new < c)
-        small = better & ((c - c_new) <= rtol * c + 1e-300) & (jnp.max(jnp.abs(delta) / (jnp.abs(theta) + 1e-12)) < 1e-6)
+        small = better & ((c - c_new) <= rtol * c + jnp.finfo(c.dtype).tiny) & (jnp.max(jnp.abs(delta) / (jnp.abs(theta) + 1e-12)) < 1e-6)
         small = small | (~better & (mu > 1e12))
         theta = jnp.where(done | ~better, theta, theta_new)
         c = jnp.where(done | ~better, c, c_new)
