@@ -53,10 +53,12 @@ def check_positive_float(x: Any, name: str, allow_zero: bool = False) -> None:
 
 
 def check_finite(x: Any, name: str) -> None:
+    """Reject non-finite entries in any leaf of x (skipped for traced values)."""
     if not is_concrete(x):
         return
-    if not np.all(np.isfinite(np.asarray(x))):
-        raise ValueError(f"{name} must contain only finite values, got {np.asarray(x)}")
+    for leaf in jax.tree_util.tree_leaves(x):
+        if not np.all(np.isfinite(np.asarray(leaf))):
+            raise ValueError(f"{name} must contain only finite values, got {np.asarray(leaf)}")
 
 
 def identity_cache(factory: Callable) -> Callable:
