@@ -134,3 +134,29 @@ def test_bad_maps_give_clear_errors():
         scale.beta_from_map(lambda g: -g, 2.0, g_star=0.0)
     with pytest.raises(ValueError, match="square"):
         scale.rg_matrix_exponents(jnp.ones((2, 3)), 2.0)
+
+
+def test_learned_flow_model_plugs_into_the_bridge():
+    # A jaxrg.rg.flow.FlowModel (J' = J + f_theta(J), an equinox MLP) with weights set so that
+    # f(J) = a tanh(w (J - K_c)): fixed point K_c and dR/dJ = 1 + a w = 2 = b^{y_t}, so y_t = 1.
+    import equinox as eqx
+
+    from jaxrg.rg.flow import FlowModel
+    from jaxrg.rg.flow import linearize as flow_linearize
+
+    w, a = 4.0, 0.25
+    model = FlowModel(jax.random.PRNGKey(0), 1, width=1, depth=1)
+    model = eqx.tree_at(
+        lambda m: (m.mlp.layers[0].weight, m.mlp.layers[0].bias, m.mlp.layers[1].weight, m.mlp.layers[1].bias),
+        model,
+        (jnp.array([[w]]), jnp.array([-w * K_C]), jnp.array([[a]]), jnp.array([0.0])),
+    )
+    an = scale.analyze_map(model.step, jnp.array([0.42]), 2.0)
+    np.testing.assert_allclose(an.g_star, [K_C], atol=1e-12)
+    assert float(an.y_t) == pytest.approx(1.0, abs=1e-10)
+    # Same nu as the learned-flow module's own eigen-analysis.
+    assert float(an.nu) == pytest.approx(float(flow_linearize(model, an.g_star).nu), abs=1e-10)
+    # Its continuous beta (exact at K_c) drives the flow toolkit: K_c is a relevant fixed point with y = 1.
+    beta = scale.beta_from_map(model.step, 2.0, g_star=an.g_star)
+    lin = scale.linearize(beta, an.g_star)
+    np.testing.assert_allclose(lin.eigenvalues, [1.0], atol=1e-10)
