@@ -62,10 +62,12 @@ def test_acceptance_and_energy_error_obey_exact_gaussian_relations():
     assert abs(m2.mean() - 1.0) < 4 * m2.std(ddof=1) / math.sqrt(chains), (seed, m2.mean())
 
 
-@pytest.mark.parametrize("algorithm", ["hmc", "nuts"])
-def test_window_adaptation_then_sampling_recovers_gaussian_variances(algorithm):
-    """Adaptation learns the diagonal mass matrix (~ sigma^2); sampling reproduces <x^2> = sigma^2 (64 scales 0.3..3)."""
-    seed, chains, n = 5, 8, 300
+def test_window_adaptation_then_sampling_recovers_gaussian_variances():
+    """Adaptation learns the diagonal mass matrix (~ sigma^2); sampling reproduces <x^2> = sigma^2 (64 scales 0.3..3).
+
+    (NUTS runs the same wrapper path; it is checked against exact results in tests/test_phi4.py.)
+    """
+    algorithm, seed, chains, n = "hmc", 5, 8, 300
     keys = jax.random.split(jax.random.key(seed), chains)
     x0 = exact_gaussian_draws(seed + 1, chains)
     warm = jax.vmap(lambda k, x: hmc_lib.window_adaptation(algorithm, gaussian_log_density, k, x, num_steps=200,
@@ -76,11 +78,8 @@ def test_window_adaptation_then_sampling_recovers_gaussian_variances(algorithm):
     assert 0.3 < np.median(ratio) < 3.0, (seed, np.median(ratio))  # the mass matrix follows the 100x spread of variances
 
     def one(key, s, p):
-        if algorithm == "hmc":
-            kern = hmc_lib.hmc(gaussian_log_density, step_size=p.step_size, num_integration_steps=8,
-                               inverse_mass_matrix=p.inverse_mass_matrix)
-        else:
-            kern = hmc_lib.nuts(gaussian_log_density, step_size=p.step_size, inverse_mass_matrix=p.inverse_mass_matrix)
+        kern = hmc_lib.hmc(gaussian_log_density, step_size=p.step_size, num_integration_steps=8,
+                           inverse_mass_matrix=p.inverse_mass_matrix)
         return kern.step(key, s)
 
     def step(key, s):
@@ -92,8 +91,6 @@ def test_window_adaptation_then_sampling_recovers_gaussian_variances(algorithm):
     err = z2.std(ddof=1) / math.sqrt(chains)
     assert abs(z2.mean() - 1.0) < 4.5 * err, (seed, algorithm, z2.mean(), err)
     assert 0.5 < float(np.mean(out.info.acceptance)) <= 1.0
-    if algorithm == "nuts":
-        assert float(np.mean(out.info.gradient_evaluations)) >= 1.0
 
 
 def test_invalid_arguments_raise():
