@@ -672,17 +672,16 @@ def linearize(f: Callable[[Array], Array], J_star: Array, b: float = 2.0) -> Lin
     """Eigen-analysis of the map ``J + f(J)`` at the fixed point ``J_star`` (scale factor ``b`` of the RG step)."""
     n = J_star.shape[-1]
     M = jnp.eye(n, dtype=J_star.dtype) + jax.jacfwd(f)(J_star)
-    # eigen-decomposition on the host (jnp.linalg.eig is CPU-only and not differentiable)
-    w, v = np.linalg.eig(np.asarray(M, np.float64))
-    order = np.argsort(-w.real)
+    # eigen-decomposition of the value of M (jnp.linalg.eig runs on the CPU backend and is not differentiated);
+    # nu stays differentiable through M: lambda_t = u M r / (u r) with the eigenvectors held fixed.
+    w, v = jnp.linalg.eig(jax.lax.stop_gradient(M))
+    order = jnp.argsort(-jnp.real(w))
     w, v = w[order], v[:, order]
-    left = np.linalg.inv(v)
-    lam_t = w[0].real
-    # nu differentiable through M: lambda_t = u M v / (u v) with fixed left/right eigenvectors
-    u, r = np.real(left[0]), np.real(v[:, 0])
-    lam = jnp.asarray(u, M.dtype) @ M @ jnp.asarray(r, M.dtype) / float(u @ r)
-    nu = jnp.where(lam_t > 1.0, math.log(b) / jnp.log(jnp.maximum(lam, 1.0 + 1e-12)), jnp.nan)
-    return Linearization(M, jnp.asarray(w), jnp.asarray(v), jnp.asarray(left), nu, jnp.asarray(np.abs(w) > 1.0))
+    left = jnp.linalg.inv(v)
+    u, r = jnp.real(left[0]).astype(M.dtype), jnp.real(v[:, 0]).astype(M.dtype)
+    lam = u @ M @ r / (u @ r)
+    nu = jnp.where(jnp.real(w[0]) > 1.0, math.log(b) / jnp.log(jnp.maximum(lam, 1.0 + 1e-12)), jnp.nan)
+    return Linearization(M, w, v, left, nu, jnp.abs(w) > 1.0)
 
 
 def critical_coupling(
