@@ -31,6 +31,7 @@ Operator values are centred in float64 before products are formed, and the linea
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from functools import partial
@@ -49,7 +50,9 @@ from jaxrg.sampling.driver import default_chunk_size, run_chain
 from jaxrg.simulation import batched_kernel
 from jaxrg.stats import Estimate
 
-__all__ = ["MCRGResult", "operator_series", "rg_matrix", "analyze", "analyze_series", "mcrg", "max_levels"]
+__all__ = [
+    "MCRGResult", "operator_series", "sample_series", "rg_matrix", "analyze", "analyze_series", "mcrg", "max_levels",
+]
 
 MIN_COARSE_SIZE = 4  # a 3 x 3 operator patch must not wrap onto itself on the coarsest lattice used
 
@@ -138,6 +141,12 @@ def _level_values(spins: Array, key: Array, b: int, levels: int, operators, rule
     return jnp.stack([operator_values(s, operators) for s in hierarchy])
 
 
+@functools.lru_cache(maxsize=32)
+def _batched_level_values(b: int, levels: int, operators, rule: str):
+    """Jitted ``(configs, keys) -> (n, levels + 1, n_ops)``, cached so repeated analyses compile once."""
+    return jax.jit(jax.vmap(partial(_level_values, b=b, levels=levels, operators=operators, rule=rule)))
+
+
 def operator_series(
     configs, b: int = 2, levels: int = 1, *, key: Array, n_even: int = 4, n_odd: int = 2, rule: str = "majority",
     batch_size: int = 256,
@@ -166,13 +175,17 @@ def operator_series(
         raise ValueError(f"rule must be one of {sorted(BLOCK_RULES)}, got {rule!r}")
     batch_size = _int(batch_size, "batch_size", 1)
     even, odd = _operators(n_even, n_odd)
-    one = partial(_level_values, b=b, levels=levels, operators=even + odd, rule=rule)
-    batched = jax.jit(jax.vmap(one))
+    batched = _batched_level_values(b, levels, even + odd, rule)
+    n_samples = configs.shape[0]
+    batch_size = min(batch_size, n_samples)
     out = []
-    for j, start in enumerate(range(0, configs.shape[0], batch_size)):
+    for j, start in enumerate(range(0, n_samples, batch_size)):
         chunk = configs[start : start + batch_size]
-        keys = jax.random.split(jax.random.fold_in(key, j), chunk.shape[0])
-        out.append(np.asarray(batched(chunk, keys), dtype=np.float64))
+        n = chunk.shape[0]
+        if n < batch_size:  # pad the last batch (one compiled shape), drop the padding afterwards
+            chunk = jnp.concatenate([chunk, jnp.broadcast_to(chunk[-1:], (batch_size - n, *chunk.shape[1:]))])
+        keys = jax.random.split(jax.random.fold_in(key, j), batch_size)
+        out.append(np.asarray(batched(chunk, keys), dtype=np.float64)[:n])
     return np.concatenate(out, axis=0)
 
 
@@ -380,9 +393,6 @@ def analyze(
         raise ValueError(f"need at least n_blocks = {n_blocks} configurations, got {configs.shape[0]}")
     if key is None:
         raise ValueError("key is required: a PRNG key for the majority-rule tie-breaks (jax.random.key(seed))")
-    key_main, key_small = jax.random.split(key)
-    series = operator_series(configs, b, levels, key=key_main, n_even=n_even, n_odd=n_odd, rule=rule)
-    reference = None
     if small_configs is not None:
         small_configs = ising.validate_spins(small_configs, name="small_configs", minimum=1)
         if small_configs.ndim != 3 or small_configs.shape[-1] * b != L:
@@ -390,6 +400,10 @@ def analyze(
                              f"{small_configs.shape}")
         if small_configs.shape[0] < n_blocks:
             raise ValueError(f"need at least n_blocks = {n_blocks} small_configs, got {small_configs.shape[0]}")
+    key_main, key_small = jax.random.split(key)
+    series = operator_series(configs, b, levels, key=key_main, n_even=n_even, n_odd=n_odd, rule=rule)
+    reference = None
+    if small_configs is not None:
         reference = operator_series(
             small_configs, b, levels - 1, key=key_small, n_even=n_even, n_odd=n_odd, rule=rule
         )
@@ -409,9 +423,27 @@ def _chunking(n: int, chunk_size: int | None) -> tuple[int, int]:
     return math.ceil(n / chunk) * chunk, chunk
 
 
-def _sample_series(L, T, b, levels, operators, rule, sampler, chains, n_measurements, thermalize, thin, key,
-                   chunk_size, progress):
-    """Sample ``chains`` chains at temperature ``T`` and return ``(chains, n_time, levels + 1, n_ops)`` and info."""
+def sample_series(
+    L: int, T: float, b: int, levels: int, operators, *, key: Array, rule: str = "majority", sampler: str = "wolff",
+    chains: int = 8, n_measurements: int = 1250, thermalize: int = 1000, thin: float = 2.0,
+    chunk_size: int | None = None, progress: bool = False,
+) -> tuple[np.ndarray, dict]:
+    """Sample ``chains`` chains at temperature ``T`` and record the operators on every block level of each sample.
+
+    Inputs are not re-validated here (see :func:`mcrg`, which checks them). Configurations are blocked inside the
+    compiled chain, so only operator values are stored.
+
+    Args:
+        L, T, b, levels: lattice size, temperature, block side, number of blockings.
+        operators: sequence of :class:`~jaxrg.rg.operators.Operator`.
+        key: PRNG key of the run.
+        rule, sampler, chains, thermalize, thin, chunk_size, progress: as in :func:`mcrg`.
+        n_measurements: stored samples per chain (rounded up to a multiple of the chunk length).
+
+    Returns:
+        ``(series, info)``: ``series`` ``(chains, n_time, levels + 1, n_ops)`` float64; ``info`` a dict with the
+        measured ``sweeps_per_step`` and the ``steps_per_sample`` used.
+    """
 
     couplings = ising.couplings(np.atleast_1d(T))
     init, step = batched_kernel(sampler, couplings, chains)
@@ -525,11 +557,11 @@ def mcrg(
     key_main, key_small = jax.random.split(jax.random.key(seed))
     common = dict(rule=rule, sampler=sampler, chains=chains, n_measurements=n_time, thermalize=thermalize,
                   thin=float(thin), chunk_size=chunk_size, progress=progress)
-    series, _ = _sample_series(L, float(T_arr), b, levels, even + odd, key=key_main, **common)
+    series, _ = sample_series(L, float(T_arr), b, levels, even + odd, key=key_main, **common)
     reference = None
     if two_lattice:
         small = L // b
         if small < 8 or small % 2:
             raise ValueError(f"two_lattice needs L/b even and >= 8, got L/b = {small}")
-        reference, _ = _sample_series(small, float(T_arr), b, levels - 1, even + odd, key=key_small, **common)
+        reference, _ = sample_series(small, float(T_arr), b, levels - 1, even + odd, key=key_small, **common)
     return analyze_series(series, b, n_even=n_even, n_odd=n_odd, L=L, n_blocks=n_blocks, reference=reference)
