@@ -10,6 +10,18 @@ With s the logarithm of the length scale, couplings flow as dg/ds = beta(g) (+ a
 * `vft`: glass formers, `fit_vft` (tau0, D, T0 with errors) and the scale-Hamiltonian reading A = D T0 lambda.
 * `bridge`: discrete RG maps (MCRG, learned flows) to beta(g), fixed points and exponents (`analyze_map`).
 
+Example::
+
+    import jax.numpy as jnp
+    from jaxrg import scale
+
+    beta = lambda g: 0.1 * g                      # glass former: beta = lambda g, F = A / g
+    F = lambda g: 50.0 / g
+    S = scale.hj_action(beta, F, 2.0, 10.0)       # = A/lambda (1/2 - 1/10) = 200
+    fit = scale.fit_vft(T, tau)                   # fit.tau0, fit.D, fit.T0 and fit.*_error
+    A, A_err = scale.barrier_amplitude(fit.D_T0, 0.1, fit.D_T0_error)
+    an = scale.analyze_map(lambda K: K_c + 2 * (K - K_c), 0.4, b=2.0)   # an.y_t = 1, an.nu = 1
+
 References: seeds 000 ("From time to scale") and 001 ("A scale Hamiltonian framework for multiscale systems");
 Vogel (1921), Fulcher (1925), Tammann and Hesse (1926) for the VFT law; Wilson and Kogut, Phys. Rep. 12, 75 (1974).
 """

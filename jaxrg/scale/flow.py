@@ -494,8 +494,8 @@ def fixed_points(
         unique_tol: distance below which two converged points are the same.
 
     Returns:
-        FixedPoints(points (k, ...), residual (k,), converged (k,), n_iter (k,)), sorted by the first coordinate
-        when unique=True.
+        FixedPoints(points (k, ...), residual (k,), converged (k,), n_iter (k,)), sorted lexicographically when
+        unique=True.
     """
     check_callable(beta, "beta")
     max_iter = check_positive_int(max_iter, "max_iter")
