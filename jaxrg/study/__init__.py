@@ -90,7 +90,7 @@ class Section:
 SECTIONS: dict[str, Section] = {}
 
 # Modules whose import registers a section, in report order; a capability adds its module here.
-_SECTION_MODULES = ("jaxrg.study.sweep",)
+_SECTION_MODULES = ("jaxrg.study.sweep", "jaxrg.study.mcrg")
 
 STUDY_OPTIONS = (
     Option("name", "str", "ising-critical", "run directory name prefix (a UTC time stamp is appended)"),
@@ -105,8 +105,13 @@ def register_section(section: Section) -> Section:
 
 
 def _load_sections() -> None:
+    """Import the section modules and put :data:`SECTIONS` in their order (the report's order)."""
     for module in _SECTION_MODULES:
         importlib.import_module(module)
+    rank = {m: i for i, m in enumerate(_SECTION_MODULES)}
+    ordered = sorted(SECTIONS.items(), key=lambda kv: rank.get(kv[1].stages.__module__, len(rank)))
+    SECTIONS.clear()
+    SECTIONS.update(ordered)
 
 
 def stage_seed(seed: int, stage: str) -> int:
