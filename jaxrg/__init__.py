@@ -29,3 +29,5 @@ from jaxrg import scale  # issue 9  # noqa: E402
 from jaxrg import phi4  # issue 6: phi^4 model, HMC/NUTS via blackjax  # noqa: E402
 from jaxrg.sampling.hmc import hmc, nuts, window_adaptation  # issue 6  # noqa: E402
 from jaxrg.sampling.relaxed_ising import relaxed_ising  # issue 6  # noqa: E402
+from jaxrg.sampling.multispin import patch_metropolis  # issue 7: 2x2-patch Hamiltonians  # noqa: E402
+from jaxrg.rg.flow import FlowModel, analyze_flow, coupling_space, train_flow  # issue 7: learned flows  # noqa: E402

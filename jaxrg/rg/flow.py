@@ -100,6 +100,9 @@ class CouplingSpace(NamedTuple):
             patch couplings are ``J @ basis``.
         nn_axis: ``(n,)`` direction of the isotropic nearest-neighbour model ``K (S_x + S_y)`` in flow coordinates.
         box_low, box_high: ``(n,)`` default box of training couplings.
+        symmetries: permutations of the coordinates induced by lattice reflections (``()`` is the identity); the
+            flow model is averaged over them, so it is equivariant (for n = 5: x <-> y swaps ``nn_x, nn_y``, and
+            x -> -x swaps ``diagonal, antidiagonal``).
     """
 
     names: tuple[str, ...]
@@ -107,6 +110,7 @@ class CouplingSpace(NamedTuple):
     nn_axis: tuple
     box_low: tuple
     box_high: tuple
+    symmetries: tuple = ((),)
 
     @property
     def n(self) -> int:
@@ -118,13 +122,13 @@ class CouplingSpace(NamedTuple):
         return np.asarray(getattr(self, field), np.float64)
 
 
-def _space(names, rows, nn_axis, low, high) -> CouplingSpace:
+def _space(names, rows, nn_axis, low, high, symmetries=((),)) -> CouplingSpace:
     basis = np.zeros((len(rows), N_PATCH_OPERATORS))
     for i, row in enumerate(rows):
         for j in row:
             basis[i, j] = 1.0
     f = lambda x: tuple(float(v) for v in x)  # noqa: E731
-    return CouplingSpace(tuple(names), tuple(f(row) for row in basis), f(nn_axis), f(low), f(high))
+    return CouplingSpace(tuple(names), tuple(f(row) for row in basis), f(nn_axis), f(low), f(high), symmetries)
 
 
 COUPLING_SPACES = {
@@ -139,6 +143,7 @@ COUPLING_SPACES = {
         [1.0, 1.0, 0.0, 0.0, 0.0],
         [0.0, 0.0, -0.15, -0.15, -0.15],
         [0.8, 0.8, 0.2, 0.2, 0.15],
+        symmetries=((), (1, 0, 2, 3, 4), (0, 1, 3, 2, 4), (1, 0, 3, 2, 4)),
     ),
 }
 """The coupling spaces by dimension (see the module docstring)."""
@@ -177,9 +182,11 @@ class FlowModel(eqx.Module):
 
     mlp: eqx.nn.MLP
     scale: Array
+    symmetries: tuple = eqx.field(static=True, default=((),))
 
-    def __init__(self, key: Array, n: int, *, width: int = 32, depth: int = 2, scale=1.0):
-        """Args: key; n (couplings); width, depth of the MLP; scale (``(n,)`` or scalar input scale)."""
+    def __init__(self, key: Array, n: int, *, width: int = 32, depth: int = 2, scale=1.0, symmetries=((),)):
+        """Args: key; n (couplings); width, depth of the MLP; scale (``(n,)`` or scalar input scale); symmetries
+        (coordinate permutations the flow is averaged over, ``()`` the identity)."""
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
         if width < 1 or depth < 1:
@@ -190,10 +197,21 @@ class FlowModel(eqx.Module):
         mlp = eqx.tree_at(lambda m: m.layers[-1].weight, mlp, last.weight * 0.1)
         self.mlp = mlp
         self.scale = jnp.broadcast_to(jnp.asarray(scale, jnp.float32), (n,))
+        self.symmetries = tuple(tuple(int(i) for i in g) for g in symmetries)
+
+    def _raw(self, J: Array) -> Array:
+        return self.mlp(J / self.scale.astype(J.dtype)).astype(J.dtype) * self.scale.astype(J.dtype)
 
     def __call__(self, J: Array) -> Array:
-        """``f_theta(J)`` for one coupling vector ``(n,)``."""
-        return self.mlp(J / self.scale.astype(J.dtype)).astype(J.dtype) * self.scale.astype(J.dtype)
+        """``f_theta(J)`` for one coupling vector ``(n,)`` (averaged over the symmetries: equivariant)."""
+        total = 0.0
+        for g in self.symmetries:
+            if not g:
+                total = total + self._raw(J)
+            else:
+                perm = np.asarray(g)
+                total = total + self._raw(J[perm])[np.argsort(perm)]
+        return total / len(self.symmetries)
 
     def step(self, J: Array) -> Array:
         """The RG map ``J + f_theta(J)``, ``(..., n)``."""
@@ -547,7 +565,8 @@ def train_flow(key: Array, n, config: TrainingConfig = TrainingConfig(), *, prog
     _validate_config(config)
     k_init, k_rounds = jax.random.split(key)
     scale = space.array("box_high") - space.array("box_low")
-    flow = FlowModel(k_init, space.n, width=config.width, depth=config.depth, scale=scale)
+    flow = FlowModel(k_init, space.n, width=config.width, depth=config.depth, scale=scale,
+                     symmetries=space.symmetries)
     optimizer = _optimizer(config.learning_rate, config.rounds * config.steps_per_round)
     opt_state = optimizer.init(eqx.filter(flow, eqx.is_inexact_array))
     table = None
@@ -621,7 +640,9 @@ def _train_step(flow, opt_state, key, pool: FlowData, filled, table, optimizer, 
 # ------------------------------------------------------------------------------------------------ analysis
 
 
-def newton_fixed_point(f: Callable[[Array], Array], J0: Array, *, n_iter: int = 40, max_step: float = 0.1) -> Array:
+def newton_fixed_point(
+    f: Callable[[Array], Array], J0: Array, *, n_iter: int = 40, max_step: float = 0.1, damping: float = 1e-10
+) -> Array:
     """Fixed point ``f(J*) = 0`` by Newton's method (Jacobian by autodiff), differentiable through ``f``'s closure.
 
     Each step is clipped to length ``max_step`` (globalisation); the last step is taken from a stop-gradient start, so
@@ -633,19 +654,28 @@ def newton_fixed_point(f: Callable[[Array], Array], J0: Array, *, n_iter: int = 
         J0: ``(n,)`` starting point.
         n_iter: Newton iterations (static).
         max_step: largest step length.
+        damping: Levenberg-Marquardt damping relative to the mean squared singular value of ``Df`` (0: plain Newton).
 
     Returns:
         ``(n,)`` fixed point (check ``f(J*)`` for convergence).
     """
 
+    def solve(J):
+        # Levenberg-Marquardt-damped Newton step: well defined when Df is (nearly) singular, e.g. along the marginal
+        # anisotropy directions of the 5-coupling space (a line of fixed points)
+        A = jax.jacfwd(f)(J)
+        AtA = A.T @ A
+        mu = damping * (jnp.trace(AtA) / AtA.shape[0] + 1e-30)
+        return jnp.linalg.solve(AtA + mu * jnp.eye(AtA.shape[0], dtype=AtA.dtype), A.T @ f(J))
+
     def newton_step(J):
-        step = jnp.linalg.solve(jax.jacfwd(f)(J), f(J))
+        step = solve(J)
         norm = jnp.linalg.norm(step)
         return J - step * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-30))
 
     J = jax.lax.fori_loop(0, n_iter, lambda i, J: newton_step(J), jax.lax.stop_gradient(J0))
     J = jax.lax.stop_gradient(J)
-    return J - jnp.linalg.solve(jax.jacfwd(f)(J), f(J))
+    return J - solve(J)
 
 
 class Linearization(NamedTuple):
@@ -755,13 +785,34 @@ class FlowAnalysis(NamedTuple):
 
 
 def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int = 12) -> FlowAnalysis:
-    """Fixed point by Newton from ``J0`` (default: ``0.4 e_nn``), eigen-analysis, and ``K_c`` by bisection."""
+    """Critical fixed point by Newton, eigen-analysis, and ``K_c`` by bisection.
+
+    Newton starts from ``J0`` (``(n,)`` or ``(k, n)``; default ``K e_nn`` for K = 0.3 ... 0.5) and the solution kept is
+    the one inside the training box with a thermal eigenvalue > 1.2 and the smallest residual.
+    """
     space = coupling_space(space)
     f64 = jax.tree.map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, flow) \
         if jax.config.jax_enable_x64 else flow
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
-    J0 = jnp.asarray(0.4 * space.array("nn_axis") if J0 is None else J0, dtype)
-    J_star = _newton_jit(f64, J0)
+    if J0 is None:
+        starts = np.asarray([K * space.array("nn_axis") for K in (0.3, 0.35, 0.4, 0.45, 0.5)])
+    else:
+        starts = np.atleast_2d(np.asarray(J0, np.float64))
+    low, high = space.array("box_low"), space.array("box_high")
+    best, best_score = None, np.inf
+    for start in starts:
+        J = _newton_jit(f64, jnp.asarray(start, dtype))
+        residual = float(jnp.linalg.norm(f64(J)))
+        Jn = np.asarray(J)
+        if not np.all(np.isfinite(Jn)):
+            continue
+        eig = np.real(np.asarray(linearize(f64, J).eigenvalues))
+        # the critical fixed point: inside the box, one relevant (thermal) eigenvalue clearly > 1
+        inside = np.all(Jn >= low - 1e-6) and np.all(Jn <= high + 1e-6)
+        score = residual + (0 if inside else 1.0) + (0 if eig[0] > 1.2 else 1.0)
+        if score < best_score:
+            best, best_score = J, score
+    J_star = best if best is not None else _newton_jit(f64, jnp.asarray(starts[0], dtype))
     lin = linearize(f64, J_star)
     K_c = _critical_jit(f64, J_star, lin.left[0], jnp.asarray(space.nn_axis, dtype), n_maps)
     return FlowAnalysis(
