@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jaxrg import rng as rng_lib
 from jaxrg.ising import Couplings
 from jaxrg.sampling.base import Kernel
 from jaxrg.sampling.clusters import active_bonds, label_clusters, random_words, uniform_from_word
@@ -49,16 +50,19 @@ class SwendsenWangInfo(NamedTuple):
     sweeps: Array
 
 
-def swendsen_wang(couplings: Couplings) -> Kernel:
+def swendsen_wang(couplings: Couplings, *, rng: str = "hash") -> Kernel:
     """Swendsen-Wang kernel for couplings ``(K, h)`` (scalars; vmap for batches).
 
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` (> 0, ferromagnet) and ``h``.
+        rng: ``"hash"`` (fast counter-based bits, see :mod:`jaxrg.rng`) or ``"threefry"`` (``jax.random.bits``).
 
     Returns:
         :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins, and
         ``step(key, state) -> (SwendsenWangState, SwendsenWangInfo)``; one step relabels and re-orients all clusters.
     """
+    if rng not in rng_lib.RNG_CHOICES:
+        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
 
     def init(key: Array, spins: Array) -> SwendsenWangState:
         del key
@@ -71,7 +75,7 @@ def swendsen_wang(couplings: Couplings) -> Kernel:
     def step(key: Array, state: SwendsenWangState) -> tuple[SwendsenWangState, SwendsenWangInfo]:
         spins = state.spins
         n_sites = spins.shape[-1] * spins.shape[-2]
-        words = random_words(key, 3 * n_sites)
+        words = random_words(key, 3 * n_sites, rng)
         right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
         labels = label_clusters(right, down).reshape(-1)
         sizes = jnp.zeros(n_sites, jnp.int32).at[labels].add(1)  # indexed by root (the smallest site of a cluster)

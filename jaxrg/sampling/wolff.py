@@ -14,11 +14,12 @@ that per step and ``info.cluster_size`` the size. ``jaxrg.simulate(..., sampler=
 ``<|C|> / N`` (``SimulationResult.sweeps_per_step``), the usual convention that makes tau comparable with local
 samplers (z_Wolff ~ 0.25 in these units).
 
-Cost. Every expansion is a whole-lattice array operation, so a step costs ``O(N * D)`` with ``D`` the chemical
-distance from the seed to the farthest site of its cluster (about L at and below T_c), not ``O(|C|)`` as in a serial
-stack-based code; this is the GPU-friendly form. Under ``vmap`` (many chains or temperatures) the while loop runs until
-the last member's cluster is complete, so a batch step costs the *largest* D in the batch: batch chains at similar
-temperatures, and expect low-temperature members (D ~ L) to set the pace.
+Cost. Every expansion is a whole-lattice array operation on bit-packed masks (32 sites per word when 32 divides L),
+so a step costs ``O(N * D / 32)`` word operations plus ``O(N)`` for drawing the bonds, with ``D`` the chemical
+distance from the seed to the farthest site of its cluster (about L at and below T_c), instead of ``O(|C|)`` as in a
+serial stack-based code; this is the form that runs on GPU. Under ``vmap`` (many chains or temperatures) the while
+loop runs until the last member's cluster is complete, so a batch step costs the *largest* D in the batch: batch
+chains at similar temperatures, and expect low-temperature members (D ~ L) to set the pace.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import Array
 
+from jaxrg import rng as rng_lib
 from jaxrg.ising import Couplings
 from jaxrg.sampling.base import Kernel
 from jaxrg.sampling.clusters import active_bonds, grow_cluster, random_words, uniform_from_word
@@ -55,12 +57,13 @@ class WolffInfo(NamedTuple):
     acceptance: Array
 
 
-def wolff(couplings: Couplings, *, substeps: int = 2) -> Kernel:
+def wolff(couplings: Couplings, *, substeps: int = 1, rng: str = "hash") -> Kernel:
     """Single-cluster Wolff kernel for couplings ``(K, h)`` (scalars; vmap for batches).
 
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` (> 0, ferromagnet) and ``h``.
         substeps: frontier expansions per while-loop iteration (static, >= 1; a tuning knob, not physics).
+        rng: ``"hash"`` (fast counter-based bits, see :mod:`jaxrg.rng`) or ``"threefry"`` (``jax.random.bits``).
 
     Returns:
         :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins, and
@@ -68,6 +71,8 @@ def wolff(couplings: Couplings, *, substeps: int = 2) -> Kernel:
     """
     if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
         raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
+    if rng not in rng_lib.RNG_CHOICES:
+        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
 
     def init(key: Array, spins: Array) -> WolffState:
         del key
@@ -81,7 +86,7 @@ def wolff(couplings: Couplings, *, substeps: int = 2) -> Kernel:
         spins = state.spins
         L = spins.shape[-1]
         n_sites = L * L
-        words = random_words(key, 2 * n_sites + 2)
+        words = random_words(key, 2 * n_sites + 2, rng)
         right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
         # Seed site: uniform, exactly so when N divides 2^32 (L a power of 2), else with relative bias < N / 2^32.
         seed = (words[2 * n_sites] % jnp.uint32(n_sites)).astype(jnp.int32)
