@@ -13,7 +13,8 @@ Part 2 (physics): Binder ratio U = 1 - <m^4>/(3 <m^2>^2) with HMC on a kappa gri
 the difference U_L - U_2L is fitted by a weighted straight line over the 4 grid points around its sign change, and its
 root is the crossing; its error comes from a parametric bootstrap over the Binder error bars.
 
-Usage: python benchmarks/hmc.py [--quick] [--sizes 16 32 64] [--seconds 15] [--out PATH]
+Usage: python benchmarks/hmc.py [--quick] [--sizes 16 32 64] [--seconds 15] [--skip-binder | --skip-efficiency]
+       [--binder-sizes 8 16 32] [--binder-kappas ...] [--binder-sweeps N] [--out PATH] [--recompute-crossings JSON]
 Writes benchmarks/results/hmc-<host>.json (atomically).
 """
 
@@ -132,14 +133,18 @@ def crossings_from_curves(sizes, kappas, curves, *, seed: int, n_boot: int = 200
         boot = np.array([cross(ua + ea * rng.standard_normal(ua.size), ub + eb * rng.standard_normal(ub.size))
                          for _ in range(n_boot)])
         ok = np.isfinite(boot[:, 0])
+        # the crossing is a ratio of noisy slopes (heavy-tailed): quote half the central 68% interval as the error
+        lo68, hi68 = np.percentile(boot[ok, 0], [16, 84]) if ok.sum() > 10 else (np.nan, np.nan)
         crossings.append({
             "sizes": [La, Lb],
             "fit_window": [float(k[window][0]), float(k[window][-1])],
             "sign_change_found": bool(change.size),
             "kappa_cross": kc,
-            "kappa_cross_error": float(np.std(boot[ok, 0], ddof=1)) if ok.sum() > 10 else None,
+            "kappa_cross_error": float(0.5 * (hi68 - lo68)),
+            "kappa_cross_interval_68": [float(lo68), float(hi68)],
+            "kappa_cross_bootstrap_std": float(np.std(boot[ok, 0], ddof=1)) if ok.sum() > 10 else None,
             "binder_at_cross": float(uc),
-            "binder_at_cross_error": float(np.std(boot[ok, 1], ddof=1)) if ok.sum() > 10 else None,
+            "binder_at_cross_error": float(0.5 * np.subtract(*np.percentile(boot[ok, 1], [84, 16]))),
             "bootstrap_success_fraction": float(ok.mean()),
         })
         print(f"  crossing L={La},{Lb}: kappa = {kc:.5f} +- {crossings[-1]['kappa_cross_error']}, U = {uc:.4f}",
@@ -171,6 +176,13 @@ def binder_crossing(sizes, kappas, *, sweeps: int, chains: int, warmup: int, see
     return {"kappas": list(map(float, kappas)), "curves": {str(L): v for L, v in curves.items()}, "crossings": crossings}
 
 
+def _write_json(result, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=2)
+    os.replace(tmp, path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes and budgets (smoke test)")
@@ -180,12 +192,25 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--binder-sizes", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--binder-sweeps", type=int, default=3000)
+    parser.add_argument("--binder-kappas", type=float, nargs="+", default=None, help="kappa grid (default 0.330..0.366)")
+    parser.add_argument("--binder-thermalize", type=int, default=300)
     parser.add_argument("--skip-binder", action="store_true")
     parser.add_argument("--skip-efficiency", action="store_true")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--recompute-crossings", metavar="JSON", default=None,
+                        help="recompute the Binder crossings of an existing result file in place, then exit")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.seconds, args.binder_sizes, args.binder_sweeps = [8, 16], 3.0, [8, 16], 400
+
+    if args.recompute_crossings:
+        with open(args.recompute_crossings) as f:
+            result = json.load(f)
+        b = result["binder"]
+        sizes = sorted(int(L) for L in b["curves"])
+        b["crossings"] = crossings_from_curves(sizes, b["kappas"], {L: b["curves"][str(L)] for L in sizes}, seed=1)
+        _write_json(result, args.recompute_crossings)
+        return
 
     host = socket.gethostname()
     result = {
@@ -219,17 +244,16 @@ def main(argv=None):
         result["efficiency"] = records
     if not args.skip_binder:
         kappas = np.linspace(0.330, 0.366, 7) if not args.quick else np.linspace(0.30, 0.38, 5)
+        if args.binder_kappas:
+            kappas = np.asarray(args.binder_kappas)
         result["binder"] = binder_crossing(args.binder_sizes, kappas, sweeps=args.binder_sweeps, chains=8,
-                                           warmup=300 if not args.quick else 100, seed=1)
+                                           warmup=args.binder_thermalize if not args.quick else 100, seed=1)
         result["binder"]["ising_universal_binder"] = 0.61069
     result["seconds_total"] = time.perf_counter() - t_start
 
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", f"hmc-{host}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = out + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=2)
-    os.replace(tmp, out)
+    _write_json(result, out)
     print(f"wrote {out} ({result['seconds_total']:.0f} s)")
 
 
