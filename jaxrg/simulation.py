@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import ising, lattice, observables
+from jaxrg import ising, lattice, observables, parallel
 from jaxrg.observables import Timeseries
 from jaxrg.sampling import SAMPLERS
 from jaxrg.sampling.driver import run_chain
@@ -109,6 +109,7 @@ def simulate(
     chunk_size: int | None = None,
     progress: bool = False,
     checkpoint: str | None = None,
+    devices=None,
 ) -> SimulationResult:
     """Sample the ``L x L`` periodic Ising model at one or many temperatures and estimate its thermodynamics.
 
@@ -128,6 +129,8 @@ def simulate(
         checkpoint: a directory for checkpoints (``thermalize.npz``, ``measure.npz``) saved after every chunk; if it
             holds checkpoints of the same run, the run resumes from them, bitwise identical to an uninterrupted run
             (see :func:`jaxrg.io.run_chain_checkpointed`). ``None``: no checkpoints.
+        devices: list of ``jax.Device`` to shard the ``(n_T, chains)`` batch over (default ``None``: all devices of
+            all processes); results are bitwise identical for any device list (see :mod:`jaxrg.parallel`).
 
     Returns:
         :class:`SimulationResult`.
@@ -156,7 +159,10 @@ def simulate(
     T_1d = np.atleast_1d(T_arr)
     n_T = T_1d.shape[0]
     couplings = ising.couplings(T_1d, h)
-    init, step = batched_kernel(sampler, couplings, chains)
+    devices = parallel.resolve_devices(devices)
+    sharded = parallel.sharded_batch(sampler, couplings, chains, devices) if len(devices) > 1 else None
+    init, step = batched_kernel(sampler, couplings, chains) if sharded is None else (sharded.init, sharded.step)
+    measure = _measure if sharded is None else sharded.measure(_measure)
 
     key = jax.random.key(seed)
     key_spins, key_init, key_therm, key_run = jax.random.split(key, 4)
@@ -164,6 +170,8 @@ def simulate(
         spins = ising.random_spins(key_spins, L, (n_T, chains))
     else:
         spins = ising.ordered_spins(L, (n_T, chains))
+    if sharded is None and devices != [jax.devices()[0]]:
+        spins = jax.device_put(spins, devices[0])
     state = init(key_init, spins)
     chain = run_chain
     if checkpoint is not None:  # same chains, saved after every chunk and resumed from the saved chunks
@@ -186,9 +194,11 @@ def simulate(
             description="thermalizing",
         ).state
     out = chain(
-        step, key_run, state, n_measurements=n_measurements, steps_per_measurement=measure_every, measure=_measure,
+        step, key_run, state, n_measurements=n_measurements, steps_per_measurement=measure_every, measure=measure,
         chunk_size=chunk_size, progress=progress, description="measuring",
     )
+    if sharded is not None:  # drop the padding temperatures; make the final state readable on every process
+        out = sharded.unpad(out)
     e_series, m_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_T, chains, n)
     sweeps_per_step = np.mean(np.asarray(out.info.sweeps), axis=-1)
     thermo = observables.thermodynamics(
