@@ -116,8 +116,11 @@ def simulate(
     Args:
         L: lattice size (even, >= 4).
         T: temperature (J = k_B = 1), a scalar or 1D array; all temperatures run as one vmapped batch.
-        sampler: one of ``jaxrg.sampling.SAMPLERS`` (``"metropolis"``; cluster samplers where installed).
-        sweeps: kernel steps after thermalisation (one step = one sweep for local samplers).
+        sampler: one of ``jaxrg.sampling.SAMPLERS``: ``"metropolis"``, ``"wolff"``, ``"swendsen_wang"``, ...
+        sweeps: kernel steps after thermalisation: one step is one sweep for Metropolis and Swendsen-Wang, one
+            cluster flip for Wolff (``<|C|>/N`` sweeps, reported as ``sweeps_per_step``; ``sweeps``,
+            ``thermalize`` and ``measure_every`` then count cluster flips). Autocorrelation times are always
+            converted to sweeps, so they compare across samplers.
         thermalize: kernel steps discarded before measuring.
         chains: independent chains per temperature.
         measure_every: steps between measurements (at least 16 measurements per chain are needed).
