@@ -1,0 +1,94 @@
+"""Singular value decomposition with a derivative that stays finite for degenerate singular values.
+
+The textbook SVD derivative contains ``F_ij = 1 / (s_j^2 - s_i^2)``, which diverges when two singular values
+coincide, as they do in tensor-network RG (symmetry-related pairs, and the many exact zeros of a low-rank tensor).
+Following Liao, Liu, Wang and Xiang, PRX 9, 031041 (2019), we replace ``1/x`` by the Lorentzian-broadened
+``x / (x^2 + delta^2)``, with ``delta = broadening * s_max^2`` so that the rule does not depend on the scale of the
+matrix. The rule is a ``custom_jvp``: it serves forward and reverse mode (``jax.grad``) and any order of
+differentiation (the rule calls the function itself, so second derivatives see the same regularisation).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+__all__ = ["regularized_svd", "regularized_sqrt", "DEFAULT_BROADENING"]
+
+#: Relative Lorentzian width ``delta / s_max^2`` used by the TRG code (near-degenerate pairs closer than this,
+#: relative to the largest squared singular value, stop contributing to the derivative).
+DEFAULT_BROADENING = 1e-8
+
+
+def _lorentzian_inverse(x: Array, delta: Array) -> Array:
+    return x / (x * x + delta * delta)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1,))
+def regularized_svd(a: Array, broadening: float = DEFAULT_BROADENING) -> tuple[Array, Array, Array]:
+    """Thin SVD ``a = u @ diag(s) @ vt`` of a real matrix with a Lorentzian-regularised derivative.
+
+    Args:
+        a: real matrix, shape ``(m, n)``.
+        broadening: relative Lorentzian width (static float); ``0`` gives the unregularised rule.
+
+    Returns:
+        ``(u, s, vt)`` with shapes ``(m, k)``, ``(k,)``, ``(k, n)``, ``k = min(m, n)``, ``s`` descending.
+    """
+    u, s, vt = jnp.linalg.svd(a, full_matrices=False)
+    return u, s, vt
+
+
+@regularized_svd.defjvp
+def _regularized_svd_jvp(broadening, primals, tangents):
+    (a,), (da,) = primals, tangents
+    u, s, vt = regularized_svd(a, broadening)  # differentiable again: higher orders use this same rule
+    v = vt.T
+    s2max = jnp.maximum(s[0] * s[0], jnp.finfo(s.dtype).tiny)
+    delta = broadening * s2max
+    dp = u.T @ da @ v  # (k, k): projected perturbation
+    ds = jnp.diagonal(dp)
+    x = s[None, :] ** 2 - s[:, None] ** 2  # x_ij = s_j^2 - s_i^2
+    f = jnp.where(jnp.eye(s.shape[0], dtype=bool), 0.0, _lorentzian_inverse(x, delta))
+    dss = dp * s[None, :]  # dp @ diag(s)
+    sds = s[:, None] * dp  # diag(s) @ dp
+    du = u @ (f * (dss + dss.T))
+    dv = v @ (f * (sds + sds.T))
+    m, n = a.shape
+    # components outside the span of u (m > n) or v (n > m), with 1/s regularised the same way
+    s_inv = s / (s * s + delta)
+    if m > n:
+        dav = da @ v
+        du = du + (dav - u @ (u.T @ dav)) * s_inv[None, :]
+    if n > m:
+        dau = da.T @ u
+        dv = dv + (dau - v @ (v.T @ dau)) * s_inv[None, :]
+    return (u, s, vt), (du, ds, dv.T)
+
+
+@partial(jax.custom_jvp, nondiff_argnums=(1,))
+def regularized_sqrt(s: Array, broadening: float = 1e-12) -> Array:
+    """Square root of non-negative singular values whose derivative stays finite at ``s = 0``.
+
+    The derivative ``1 / (2 sqrt s)`` is replaced by ``sqrt(s) / (2 (s + delta))`` with
+    ``delta = broadening * max(s)``; it differs from the exact one only for ``s`` within ``delta`` of zero.
+
+    Args:
+        s: non-negative values, shape ``(k,)``.
+        broadening: relative width (static float).
+
+    Returns:
+        ``sqrt(max(s, 0))``, shape ``(k,)``.
+    """
+    return jnp.sqrt(jnp.maximum(s, 0.0))
+
+
+@regularized_sqrt.defjvp
+def _regularized_sqrt_jvp(broadening, primals, tangents):
+    (s,), (ds,) = primals, tangents
+    r = regularized_sqrt(s, broadening)
+    delta = broadening * jnp.maximum(jnp.max(s), jnp.finfo(s.dtype).tiny)
+    return r, 0.5 * ds * r / (jnp.maximum(s, 0.0) + delta)
