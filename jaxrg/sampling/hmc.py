@@ -20,6 +20,7 @@ Conventions of ``info`` (one kernel step = one trajectory):
   mean acceptance over the NUTS trajectory (what blackjax adapts the step size on);
 - ``energy_error``: ``dH = H(proposal) - H(start)`` of the Hamiltonian ``H = -log p(x) + p^T M^-1 p / 2``; for HMC
   ``<exp(-dH)> = 1`` exactly at equilibrium (Creutz's identity), a check of the integrator and of the log-density;
+  for NUTS the proposal is the state drawn from the trajectory, and ``dH`` is a diagnostic only (no such identity);
 - ``exp_minus_energy_error``: ``exp(-dH)``, whose average is 1 for HMC (a failing check flags a wrong gradient);
 - ``divergent``: ``dH`` above blackjax's divergence threshold (1000);
 - ``gradient_evaluations``: leapfrog steps of the trajectory (the cost of a step in units of one gradient);

@@ -17,6 +17,10 @@ has the Ising model as its ``s``-marginal (the Gaussian integral over ``u`` give
 ``W_d`` is circulant on the torus, with eigenvalues ``w(k) = d + 2 K (cos k_1 + cos k_2)``, so ``B u`` is two FFTs
 (``O(N log N)``, no dense matrices); ``d = 4 |K| + margin`` makes ``min_k w(k) = margin > 0``.
 
+The margin trades nothing in exactness; it sets how tightly ``u`` is tied to ``s``. On the 4x4 torus at T_c the energy
+autocorrelation time was ~2 trajectories (8 leapfrog steps, adapted step size) for margins 0.03 to 0.3, 4 for 1 and 14
+for 3, hence ``DEFAULT_MARGIN = 0.1``.
+
 One kernel step = one HMC (or NUTS) trajectory of ``u`` followed by an exact draw of all spins given ``u``; the state
 exposes ``state.spins`` (``(L, L)`` int8) like the spin samplers, so Ising observables apply unchanged.
 """
