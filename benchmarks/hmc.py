@@ -75,7 +75,7 @@ def efficiency(sampler: str, L: int, kappa: float, *, chains: int, seconds: floa
     drop = n_total // 5
     kept = m[drop:].T  # (chains, n)
     n = kept.shape[1]
-    tau = np.asarray(stats.integrated_autocorrelation_time(jnp.asarray(kept, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32), axis=-1))
+    tau = np.asarray(stats.integrated_autocorrelation_time(jnp.asarray(kept), axis=-1))
     kept_seconds = float(np.sum(times)) * n / n_total
     ess = float(np.sum(n / (2.0 * tau)))
     grads_per_step = float(np.mean(np.concatenate(grads)))
@@ -109,7 +109,7 @@ def _linear_crossing(k, d, e):
 
 
 def crossings_from_curves(sizes, kappas, curves, *, seed: int, n_boot: int = 2000):
-    """Crossings of successive Binder curves ``curves[L]["binder"]`` (with ``"binder_error"``) on the grid ``kappas``."""
+    """Crossings of successive Binder curves ``curves[L]["binder"]`` (errors ``"binder_error"``) on ``kappas``."""
     k = np.asarray(kappas)
     rng = np.random.default_rng(seed)
     crossings = []
@@ -173,7 +173,8 @@ def binder_crossing(sizes, kappas, *, sweeps: int, chains: int, warmup: int, see
         print(f"  binder L={L}: {np.round(r.binder.mean, 3)} +- {np.round(r.binder.error, 3)} "
               f"({curves[L]['seconds']:.0f} s)", flush=True)
     crossings = crossings_from_curves(sizes, kappas, curves, seed=seed, n_boot=n_boot)
-    return {"kappas": list(map(float, kappas)), "curves": {str(L): v for L, v in curves.items()}, "crossings": crossings}
+    curves = {str(L): v for L, v in curves.items()}
+    return {"kappas": list(map(float, kappas)), "curves": curves, "crossings": crossings}
 
 
 def _write_json(result, path):
@@ -192,7 +193,8 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--binder-sizes", type=int, nargs="+", default=[8, 16, 32])
     parser.add_argument("--binder-sweeps", type=int, default=3000)
-    parser.add_argument("--binder-kappas", type=float, nargs="+", default=None, help="kappa grid (default 0.330..0.366)")
+    parser.add_argument("--binder-kappas", type=float, nargs="+", default=None,
+                        help="kappa grid (default 0.330..0.366)")
     parser.add_argument("--binder-thermalize", type=int, default=300)
     parser.add_argument("--skip-binder", action="store_true")
     parser.add_argument("--skip-efficiency", action="store_true")
@@ -234,7 +236,8 @@ def main(argv=None):
                                  warmup=300 if not args.quick else 100, chunk=50 if sampler != "metropolis" else 200,
                                  seed=L)
                 records.append(rec)
-                print(f"L={L:3d} {sampler:10s} ESS/s={rec['ess_per_second']:9.2f} tau={rec['tau_abs_m_steps']:8.1f} steps "
+                print(f"L={L:3d} {sampler:10s} ESS/s={rec['ess_per_second']:9.2f} "
+                      f"tau={rec['tau_abs_m_steps']:8.1f} steps "
                       f"(n/tau={rec['n_over_tau']:6.1f}) steps/s={rec['steps_per_second']:9.1f} "
                       f"acc={rec['acceptance']:.2f} grads/step={rec['gradient_evaluations_per_step']}", flush=True)
             base = next(r for r in records if r["L"] == L and r["sampler"] == "metropolis")["ess_per_second"]

@@ -31,7 +31,7 @@ def exact_gaussian_draws(seed, chains):
 
 
 def test_acceptance_and_energy_error_obey_exact_gaussian_relations():
-    """Fixed step, identity mass, isotropic 256-d Gaussian started in equilibrium: <e^-dH> = 1, <acc> = erfc(sqrt<dH>/2)."""
+    """Fixed step, identity mass, 256-d Gaussian started in equilibrium: <e^-dH> = 1, <acc> = erfc(sqrt<dH> / 2)."""
     seed, chains, n = 11, 16, 400
     logp = lambda x: -0.5 * jnp.sum(x * x)  # noqa: E731
     kernel = hmc_lib.hmc(logp, step_size=0.45, num_integration_steps=5)
@@ -41,7 +41,8 @@ def test_acceptance_and_energy_error_obey_exact_gaussian_relations():
     def step(key, s):
         return jax.vmap(kernel.step)(jax.random.split(key, chains), s)
 
-    out = run_chain(step, jax.random.key(seed + 2), state, n_measurements=n, measure=lambda s: jnp.mean(s.position**2, axis=(-2, -1)))
+    out = run_chain(step, jax.random.key(seed + 2), state, n_measurements=n,
+                    measure=lambda s: jnp.mean(s.position**2, axis=(-2, -1)))
     # per-chain averages over all steps (the driver averages info); chains are independent
     info = out.info
     assert set(info._fields) >= {"acceptance", "energy_error", "exp_minus_energy_error", "divergent", "sweeps"}
@@ -75,7 +76,7 @@ def test_window_adaptation_then_sampling_recovers_gaussian_variances():
     state, params, warm_acceptance = warm(keys, x0)
     assert warm_acceptance.shape == (chains, 200)
     ratio = np.asarray(params.inverse_mass_matrix).reshape(chains, -1) / np.asarray(SIGMA).reshape(-1) ** 2
-    assert 0.3 < np.median(ratio) < 3.0, (seed, np.median(ratio))  # the mass matrix follows the 100x spread of variances
+    assert 0.3 < np.median(ratio) < 3.0, (seed, np.median(ratio))  # the mass matrix follows the 100x spread
 
     def one(key, s, p):
         kern = hmc_lib.hmc(gaussian_log_density, step_size=p.step_size, num_integration_steps=8,

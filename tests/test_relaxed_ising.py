@@ -26,7 +26,7 @@ N = L * L
 
 
 def pearson_p_value(counts, probabilities, min_expected=5.0):
-    """Pearson chi-square p-value of ``counts`` against ``probabilities``, pooling sparse levels into their neighbour."""
+    """Pearson chi-square of ``counts`` against ``probabilities``, pooling sparse levels into their neighbour."""
     expected = probabilities * counts.sum()
     obs, exp = [], []
     o_acc = e_acc = 0.0

@@ -75,7 +75,7 @@ def default_shift(K) -> Array:
 
 
 def coupling_spectrum(L: int, K, shift) -> Array:
-    """Eigenvalues ``w(k) = shift + 2 K (cos k_1 + cos k_2)`` of ``K A + shift I`` on the ``L x L`` torus, ``(L, L)``."""
+    """Eigenvalues ``w(k) = shift + 2 K (cos k_1 + cos k_2)`` of ``K A + shift I`` on the L x L torus, ``(L, L)``."""
     k = 2.0 * jnp.pi * jnp.arange(L) / L
     c = jnp.cos(k)
     return shift + 2.0 * K * (c[:, None] + c[None, :])
@@ -150,7 +150,7 @@ def relaxed_ising(
         raise ValueError(f"algorithm must be one of {hmc_lib.ALGORITHMS}, got {algorithm!r}")
     d = default_shift(couplings.K) if shift is None else shift
     if isinstance(shift, (int, float)) and isinstance(couplings.K, (int, float)) and not shift > 4 * abs(couplings.K):
-        raise ValueError(f"shift must be > 4 |K| = {4 * abs(couplings.K)} for a positive-definite coupling, got {shift}")
+        raise ValueError(f"shift must be > 4 |K| = {4 * abs(couplings.K)} (positive-definite coupling), got {shift}")
 
     def make(L: int):
         logp = log_density(couplings, L, d)
