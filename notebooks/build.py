@@ -1,0 +1,136 @@
+"""Build the notebooks from their cell sources and execute them, so outputs are committed and read on GitHub.
+
+Usage: python notebooks/build.py [NAME ...]   (default: all). Execution at full size; the tests execute the same
+notebooks with JAXRG_NOTEBOOK_SMALL=1 (tests/test_notebooks.py), so a broken API breaks CI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SETUP = """\
+import os
+import jax
+jax.config.update("jax_enable_x64", True)
+import numpy as np
+import matplotlib.pyplot as plt   # inline backend in Jupyter
+import jaxrg
+SMALL = os.environ.get("JAXRG_NOTEBOOK_SMALL") == "1"   # the test suite runs every notebook at small sizes
+"""
+
+NOTEBOOKS = {
+    "01_quickstart": [
+        ("md", "# 1. Quickstart: sampling the 2D Ising model and checking it against exact results\n\n"
+               "`jaxrg.simulate` runs all temperatures and chains as one vmapped batch and returns observables "
+               "with error bars. `jaxrg.exact` gives Kaufman's exact finite-lattice values to compare with."),
+        ("code", SETUP),
+        ("code", """\
+L = 8 if SMALL else 16
+T = np.linspace(1.8, 3.0, 4 if SMALL else 9)
+r = jaxrg.simulate(L, T, sampler="wolff", sweeps=400 if SMALL else 4000, thermalize=100 if SMALL else 500,
+                   chains=2 if SMALL else 4, seed=0)
+ex = jaxrg.exact.finite_lattice(L, T)
+print(" T      e (MC)              e (exact)   C (MC)           C (exact)")
+for t, e, de, ee, c, dc, ce in zip(T, r.energy.mean, r.energy.error, ex.energy,
+                                     r.heat_capacity.mean, r.heat_capacity.error, ex.heat_capacity):
+    print(f"{t:.3f}  {e:+.4f} +- {de:.4f}   {ee:+.4f}     {c:.3f} +- {dc:.3f}   {ce:.3f}")
+"""),
+        ("md", "The deviations in units of the error bar should look like draws from a standard normal:"),
+        ("code", """\
+z = (r.energy.mean - ex.energy) / r.energy.error
+print("z-scores of the energy:", np.round(z, 2))
+fig, ax = plt.subplots(1, 2, figsize=(9, 3.5))
+Tf = np.linspace(T[0], T[-1], 200)
+exf = jaxrg.exact.finite_lattice(L, Tf)
+ax[0].plot(Tf, exf.energy, "k-", label=f"Kaufman, L={L}")
+ax[0].errorbar(T, r.energy.mean, r.energy.error, fmt="o", label="Wolff")
+ax[0].set_xlabel("T"); ax[0].set_ylabel("energy per spin"); ax[0].legend()
+ax[1].plot(Tf, exf.heat_capacity, "k-")
+ax[1].errorbar(T, r.heat_capacity.mean, r.heat_capacity.error, fmt="o")
+ax[1].set_xlabel("T"); ax[1].set_ylabel("heat capacity per spin")
+plt.tight_layout(); plt.show()
+"""),
+        ("md", "Autocorrelation times (in sweeps) tell how many sweeps make one independent sample:"),
+        ("code", """\
+for name in ("metropolis", "wolff"):
+    rr = jaxrg.simulate(L, jaxrg.exact.CRITICAL_TEMPERATURE, sampler=name, sweeps=400 if SMALL else 4000,
+                        thermalize=100, chains=2, seed=1)
+    print(f"{name:10s} tau_int(|m|) = {rr.tau_abs_magnetization:.2f} sweeps, Binder U4 = "
+          f"{rr.binder.mean:.3f} +- {rr.binder.error:.3f}")
+"""),
+    ],
+    "05_scale_dynamics": [
+        ("md", "# 5. Scale dynamics: the scale Hamiltonian and the VFT law\n\n"
+               "With s the logarithm of the length scale, a coupling flows as dg/ds = beta(g). The scale Hamiltonian "
+               "H(g, p) = p beta(g) + F(g) has the Hamilton-Jacobi action S(g) = -int F/beta dg. For glass formers, "
+               "beta = lambda g and F = A/g with g = T - T0 give S = A/(lambda g) and the VFT law "
+               "tau = tau0 exp(D T0 / (T - T0)) with D T0 = A / lambda."),
+        ("code", SETUP),
+        ("code", """\
+import jax.numpy as jnp
+from jaxrg import scale
+lam, A = 0.1, 50.0
+beta = lambda g: lam * g
+F = lambda g: A / g
+g = jnp.linspace(5.0, 100.0, 5)
+S = scale.hj_action(beta, F, g, 1000.0)
+print("quadrature S(g) - S(1000):", np.asarray(S))
+print("exact A/(lambda g) - A/(lambda 1000):", np.asarray(A / (lam * g) - A / (lam * 1000.0)))
+"""),
+        ("md", "Hamilton's equations by autodiff conserve H along RK4 trajectories:"),
+        ("code", """\
+traj = scale.hamiltonian_trajectory(beta, F, jnp.asarray(10.0), jnp.asarray(-0.3), 0.01, 200 if SMALL else 2000)
+print("H drift along the trajectory:", float(traj.max_drift))
+plt.figure(figsize=(4, 3)); plt.plot(traj.s, traj.H - traj.H[0]); plt.xlabel("s"); plt.ylabel("H(s) - H(0)")
+plt.tight_layout(); plt.show()
+"""),
+        ("md", "A VFT fit of noisy synthetic relaxation times, and the scale-Hamiltonian prediction A = D T0 lambda:"),
+        ("code", """\
+rng = np.random.default_rng(0)
+tau0, D, T0 = 1e-13, 10.0, 50.0
+T = np.linspace(70.0, 140.0, 12 if SMALL else 40)
+tau = tau0 * np.exp(D * T0 / (T - T0)) * (1 + 0.01 * rng.standard_normal(T.shape))
+fit = scale.fit_vft(T, tau)
+print(f"tau0 = {float(fit.tau0):.3e} +- {float(fit.tau0_error):.1e}  (true {tau0})")
+print(f"D    = {float(fit.D):.3f} +- {float(fit.D_error):.3f}  (true {D})")
+print(f"T0   = {float(fit.T0):.3f} +- {float(fit.T0_error):.3f}  (true {T0})")
+A_fit, A_err = scale.barrier_amplitude(fit.D_T0, 0.1, fit.D_T0_error, 0.0)
+print(f"A = D T0 lambda = {float(A_fit):.2f} +- {float(A_err):.2f} K (lambda = 0.1)")
+"""),
+        ("md", "The same toolkit reads the thermal exponent of an RG map: for a toy map of the 2D Ising model with "
+               "y_t = 1, `analyze_map` finds the fixed point and nu = 1."),
+        ("code", """\
+Kc = jaxrg.exact.CRITICAL_COUPLING
+rg_map = lambda K: Kc + 2.0 * (K - Kc) + 0.3 * (K - Kc) ** 2
+res = scale.analyze_map(rg_map, jnp.asarray(0.45), 2.0)
+print(res)
+"""),
+    ],
+}
+
+
+def build(name: str, execute: bool = True) -> str:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for kind, src in NOTEBOOKS[name]:
+        cell = nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
+        nb.cells.append(cell)
+    if execute:
+        NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": HERE}}).execute()
+    path = os.path.join(HERE, f"{name}.ipynb")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        nbformat.write(nb, f)
+    os.replace(tmp, path)
+    return path
+
+
+if __name__ == "__main__":
+    for name in sys.argv[1:] or list(NOTEBOOKS):
+        print("built", build(name))
