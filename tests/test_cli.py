@@ -20,11 +20,11 @@ def run_cli(capsys, *argv):
 def test_console_entry_point_help():
     p = subprocess.run([sys.executable, "-m", "jaxrg.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
-    for name in ("run", "simulate"):
+    for name in ("run", "simulate", "trg", "mcrg"):
         assert name in p.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "simulate"])
+@pytest.mark.parametrize("command", ["run", "simulate", "trg", "mcrg"])
 def test_subcommand_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -119,3 +119,13 @@ def test_simulate_json_against_exact(tmp_path, capsys):
     with h5py.File(tmp_path / "sim.h5", "r") as f:
         np.testing.assert_array_equal(f["energy/mean"][()], res["energy"]["mean"])
         assert f.attrs["jax_version"] and "config" in f.attrs
+
+
+def test_trg_json_against_onsager(capsys):
+    """TRG at chi = 6 matches Onsager's free energy to 1e-3 relative (its truncation error is ~1e-4 at T_c)."""
+    code, out, err = run_cli(capsys, "trg", "--chi", "6", "--T", "2.0", "2.269185314213022", "--json", "--quiet")
+    assert code == 0, err
+    res = json.loads(out)
+    fe = exact.infinite_lattice(np.array([2.0, 2.269185314213022])).free_energy
+    np.testing.assert_allclose(res["free_energy_exact"], fe, rtol=1e-14)
+    assert np.all(np.abs(np.array(res["free_energy"]) / fe - 1) < 1e-3), res["relative_error"]
