@@ -13,6 +13,7 @@ at a smaller L for the same exponents.
 
 Usage: python benchmarks/mcrg.py [--quick] [--L 128] [--samples 10000] [--thin 2] [--n-even 8] [--n-odd 6]
                                  [--levels 4] [--no-two-lattice] [--jax-L 32 --jax-samples 4000] [--jax-probe]
+                                 [--probe-only]
 Writes benchmarks/results/mcrg-<host>.json.
 """
 
@@ -143,8 +144,12 @@ def _best(r):
     return out
 
 
-def jax_wolff_probe(L: int, steps: int = 20) -> dict:
-    """Seconds per JAX Wolff cluster step (one chain, jit, after warm-up) and per stored sample at 2 sweeps."""
+def jax_wolff_probe(L: int, steps: int = 20, seed: int = 0) -> dict:
+    """Seconds per JAX Wolff cluster step (one chain, jit) from an equilibrated start, and per sample at 2 sweeps.
+
+    The start is a numba-Wolff configuration after 500 sweeps at K_c (from a hot start the clusters are tiny and the
+    timing would be meaningless).
+    """
     from jaxrg import ising
     from jaxrg.sampling.wolff import wolff
 
@@ -159,9 +164,8 @@ def jax_wolff_probe(L: int, steps: int = 20) -> dict:
         state, sweeps = jax.lax.scan(body, kernel.init(key, spins), jax.random.split(key, steps))
         return state.spins, sweeps
 
-    spins = ising.random_spins(jax.random.key(0), L)
-    spins, _ = run(jax.random.key(1), spins)  # compile + warm up (hot start clusters are small)
-    spins, _ = run(jax.random.key(2), spins)
+    start, _ = numba_wolff(L, CRITICAL_COUPLING, 1, 1.0, 500.0, seed)
+    spins, _ = run(jax.random.key(1), jax.numpy.asarray(start[0]))  # compile + warm up
     jax.block_until_ready(spins)
     t0 = time.perf_counter()
     spins, sweeps = run(jax.random.key(3), spins)
@@ -187,6 +191,7 @@ def main(argv=None) -> dict:
     p.add_argument("--jax-L", type=int, default=0, help="also run jaxrg.mcrg (JAX Wolff) end to end at this L")
     p.add_argument("--jax-samples", type=int, default=4000)
     p.add_argument("--jax-probe", action="store_true", help="time the JAX Wolff kernel at --L")
+    p.add_argument("--probe-only", action="store_true", help="only run --jax-probe and add it to the existing --out")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
@@ -194,6 +199,15 @@ def main(argv=None) -> dict:
         args.L, args.samples, args.levels = 32, 1000, 3
 
     T_c = 1.0 / CRITICAL_COUPLING
+    if args.probe_only:
+        out = args.out or os.path.join(os.path.dirname(__file__), "results", f"mcrg-{socket.gethostname()}.json")
+        with open(out) as f:
+            result = json.load(f)
+        result["jax_wolff_probe"] = jax_wolff_probe(args.L, seed=args.seed)
+        print("JAX Wolff probe:", result["jax_wolff_probe"], flush=True)
+        io.write_text(out, json.dumps(result, indent=2))
+        print(f"updated {out}")
+        return result
     result = {"benchmark": "mcrg", "K": CRITICAL_COUPLING, "b": 2, "rule": "majority", "L": args.L,
               "samples": args.samples, "levels": args.levels, "n_even": args.n_even, "n_odd": args.n_odd,
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average_start": os.getloadavg(),
@@ -238,7 +252,7 @@ def main(argv=None) -> dict:
         _print_table(f"jaxrg.mcrg (JAX Wolff) L = {args.jax_L}, {args.jax_samples} samples", rj)
         print(f"jaxrg.mcrg took {result['jaxrg_mcrg']['seconds']:.1f} s", flush=True)
     if args.jax_probe:
-        result["jax_wolff_probe"] = jax_wolff_probe(args.L)
+        result["jax_wolff_probe"] = jax_wolff_probe(args.L, seed=args.seed)
         print("JAX Wolff probe:", result["jax_wolff_probe"], flush=True)
 
     result["load_average_end"] = os.getloadavg()

@@ -299,6 +299,7 @@ def analyze_series(
     series = np.asarray(series, np.float64)
     if series.ndim == 3:
         series = series[None]
+    b = _int(b, "b", 2)
     n_even = _int(n_even, "n_even", 1)
     n_odd = _int(n_odd, "n_odd", 1)
     if series.ndim != 4 or series.shape[-1] != n_even + n_odd or series.shape[2] < 2:
