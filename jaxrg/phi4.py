@@ -56,6 +56,7 @@ __all__ = [
     "hmc",
     "nuts",
     "SAMPLERS",
+    "prepare",
     "Phi4Result",
     "simulate",
 ]
