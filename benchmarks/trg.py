@@ -1,0 +1,221 @@
+"""TRG / HOTRG benchmark: accuracy goals of issue 5 and cost per coarse-graining step vs chi (jax vs numpy).
+
+Usage (from the repository root):
+    .venv/bin/python benchmarks/trg.py [--sections accuracy,heat,scaling,timing] [--chis 8,16,32,48] [--reps 3]
+
+Writes benchmarks/results/trg-<host>.json (merged with an existing file, section by section, atomically).
+Timing: one jit-compiled step (compile excluded) and the same algorithm in plain numpy (np.linalg.svd, np.einsum
+with the same contraction order) on the same input tensor in the same run; median of --reps repetitions; peak
+memory from XLA's memory analysis (jax) and tracemalloc (numpy). Cost exponent: least-squares slope of
+ln(time) vs ln(chi) over the chis measured (and over the two largest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp  # noqa: E402
+
+from jaxrg import exact  # noqa: E402
+from jaxrg.rg import trg  # noqa: E402
+
+KC = exact.CRITICAL_COUPLING
+
+
+# ---------------------------------------------------------------------------------------------- numpy baseline
+
+
+def np_trg_step(t, chi):
+    dl, du, dr, dd = t.shape
+    u, s, vt = np.linalg.svd(t.reshape(dl * du, dr * dd), full_matrices=False)
+    k = min(chi, s.size)
+    r = np.sqrt(s[:k])
+    s1 = (u[:, :k] * r).reshape(dl, du, k)
+    s3 = (r[:, None] * vt[:k]).reshape(k, dr, dd)
+    u, s, vt = np.linalg.svd(t.transpose(1, 2, 3, 0).reshape(du * dr, dd * dl), full_matrices=False)
+    r = np.sqrt(s[:k])
+    s2 = (u[:, :k] * r).reshape(du, dr, k)
+    s4 = (r[:, None] * vt[:k]).reshape(k, dd, dl)
+    upper = np.einsum("pxw,qyx->pwqy", s3, s4, optimize=True)
+    lower = np.einsum("zyr,wzd->rydw", s1, s2, optimize=True)
+    return np.einsum("pwqy,rydw->pqrd", upper, lower, optimize=True)
+
+
+def np_hotrg_step(t, chi):
+    def gram(x):
+        top = np.einsum("iurm,jurn->imjn", x, x, optimize=True)
+        bottom = np.einsum("imrd,jnrd->imjn", x, x, optimize=True)
+        d = x.shape[0]
+        return np.einsum("imjn,kmln->ikjl", top, bottom, optimize=True).reshape(d * d, d * d)
+
+    d1 = t.shape[0]
+    k = min(chi, d1 * d1)
+    ul, wl, _ = np.linalg.svd(gram(t))
+    ur, wr, _ = np.linalg.svd(gram(t.transpose(2, 1, 0, 3)))
+    iso = ul if (wl[k:].sum() / wl.sum() <= wr[k:].sum() / wr.sum()) else ur
+    iso = iso[:, :k].reshape(d1, d1, k)
+    x = np.einsum("abL,aurm->bLurm", iso, t, optimize=True)
+    y = np.einsum("bLurm,bmsd->Lursd", x, t, optimize=True)
+    merged = np.einsum("Lursd,rsR->LuRd", y, iso, optimize=True)
+    return merged.transpose(1, 2, 3, 0)
+
+
+NP_STEPS = {"trg": np_trg_step, "hotrg": np_hotrg_step}
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def atomic_json_update(path, section, payload):
+    data = {}
+    if os.path.exists(path):
+        with open(path) as fh:
+            data = json.load(fh)
+    data[section] = payload
+    data["host"] = {"hostname": socket.gethostname(), "platform": platform.platform(),
+                    "processor": platform.processor(), "cpu_count": os.cpu_count(),
+                    "jax": jax.__version__, "backend": jax.default_backend(),
+                    "load_average": os.getloadavg()}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, indent=1, default=float)
+    os.replace(tmp, path)
+
+
+def input_tensor(chi, method):
+    """A realistic chi-dimensional tensor: coarse-grain at K_c until all legs reach chi."""
+    t, _ = trg._normalise(trg.ising_site_tensor(jnp.asarray(KC), 0.0))
+    step = trg._STEPS[method]
+    for _ in range(12):
+        t, _ = trg._normalise(step(t, chi))
+        if all(d == chi for d in t.shape):
+            break
+    return t
+
+
+def section_accuracy(out, args):
+    res = {}
+    exact_lnz = float(exact.onsager_log_z(jnp.asarray(KC)))
+    for method, chi in [("trg", 32), ("hotrg", 24), ("trg", 24), ("hotrg", 16)]:
+        t0 = time.perf_counter()
+        f = float(trg.trg_free_energy(1 / KC, chi=chi, method=method))
+        lnz = -f * KC
+        res[f"{method}_chi{chi}"] = {"lnZ_per_site": lnz, "onsager": exact_lnz,
+                                     "relative_error": abs(lnz / exact_lnz - 1), "seconds": time.perf_counter() - t0}
+        print(method, chi, res[f"{method}_chi{chi}"], flush=True)
+        atomic_json_update(out, "accuracy_lnZ_at_Kc", res)
+
+
+def section_heat(out, args):
+    res = {}
+    T = np.array([2.0, 2.6])
+    ref = exact.infinite_lattice(T)
+    for method in args.heat_methods.split(","):
+        t0 = time.perf_counter()
+        r = trg.trg_thermodynamics(T, chi=24, method=method)
+        entry = {"T": T.tolist(), "seconds": time.perf_counter() - t0}
+        for name in ("free_energy", "energy", "heat_capacity", "magnetization"):
+            got, want = np.asarray(getattr(r, name)), np.asarray(getattr(ref, name))
+            entry[name] = got.tolist()
+            entry[name + "_onsager"] = want.tolist()
+            entry[name + "_relative_error"] = (np.abs(got - want) / np.maximum(np.abs(want), 1e-300)).tolist()
+        res[f"{method}_chi24"] = entry
+        print(method, entry, flush=True)
+        atomic_json_update(out, "thermodynamics_chi24", res)
+
+
+def section_scaling(out, args):
+    res = {}
+    for method, chi, steps in [("trg", 24, 12), ("hotrg", 24, 16)]:
+        t0 = time.perf_counter()
+        spec = trg.trg_scaling_dimensions(chi=chi, steps=steps, method=method, num=6)
+        res[f"{method}_chi{chi}"] = {"step": spec.step.tolist(), "central_charge": spec.central_charge.tolist(),
+                                     "scaling_dimensions": spec.scaling_dimensions.tolist(),
+                                     "seconds": time.perf_counter() - t0}
+        print(method, chi, res[f"{method}_chi{chi}"], flush=True)
+        atomic_json_update(out, "scaling_dimensions_at_Kc", res)
+
+
+def section_timing(out, args):
+    res = {}
+    for method in ("trg", "hotrg"):
+        rows = []
+        for chi in [int(c) for c in args.chis.split(",")]:
+            t = input_tensor(chi, method)
+            step = jax.jit(lambda x, _chi=chi, _m=method: trg._STEPS[_m](x, _chi))
+            compiled = step.lower(t).compile()
+            mem = compiled.memory_analysis()
+            jax_bytes = None if mem is None else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes
+                                                      + mem.output_size_in_bytes)
+            compiled(t).block_until_ready()
+            reps = args.reps if chi <= 32 else max(1, args.reps - 2)
+            jt = []
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                compiled(t).block_until_ready()
+                jt.append(time.perf_counter() - t0)
+            tn = np.asarray(t)
+            nt = []
+            tracemalloc.start()
+            for _ in range(reps):
+                t0 = time.perf_counter()
+                ref = NP_STEPS[method](tn, chi)
+                nt.append(time.perf_counter() - t0)
+            _, np_peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            got = np.asarray(compiled(t))
+            # same algorithm: the coarse tensors agree up to the SVD gauge, so compare gauge-invariant norms
+            agree = abs(np.linalg.norm(got) / np.linalg.norm(ref) - 1)
+            row = {"chi": chi, "reps": reps, "jax_seconds_median": float(np.median(jt)), "jax_seconds": jt,
+                   "numpy_seconds_median": float(np.median(nt)), "numpy_seconds": nt,
+                   "numpy_over_jax": float(np.median(nt) / np.median(jt)),
+                   "jax_peak_bytes_xla": jax_bytes, "numpy_peak_bytes_tracemalloc": int(np_peak),
+                   "norm_relative_difference": float(agree)}
+            rows.append(row)
+            print(method, row, flush=True)
+            chis = np.array([r["chi"] for r in rows], float)
+            fit = {}
+            for impl in ("jax", "numpy"):
+                times = np.array([r[f"{impl}_seconds_median"] for r in rows])
+                if len(rows) >= 2:
+                    fit[f"{impl}_exponent_all"] = float(np.polyfit(np.log(chis), np.log(times), 1)[0])
+                    fit[f"{impl}_exponent_two_largest"] = float(np.polyfit(np.log(chis[-2:]), np.log(times[-2:]),
+                                                                           1)[0])
+            res[method] = {"rows": rows, "fitted_cost_exponent": fit,
+                           "expected_exponent": 6 if method == "trg" else 7}
+            atomic_json_update(out, "time_per_step", res)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sections", default="accuracy,heat,scaling,timing")
+    p.add_argument("--chis", default="8,16,32,48")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--heat-methods", default="trg,hotrg")
+    p.add_argument("--out", default=None)
+    args = p.parse_args()
+    out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                   f"trg-{socket.gethostname()}.json")
+    for name in args.sections.split(","):
+        t0 = time.perf_counter()
+        {"accuracy": section_accuracy, "heat": section_heat, "scaling": section_scaling,
+         "timing": section_timing}[name](out, args)
+        print(f"[{name}] {time.perf_counter() - t0:.1f} s -> {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""TRG / HOTRG: exact small tori, Onsager free energy, autodiff thermodynamics, regularised SVD, scaling dimensions."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrg import exact
+from jaxrg.rg import trg
+from jaxrg.rg._svd import regularized_svd
+
+KC = exact.CRITICAL_COUPLING
+
+
+def _torus_log_z(Lx, Ly, K, h):
+    """ln Z / N of an Lx x Ly periodic lattice by enumeration (side 1: self-bond, side 2: doubled bonds)."""
+    total = []
+    for spins in itertools.product([-1, 1], repeat=Lx * Ly):
+        s = np.asarray(spins).reshape(Ly, Lx)
+        bonds = np.sum(s * np.roll(s, 1, 1)) + np.sum(s * np.roll(s, 1, 0))
+        total.append(K * bonds + h * s.sum())
+    return np.logaddexp.reduce(total) / (Lx * Ly)
+
+
+@pytest.mark.parametrize("method", trg.METHODS)
+def test_small_tori_exact(method):
+    """Without truncation (chi = 4), steps = 0, 1, 2 give the 1-, 2- and 4-site tori exactly."""
+    K, h = 0.37, 0.11
+    two_site = {  # TRG: two sites joined by four bonds (by hand); HOTRG: 1 x 2 torus
+        "trg": np.log(2 * np.exp(4 * K) * np.cosh(2 * h) + 2 * np.exp(-4 * K)) / 2,
+        "hotrg": _torus_log_z(1, 2, K, h),
+    }[method]
+    expected = [2 * K + np.log(2 * np.cosh(h)), two_site, _torus_log_z(2, 2, K, h)]
+    for steps, value in enumerate(expected):
+        got = float(trg.trg_log_partition(K, h, chi=4, steps=steps, method=method))
+        assert got == pytest.approx(value, rel=1e-13, abs=1e-13), (method, steps)
+
+
+def test_chi2_first_trg_step_is_exact():
+    """The Ising site tensor has rank 2 across either diagonal, so chi = 2 loses nothing in the first TRG step."""
+    K, h = 0.52, -0.07
+    expected = np.log(2 * np.exp(4 * K) * np.cosh(2 * h) + 2 * np.exp(-4 * K)) / 2
+    assert float(trg.trg_log_partition(K, h, chi=2, steps=1)) == pytest.approx(expected, rel=1e-13)
+
+
+def test_infinite_temperature_limit():
+    """K -> 0: ln Z / N = ln(2 cosh h) + 2K + O(K^2) for any chi."""
+    K, h = 1e-6, 0.3
+    got = float(trg.trg_log_partition(K, h, chi=4, steps=20))
+    assert got == pytest.approx(np.log(2 * np.cosh(h)) + 2 * K * np.tanh(h) ** 2, abs=1e-10)
+
+
+@pytest.mark.parametrize("method,tol", [("trg", 2e-4), ("hotrg", 5e-5)])
+def test_free_energy_vs_onsager(method, tol):
+    """chi = 8 free energy at K = 0.40, K_c, 0.50 (published TRG chi = 8 error at K_c: 7e-5; HOTRG smaller)."""
+    K = np.array([0.40, KC, 0.50])
+    f = np.asarray(trg.trg_free_energy(1 / K, chi=8, steps=24, method=method))
+    f_exact = exact.infinite_lattice(1 / K).free_energy
+    rel = np.abs(f / f_exact - 1)
+    assert np.all(rel < tol), rel
+    assert np.all(rel > 1e-12), "truncation at chi = 8 must leave an error; an exact match means no truncation"
+
+
+def test_thermodynamics_vs_onsager_and_finite_at_kc():
+    """Energy and heat capacity (autodiff) and magnetisation (field derivative) at chi = 8, HOTRG; finite at T_c."""
+    T = np.array([2.0, 2.6, exact.CRITICAL_TEMPERATURE])
+    r = trg.trg_thermodynamics(T, chi=8, steps=24, method="hotrg", symmetry_breaking_field=1e-4)
+    ref = exact.infinite_lattice(T)
+    assert all(np.all(np.isfinite(np.asarray(x))) for x in r), r
+    np.testing.assert_allclose(r.energy[:2], ref.energy[:2], rtol=2e-4)
+    np.testing.assert_allclose(r.heat_capacity[:2], ref.heat_capacity[:2], rtol=2e-2)
+    assert float(r.magnetization[0]) == pytest.approx(ref.magnetization[0], abs=2e-3)  # spontaneous, T < T_c
+    assert abs(float(r.magnetization[1])) < 1e-3  # T > T_c: linear response to the tiny field only
+    assert float(r.energy[2]) == pytest.approx(-np.sqrt(2), abs=5e-3)
+
+
+def test_gradients_finite_at_critical_point_trg():
+    """First and second K-derivatives of TRG ln Z / N are finite at K_c (degenerate singular values)."""
+    g = lambda k: trg._log_partition(k, 0.0, 6, 16, "trg", trg.DEFAULT_BROADENING)  # noqa: E731
+    first = jax.grad(g)(KC)
+    second = jax.grad(lambda k: jax.jvp(g, (k,), (1.0,))[1])(KC)
+    assert np.isfinite(first) and np.isfinite(second)
+    assert float(-first) == pytest.approx(-np.sqrt(2), abs=5e-3)
+
+
+def test_regularized_svd_derivative_degenerate():
+    """Gauge-invariant function at exactly degenerate singular values: finite and equal to finite differences."""
+    rng = np.random.default_rng(3)
+    q1, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    q2, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+    a = jnp.asarray(q1 @ np.diag([2.0, 1.0, 1.0, 0.5, 0.0]) @ q2.T)
+    b = rng.normal(size=(5, 5))
+    b[1:3, 1:3] = [[0.3, 0.7], [-0.7, 0.3]]  # keeps the degeneracy (symmetric part ~ identity), rotates the pair
+    da = jnp.asarray(q1 @ b @ q2.T)
+
+    def rank3(x):  # projector onto the top 3 singular directions: invariant under rotations of the pair (1, 1)
+        u, s, vt = regularized_svd(x)
+        return jnp.sum((u[:, :3] * s[:3]) @ vt[:3]) + jnp.sum(s**3)
+
+    grad = jax.grad(rank3)(a)
+    assert np.all(np.isfinite(np.asarray(grad)))
+    eps = 1e-6
+    fd = (rank3(a + eps * da) - rank3(a - eps * da)) / (2 * eps)
+    assert float(jnp.sum(grad * da)) == pytest.approx(float(fd), rel=1e-6)
+    unreg = jax.grad(lambda x: jnp.sum(jnp.linalg.svd(x)[0][:, :3]))(a)
+    assert not np.max(np.abs(np.asarray(unreg))) < 1e8, "the unregularised rule is expected to blow up here"
+    assert np.max(np.abs(np.asarray(grad))) < 1e3
+
+
+def test_scaling_dimensions_small_chi():
+    """TRG chi = 8 at K_c: c ~ 1/2, x_sigma ~ 1/8, x_epsilon ~ 1 at an early RG step (loose at this chi)."""
+    spec = trg.trg_scaling_dimensions(chi=8, steps=4, method="trg", num=2)
+    c, x = spec.central_charge[-1], spec.scaling_dimensions[-1]
+    assert c == pytest.approx(0.5, abs=0.05)
+    assert x[0] == pytest.approx(0.125, abs=0.02)
+    assert x[1] == pytest.approx(1.0, abs=0.1)
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="chi"):
+        trg.trg_free_energy(2.0, chi=1)
+    with pytest.raises(ValueError, match="method"):
+        trg.trg_free_energy(2.0, chi=4, method="ctmrg")
+    with pytest.raises(ValueError, match="T must be"):
+        trg.trg_free_energy(-1.0, chi=4)
+    with pytest.raises(ValueError, match="steps"):
+        trg.trg_log_partition(0.4, chi=4, steps=-1)
+    with pytest.raises(ValueError, match="K"):
+        trg.trg_log_partition(-0.4, chi=4)
