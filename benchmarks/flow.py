@@ -44,7 +44,7 @@ def sensitivities(flow, space, analysis):
     def kc(eps):
         f = lambda J: (1.0 + eps) * f64(J)  # noqa: E731
         fp = fl.newton_fixed_point(f, J_star)
-        return fl.critical_coupling(f, fp, left, e)
+        return fl.critical_coupling(f, fp, left, e, K_high=0.8)
 
     def nu(eps):
         f = lambda J: (1.0 + eps) * f64(J)  # noqa: E731

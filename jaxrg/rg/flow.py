@@ -13,6 +13,13 @@ Model. A *coupling space* of dimension ``n`` is a linear subspace of the 2 x 2-p
  5    ``nn_x, nn_y, diagonal, antidiagonal, plaquette``  the five even patch couplings, each separate
 ===  ================================================  ============================================================
 
+The 2 x 2 patch holds exactly three square-symmetric even operators (nearest neighbour, next-nearest neighbour,
+plaquette), so n = 5 adds only the two anisotropies (``nn_x - nn_y`` and ``diagonal - antidiagonal``). The blocked
+distribution of a symmetric model is symmetric, so the n = 5 flow is made equivariant under the reflections that swap
+them (:attr:`CouplingSpace.symmetries`): the isotropic subspace (= the n = 3 space) is invariant, K_c and nu come from
+it, and the anisotropies are (nearly) marginal directions -- in the true RG a spatial anisotropy is a redundant
+perturbation with eigenvalue 1 (a line of fixed points), which is why the fixed-point Newton iteration is damped.
+
 RG step. The fine model at ``J`` on an ``L x L`` torus is sampled with the four-sublattice Metropolis kernel, blocked
 with 2 x 2 majority rule (random tie-break, :func:`jaxrg.rg.blocking.majority_rule`) to ``L/2 x L/2``, and the coarse
 model is the Gibbs distribution of the same coupling space at ``J' = J + f_theta(J)`` on the ``L/2`` torus (same
@@ -434,6 +441,8 @@ def sample_couplings(
 ) -> Array:
     """Training couplings: uniform draws in the box mixed with HMC samples of ``exp(-beta ||f_theta(J)||^2)``.
 
+    ``flow`` is a :class:`FlowModel` or any jax-traceable callable ``(n,) -> (n,)``.
+
     The HMC target has a soft wall outside the box (quadratic penalty of stiffness 1e4), so chains stay inside;
     each of the ``n - n_uniform`` HMC chains starts from a uniform point and runs ``n_trajectories`` trajectories
     (blackjax HMC through :func:`jaxrg.sampling.hmc.hmc`). ``beta = 0`` gives uniform samples only.
@@ -814,7 +823,10 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
             best, best_score = J, score
     J_star = best if best is not None else _newton_jit(f64, jnp.asarray(starts[0], dtype))
     lin = linearize(f64, J_star)
-    K_c = _critical_jit(f64, J_star, lin.left[0], jnp.asarray(space.nn_axis, dtype), n_maps)
+    # bracket inside the trained box: beyond it the network extrapolates and the low-temperature sink is not learned
+    axis = space.array("nn_axis")
+    K_high = float(np.min(space.array("box_high")[axis > 0] / axis[axis > 0]))
+    K_c = _critical_jit(f64, J_star, lin.left[0], jnp.asarray(axis, dtype), n_maps, K_high)
     return FlowAnalysis(
         np.asarray(J_star), float(jnp.linalg.norm(f64(J_star))), np.asarray(lin.eigenvalues), float(lin.nu),
         int(np.sum(np.asarray(lin.relevant))), float(K_c),
@@ -827,5 +839,5 @@ def _newton_jit(flow, J0):
 
 
 @eqx.filter_jit
-def _critical_jit(flow, J_star, left, nn_axis, n_maps):
-    return critical_coupling(flow, J_star, left, nn_axis, n_maps=n_maps)
+def _critical_jit(flow, J_star, left, nn_axis, n_maps, K_high):
+    return critical_coupling(flow, J_star, left, nn_axis, n_maps=n_maps, K_high=K_high)
