@@ -48,14 +48,15 @@ def bond_probability_threshold(K: Array) -> Array:
     return jnp.floor(p_bond * _THRESHOLD_SCALE).astype(jnp.uint32)
 
 
-def random_words(key: Array, n: int, rng: str = "hash") -> Array:
+def random_words(key: Array, n: int, rng: str = "threefry") -> Array:
     """``n`` raw uint32 random words from one flat draw.
 
     Args:
         key: PRNG key.
         n: number of words (static).
-        rng: ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`, cheap on CPU) or ``"threefry"``
-            (``jax.random.bits``; one flat draw, since a multi-dimensional draw compiles several times slower).
+        rng: ``"threefry"`` (``jax.random.bits``; one flat draw, since a multi-dimensional draw compiles several
+            times slower) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`; biased for Wolff, see
+            :func:`jaxrg.sampling.wolff.wolff`).
     """
     return rng_lib.hash_bits(key, (n,), rng)
 

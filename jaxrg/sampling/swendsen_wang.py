@@ -50,12 +50,14 @@ class SwendsenWangInfo(NamedTuple):
     sweeps: Array
 
 
-def swendsen_wang(couplings: Couplings, *, rng: str = "hash") -> Kernel:
+def swendsen_wang(couplings: Couplings, *, rng: str = "threefry") -> Kernel:
     """Swendsen-Wang kernel for couplings ``(K, h)`` (scalars; vmap for batches).
 
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` (> 0, ferromagnet) and ``h``.
-        rng: ``"hash"`` (fast counter-based bits, see :mod:`jaxrg.rng`) or ``"threefry"`` (``jax.random.bits``).
+        rng: ``"threefry"`` (``jax.random.bits``, default) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`).
+            Do not use ``"hash"`` for production: with it Wolff at L = 128, T_c gives a biased energy
+            (-1.408 vs exact -1.4187) and a 10x longer tau_E; the default draws are correct and cheap enough.
 
     Returns:
         :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins, and
