@@ -47,6 +47,7 @@ __all__ = [
     "rows_mesh",
     "domain_metropolis",
     "initialize_distributed",
+    "start_distributed",
 ]
 
 BATCH_AXES = ("temperature", "chain")
@@ -150,9 +151,10 @@ def sharded_batch(
         couplings: :class:`~jaxrg.ising.Couplings` with leaves of shape ``(n_T,)``.
         chains: chains per temperature (>= 1).
         devices: devices to use (default all devices of all processes).
-        replicate_state: gather the state onto every device after each step, so that every process can read (and
-            checkpoint) it. Default: only when more than one process runs (costs one all-gather of the spins per
-            step; the sweeps themselves stay sharded).
+        replicate_state: keep the state replicated on every device (each device updates its block of members in a
+            ``shard_map`` and the blocks are all-gathered after every step), so that every process can read and
+            checkpoint it. Default: only when more than one process runs (the cost is one all-gather of the spins
+            per step; the sweeps themselves stay split over the devices).
 
     Returns:
         :class:`ShardedBatch`.
@@ -186,19 +188,43 @@ def sharded_batch(
 
     @jax.jit
     def _init(key, spins):
-        return constrain(batch_init(couplings_padded, member_keys(key), spins), batch_sharding)
+        return constrain(batch_init(couplings_padded, member_keys(key), spins),
+                         replicated if replicate_state else batch_sharding)
 
     def init(key, spins):
         spins = _pad_rows(np.asarray(spins), pad) if pad else np.asarray(spins)
         return _init(key, _global_array(spins, batch_sharding))
 
     def step(key, state):
+        if replicate_state:
+            return replicated_step(key, state)
         state = constrain(state, batch_sharding)
         state, info = batch_step(couplings_padded, member_keys(key), state)
-        state = constrain(state, replicated if replicate_state else batch_sharding)
+        state = constrain(state, batch_sharding)
         if replicate_outputs:
             info = constrain(info, replicated)
         return state, info
+
+    d_chain = mesh.shape["chain"]
+    block_T, block_chain = n_T_padded // d_T, chains // d_chain
+
+    def local_members(c, keys, state):  # each device: its block of the replicated batch, then an all-gather
+        t0 = jax.lax.axis_index("temperature") * block_T
+        c0 = jax.lax.axis_index("chain") * block_chain
+        take = lambda x, axis, start, size: jax.lax.dynamic_slice_in_dim(x, start, size, axis)  # noqa: E731
+        block = lambda x: take(take(x, 0, t0, block_T), 1, c0, block_chain)  # noqa: E731
+        state, info = batch_step(jax.tree.map(lambda x: take(x, 0, t0, block_T), c), block(keys),
+                                 jax.tree.map(block, state))
+        gather = lambda x: jax.lax.all_gather(  # noqa: E731
+            jax.lax.all_gather(x, "chain", axis=1, tiled=True), "temperature", axis=0, tiled=True)
+        return jax.tree.map(gather, (state, info))
+
+    replicated_sweep = jax.shard_map(  # all-gathered blocks: replicated (the vma check cannot see it)
+        local_members, mesh=mesh, in_specs=(P(), P(), P()), out_specs=P(), check_vma=False)
+
+    def replicated_step(key, state):
+        keys = _pad_rows(jax.random.split(key, (n_T, chains)), pad)
+        return replicated_sweep(couplings_padded, keys, state)
 
     def measure(fn):
         if not replicate_outputs:
@@ -340,6 +366,13 @@ def initialize_distributed(
         raise ValueError(f"num_processes must be an integer >= 1, got {num_processes!r}")
     if process_id is not None and num_processes is not None and not 0 <= int(process_id) < int(num_processes):
         raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id!r}")
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        raise RuntimeError(
+            "jax.distributed must start before JAX's backend, and importing jaxrg starts it (blackjax computes at "
+            "import): call jax.distributed.initialize(...) before `import jaxrg`, or use `jaxrg run --distributed`"
+        )
     jax.distributed.initialize(
         coordinator_address=coordinator_address,
         num_processes=None if num_processes is None else int(num_processes),
@@ -348,3 +381,50 @@ def initialize_distributed(
         initialization_timeout=int(initialization_timeout),
     )
     return jax.process_index(), jax.process_count()
+
+
+_BOOTSTRAP = """\
+import os, sys
+import jax
+num, pid = os.environ.get("JAX_NUM_PROCESSES"), os.environ.get("JAX_PROCESS_ID")
+jax.distributed.initialize(os.environ.get("JAX_COORDINATOR_ADDRESS"), None if num is None else int(num),
+                           None if pid is None else int(pid))
+from jaxrg.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def start_distributed(
+    coordinator_address: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> tuple[int, int]:
+    """Start ``jax.distributed`` for the ``jaxrg`` command (``jaxrg run --distributed``); returns (index, count).
+
+    If the runtime is up already, nothing is done. If JAX's backend has started (``import jaxrg`` starts it), the
+    process re-executes itself (``os.execve``, same ``sys.argv``) through a bootstrap that starts the runtime before
+    importing jaxrg, with the settings passed as ``JAX_COORDINATOR_ADDRESS``, ``JAX_NUM_PROCESSES`` and
+    ``JAX_PROCESS_ID``; unset ones fall back to JAX's cluster auto-detection.
+    """
+    from jax._src import xla_bridge
+
+    if num_processes is not None and (isinstance(num_processes, bool) or int(num_processes) < 1):
+        raise ValueError(f"num_processes must be an integer >= 1, got {num_processes!r}")
+    if process_id is not None and num_processes is not None and not 0 <= int(process_id) < int(num_processes):
+        raise ValueError(f"process_id must be in [0, {num_processes}), got {process_id!r}")
+    if jax.distributed.is_initialized():
+        return jax.process_index(), jax.process_count()
+    if not xla_bridge.backends_are_initialized():
+        return initialize_distributed(coordinator_address, num_processes, process_id)
+    import sys
+
+    if "--distributed" not in sys.argv[1:]:
+        raise RuntimeError("JAX's backend has started and this is not a `jaxrg ... --distributed` command line: "
+                           "call jax.distributed.initialize(...) before `import jaxrg`")
+    env = dict(os.environ)
+    for name, value in (("JAX_COORDINATOR_ADDRESS", coordinator_address), ("JAX_NUM_PROCESSES", num_processes),
+                        ("JAX_PROCESS_ID", process_id)):
+        if value is not None:
+            env[name] = str(value)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-c", _BOOTSTRAP, *sys.argv[1:]], env)
+    raise AssertionError("unreachable")  # pragma: no cover

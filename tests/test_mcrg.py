@@ -163,6 +163,7 @@ def test_max_levels():
         (dict(sampler="gibbs"), "sampler"),
         (dict(rule="median"), "rule"),
         (dict(thin=0.0), "thin"),
+        (dict(initial="warm"), "initial"),
         (dict(samples=4, n_blocks=32), "samples"),
     ],
 )

@@ -86,10 +86,14 @@ def _free_port() -> int:
 
 
 def test_two_processes_jax_distributed_equal_single_process(tmp_path, batch_reference):
-    """Two processes x 4 CPU devices (jax.distributed on localhost, gloo) run one simulate = one device, bitwise."""
+    """Two processes x 4 CPU devices (jax.distributed on localhost, gloo) run one simulate = one device, bitwise.
+
+    Run twice in each process: plain (state sharded across the processes) and checkpointed (state replicated).
+    """
     port = _free_port()
     procs = [
-        subprocess.Popen([sys.executable, str(WORKER), "multi", str(tmp_path / f"multi{i}.npz"), str(i), "2", str(port)],
+        subprocess.Popen([sys.executable, str(WORKER), "multi", str(tmp_path / f"multi{i}.npz"), str(i), "2", str(port),
+                          str(tmp_path / f"checkpoints{i}")],
                          env=_env(4), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for i in range(2)
     ]
@@ -110,6 +114,8 @@ def test_two_processes_jax_distributed_equal_single_process(tmp_path, batch_refe
         assert int(got["process_count"]) == 2 and int(got["device_count"]) == 8
         for name, ref in batch_reference.items():
             np.testing.assert_array_equal(got[name], ref, err_msg=f"{name} seen by process {i}")
+        # with checkpoints (what `jaxrg run --distributed` does) the state is replicated: same spins again
+        np.testing.assert_array_equal(got["spins_checkpointed"], batch_reference["spins"])
 
 
 def test_input_validation():

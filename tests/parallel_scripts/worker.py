@@ -63,6 +63,10 @@ elif MODE == "domain":
             out[f"{k}_{n}"] = v
 elif MODE == "multi":
     out = run_batch(None)
+    if len(sys.argv) > 6:  # also through checkpoints (every process reads the replicated state and writes its own)
+        p = dict(BATCH)
+        r = simulate(p.pop("L"), p.pop("T"), checkpoint=sys.argv[6], **p)
+        out["spins_checkpointed"] = r.spins
     out["process_count"] = np.asarray(jax.process_count())
     out["device_count"] = np.asarray(jax.device_count())
 else:
