@@ -327,7 +327,8 @@ def _int(value, name: str, minimum: int) -> int:
 
 
 def critical_configurations(
-    L: int, n: int, *, seed: int = 0, chains: int = 8, thermalize: int = 200, steps_between: int | None = None,
+    L: int, n: int, *, seed: int = 0, chains: int = 8, thermalize: int | None = None,
+    steps_between: int | None = None,
 ) -> np.ndarray:
     """Critical Ising configurations from the project's Wolff sampler at ``K_c = ln(1 + sqrt 2) / 2``.
 
@@ -336,7 +337,10 @@ def critical_configurations(
         n: number of configurations (rounded up to a multiple of ``chains``, then cut to ``n``).
         seed: integer seed.
         chains: independent chains run as one vmapped batch.
-        thermalize: Wolff steps discarded per chain.
+        thermalize: Wolff steps discarded per chain, from an ordered start (at K_c a cluster grown in the ordered
+            state percolates, so the cold start relaxes within a few sweeps; from a random start the first clusters
+            are tiny and a few hundred steps leave an L = 64 lattice far from equilibrium). Default
+            ``100 + 20 * steps_between``.
         steps_between: Wolff steps between saved configurations (default ``max(2, L // 8)``: about one lattice
             sweep's worth of clusters, since a critical cluster holds a fraction ~ L^(-1/4) of the lattice).
 
@@ -348,13 +352,13 @@ def critical_configurations(
     L = lattice.validate_size(L, name="L", minimum=4, even=True)
     n = _int(n, "n", 1)
     chains = _int(chains, "chains", 1)
-    thermalize = _int(thermalize, "thermalize", 0)
     steps_between = max(2, L // 8) if steps_between is None else _int(steps_between, "steps_between", 1)
+    thermalize = 100 + 20 * steps_between if thermalize is None else _int(thermalize, "thermalize", 0)
     couplings = ising.couplings(np.array([exact.CRITICAL_TEMPERATURE]))
     init, step = batched_kernel("wolff", couplings, chains)
     key = jax.random.key(seed)
-    k_spins, k_init, k_therm, k_run = jax.random.split(key, 4)
-    state = init(k_init, ising.random_spins(k_spins, L, (1, chains)))
+    k_init, k_therm, k_run = jax.random.split(key, 3)
+    state = init(k_init, ising.ordered_spins(L, (1, chains)))
     if thermalize:
         state = run_chain(step, k_therm, state, n_measurements=thermalize).state
     per_chain = math.ceil(n / chains)
@@ -401,7 +405,8 @@ def train(
             tie-breaks from ``key``).
         key: PRNG key (tie-breaks, minibatches).
         steps: optimisation steps (>= 1).
-        learning_rate: Adam step size (> 0).
+        learning_rate: initial Adam step size (> 0), cosine-decayed to 1% of it over ``steps`` (so the minibatch
+            noise of the final parameters shrinks with the step size).
         batch_size: configurations per step (default: all, i.e. full-batch).
         tie_weight: if given (>= 0), the weight of fine spins of tied blocks in the loss (the others weigh 1);
             needs ``coarse=None``.
@@ -446,7 +451,7 @@ def train(
     n = fine.shape[0]
     batch_size = n if batch_size is None else min(_int(batch_size, "batch_size", 1), n)
 
-    optimizer = optax.adam(learning_rate)
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01))
     params, static = eqx.partition(model, eqx.is_inexact_array)
     opt_state = optimizer.init(params)
 
