@@ -299,5 +299,5 @@ def _report(config, results, figures, meta, name, wall) -> str:
         section = SECTIONS[sec_name]
         lines += [f"## {section.title}", "", section.report(config[sec_name], res).rstrip(), ""]
         for fname, caption in figures[sec_name]:
-            lines += [f"![{caption}](figures/{fname})", "", f"*{caption}*", ""]
+            lines += [f"![{Path(fname).stem}](figures/{fname})", "", f"*{caption}*", ""]
     return "\n".join(lines)
