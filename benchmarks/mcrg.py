@@ -13,7 +13,7 @@ at a smaller L for the same exponents.
 
 Usage: python benchmarks/mcrg.py [--quick] [--L 128] [--samples 10000] [--thin 2] [--n-even 8] [--n-odd 6]
                                  [--levels 4] [--no-two-lattice] [--jax-L 32 --jax-samples 4000] [--jax-probe]
-                                 [--probe-only]
+                                 [--probe-only] [--jax-only --jax-L 128 --jax-samples 10000]
 Writes benchmarks/results/mcrg-<host>.json.
 """
 
@@ -191,6 +191,7 @@ def main(argv=None) -> dict:
     p.add_argument("--jax-L", type=int, default=0, help="also run jaxrg.mcrg (JAX Wolff) end to end at this L")
     p.add_argument("--jax-samples", type=int, default=4000)
     p.add_argument("--jax-probe", action="store_true", help="time the JAX Wolff kernel at --L")
+    p.add_argument("--jax-only", action="store_true", help="only run jaxrg.mcrg at --jax-L and write to --out")
     p.add_argument("--probe-only", action="store_true", help="only run --jax-probe and add it to the existing --out")
     p.add_argument("--seed", type=int, default=2026)
     p.add_argument("--out", default=None)
@@ -212,6 +213,20 @@ def main(argv=None) -> dict:
               "samples": args.samples, "levels": args.levels, "n_even": args.n_even, "n_odd": args.n_odd,
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average_start": os.getloadavg(),
               "environment": io.environment_metadata()}
+
+    if args.jax_only:
+        t2 = time.perf_counter()
+        rj = jaxrg.mcrg(args.jax_L, T_c, levels=min(args.levels, max_levels(args.jax_L)), n_even=args.n_even,
+                        n_odd=args.n_odd, samples=args.jax_samples, chains=8, thin=args.thin, seed=args.seed)
+        result["jaxrg_mcrg"] = {"L": args.jax_L, "samples": args.jax_samples, "sampler": "wolff (jaxrg, JAX)",
+                                "seconds": time.perf_counter() - t2, "result": _result_dict(rj), "best": _best(rj)}
+        _print_table(f"jaxrg.mcrg (JAX Wolff) L = {args.jax_L}, {args.jax_samples} samples", rj)
+        print("best:", json.dumps(result["jaxrg_mcrg"]["best"]))
+        print(f"jaxrg.mcrg took {result['jaxrg_mcrg']['seconds']:.1f} s", flush=True)
+        out = args.out or os.path.join(os.path.dirname(__file__), "results", f"mcrg-jax-{socket.gethostname()}.json")
+        io.write_text(out, json.dumps(result, indent=2))
+        print(f"wrote {out}")
+        return result
 
     t0 = time.perf_counter()
     configs, info = numba_wolff(args.L, CRITICAL_COUPLING, args.samples, args.thin, args.thermalize, args.seed)

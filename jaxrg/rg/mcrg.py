@@ -427,7 +427,7 @@ def _chunking(n: int, chunk_size: int | None) -> tuple[int, int]:
 def sample_series(
     L: int, T: float, b: int, levels: int, operators, *, key: Array, rule: str = "majority", sampler: str = "wolff",
     chains: int = 8, n_measurements: int = 1250, thermalize: int = 1000, thin: float = 2.0,
-    chunk_size: int | None = None, progress: bool = False,
+    initial: str = "ordered", chunk_size: int | None = None, progress: bool = False,
 ) -> tuple[np.ndarray, dict]:
     """Sample ``chains`` chains at temperature ``T`` and record the operators on every block level of each sample.
 
@@ -438,7 +438,7 @@ def sample_series(
         L, T, b, levels: lattice size, temperature, block side, number of blockings.
         operators: sequence of :class:`~jaxrg.rg.operators.Operator`.
         key: PRNG key of the run.
-        rule, sampler, chains, thermalize, thin, chunk_size, progress: as in :func:`mcrg`.
+        rule, sampler, chains, thermalize, thin, initial, chunk_size, progress: as in :func:`mcrg`.
         n_measurements: stored samples per chain (rounded up to a multiple of the chunk length).
 
     Returns:
@@ -449,11 +449,20 @@ def sample_series(
     couplings = ising.couplings(np.atleast_1d(T))
     init, step = batched_kernel(sampler, couplings, chains)
     key_spins, key_init, key_therm, key_run, key_tie = jax.random.split(key, 5)
-    state = init(key_init, ising.random_spins(key_spins, L, (1, chains)))
-    # the mean work per thermalisation step (sweeps; an underestimate for Wolff from a hot start, so conservative)
-    # converts `thin` into kernel steps
-    n_therm, therm_chunk = _chunking(thermalize, chunk_size)
-    therm = run_chain(step, key_therm, state, n_measurements=n_therm, chunk_size=therm_chunk)
+    if initial == "random":
+        spins = ising.random_spins(key_spins, L, (1, chains))
+    else:
+        spins = ising.ordered_spins(L, (1, chains))
+    state = init(key_init, spins)
+    # Thermalise; the mean work per step (sweeps) over the last quarter converts `thin` into kernel steps. (Averaged
+    # over the whole run it would be far too small for Wolff from a hot start at T_c, where early clusters are tiny.)
+    key_first, key_last = jax.random.split(key_therm)
+    n_last = max(1, thermalize // 4)
+    n_first, first_chunk = _chunking(thermalize - n_last, chunk_size)
+    n_last, last_chunk = _chunking(n_last, chunk_size)
+    if n_first > 0:
+        state = run_chain(step, key_first, state, n_measurements=n_first, chunk_size=first_chunk).state
+    therm = run_chain(step, key_last, state, n_measurements=n_last, chunk_size=last_chunk)
     state = therm.state
     sweeps_per_step = float(np.mean(np.asarray(therm.info.sweeps)))
     steps_per_measurement = max(1, math.ceil(thin / max(sweeps_per_step, 1e-12)))
@@ -496,6 +505,7 @@ def mcrg(
     chains: int = 8,
     thermalize: int = 1_000,
     thin: float = 2.0,
+    initial: str = "ordered",
     two_lattice: bool = False,
     n_blocks: int = 32,
     rule: str = "majority",
@@ -517,6 +527,9 @@ def mcrg(
         thermalize: kernel steps discarded before sampling.
         thin: lattice sweeps between stored configurations (converted to kernel steps with the measured mean work
             per step; for Wolff ``<|C|>/N`` sweeps per cluster).
+        initial: ``"ordered"`` (cold start, default) or ``"random"`` (hot start). Near and below T_c a cold start
+            equilibrates a cluster sampler in a few steps, while from a hot start Wolff clusters stay tiny for
+            thousands of steps on large lattices.
         two_lattice: also sample the ``L/b`` lattice (same samples and chains) and return the two-lattice estimate in
             ``result.two_lattice``.
         n_blocks: jackknife blocks, split evenly over chains.
@@ -543,6 +556,8 @@ def mcrg(
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
     if rule not in BLOCK_RULES:
         raise ValueError(f"rule must be one of {sorted(BLOCK_RULES)}, got {rule!r}")
+    if initial not in ("random", "ordered"):
+        raise ValueError(f"initial must be 'random' or 'ordered', got {initial!r}")
     samples = _int(samples, "samples", 2)
     seed = _int(seed, "seed", 0)
     chains = _int(chains, "chains", 1)
@@ -557,7 +572,7 @@ def mcrg(
 
     key_main, key_small = jax.random.split(jax.random.key(seed))
     common = dict(rule=rule, sampler=sampler, chains=chains, n_measurements=n_time, thermalize=thermalize,
-                  thin=float(thin), chunk_size=chunk_size, progress=progress)
+                  thin=float(thin), initial=initial, chunk_size=chunk_size, progress=progress)
     series, _ = sample_series(L, float(T_arr), b, levels, even + odd, key=key_main, **common)
     reference = None
     if two_lattice:
