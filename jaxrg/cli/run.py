@@ -15,6 +15,16 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="runs", metavar="DIR", help="parent of run directories (default: runs)")
     parser.add_argument("--name", help="run directory name (default: <study name>-<UTC time stamp>)")
     parser.add_argument("--show-default", action="store_true", help="print the default study config and exit")
+    dist = parser.add_argument_group("multi-host (see docs/distributed.md)")
+    dist.add_argument("--distributed", action="store_true",
+                      help="start jax.distributed first: one process per host, all devices of all hosts share the run "
+                      "(needs --name or --resume; run directory on a shared filesystem)")
+    dist.add_argument("--coordinator-address", metavar="HOST:PORT",
+                      help="process 0's address (default: JAX_COORDINATOR_ADDRESS or SLURM/TPU auto-detection)")
+    dist.add_argument("--num-processes", type=int, metavar="N",
+                      help="number of processes (default: JAX_NUM_PROCESSES or auto-detection)")
+    dist.add_argument("--process-id", type=int, metavar="I",
+                      help="this process in [0, N) (default: JAX_PROCESS_ID or auto-detection)")
 
 
 def execute(config: dict, ctx: Context) -> dict:
@@ -27,6 +37,13 @@ def execute(config: dict, ctx: Context) -> dict:
         return {"default_config": study.default_config_text()}
     if args.resume and (args.config or args.name):
         raise ConfigError("--resume RUN_DIR continues a run with its own config: do not give CONFIG or --name")
+    if getattr(args, "distributed", False):  # multi-host: every process runs this same command
+        from jaxrg import parallel
+
+        if not (args.name or args.resume):
+            raise ConfigError("--distributed needs --name NAME (or --resume RUN_DIR): all processes share one run dir")
+        index, count = parallel.start_distributed(args.coordinator_address, args.num_processes, args.process_id)
+        ctx.log(f"jax.distributed: process {index} of {count}, {len(parallel.resolve_devices())} devices in all")
     cfg = None if args.resume else study.load_config(args.config)
     run_dir, summary = study.run_study(cfg, output_dir=args.output_dir, name=args.name, resume=args.resume,
                                        progress=ctx.progress, log=ctx.log)
