@@ -55,8 +55,7 @@ def random_words(key: Array, n: int, rng: str = "threefry") -> Array:
         key: PRNG key.
         n: number of words (static).
         rng: ``"threefry"`` (``jax.random.bits``; one flat draw, since a multi-dimensional draw compiles several
-            times slower) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`; biased for Wolff, see
-            :func:`jaxrg.sampling.wolff.wolff`).
+            times slower) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`).
     """
     return rng_lib.hash_bits(key, (n,), rng)
 
