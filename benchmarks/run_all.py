@@ -1,0 +1,148 @@
+"""Run every benchmark and print one summary table (workload, metric, jaxrg, baseline, ratio, device).
+
+Usage: python benchmarks/run_all.py [--quick] [--only NAME ...] [--summary-only]
+
+Each benchmark script writes its own JSON to benchmarks/results/<name>-<host>.json; this runner calls them one after
+another (never in parallel: the timings compare implementations side by side within each script) and then reads the
+JSON files of this host back into one table. ``--summary-only`` skips the runs and tabulates what is on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+# script -> arguments for a quick smoke run (None: the script has no quick mode; full run only)
+BENCHMARKS = {
+    "metropolis": ["--quick"],
+    "cluster": ["--quick"],
+    "trg": None,
+    "mcrg": ["--quick"],
+    "hmc": ["--quick"],
+    "flow": None,
+    "inverse": ["--quick"],
+    "scale": ["--quick"],
+    "scaling": None,
+}
+
+
+def _rows_metropolis(d):
+    for r in d.get("rows", []):
+        label = f"L={r['L']} batch={r['batch']}"
+        yield ("metropolis " + label, "flips/ns", r["jaxrg"], r["numpy"], r["jaxrg"] / r["numpy"], "numpy")
+        if r.get("numba"):
+            yield ("metropolis " + label, "flips/ns", r["jaxrg"], r["numba"], r["jaxrg"] / r["numba"], "numba")
+
+
+def _rows_cluster(d):
+    for L, s in d.get("speedup_vs_metropolis", {}).items():
+        for name, ratio in s.items():
+            yield (f"{name} L={L} at T_c", "indep. samples/s vs Metropolis", None, None, ratio, "metropolis")
+    for name, fit in d.get("z_fits", {}).items():
+        c = fit.get("compared", {})
+        obs = c.get("observable")
+        if obs and obs in fit:
+            yield (f"{name} dynamic exponent z ({obs})", "z", fit[obs]["z"], c.get("literature_z"), None, "literature")
+
+
+def _rows_mcrg(d):
+    for y, b in d.get("best", {}).items():
+        exact = 1.0 if y == "y_t" else 1.875
+        yield (f"MCRG {y} (level {b['level']}, L={d.get('L')})", y, b["mean"], exact, None, "exact")
+
+
+def _rows_inverse(d):
+    t = d.get("throughput", {})
+    if t:
+        yield (f"inverse-RG generation L={t['L']}", "spins/ns", t["spins_per_ns"], None, None, "")
+
+
+def _rows_hmc(d):
+    for r in d.get("efficiency", []):
+        yield (f"phi^4 {r['sampler']} L={r['L']}", "ESS/s of |M|", r["ess_per_second"], None,
+               r.get("ess_per_second_over_metropolis"), "metropolis")
+
+
+EXTRACTORS = {
+    "metropolis": _rows_metropolis,
+    "cluster": _rows_cluster,
+    "mcrg": _rows_mcrg,
+    "inverse": _rows_inverse,
+    "hmc": _rows_hmc,
+}
+
+
+def _device(d) -> str:
+    for key in ("device", "device_kind", "backend"):
+        v = d.get(key)
+        if isinstance(v, str):
+            return v
+    return "?"
+
+
+def summary(host: str) -> list[tuple]:
+    rows = []
+    for name in BENCHMARKS:
+        path = os.path.join(RESULTS, f"{name}-{host}.json")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            d = json.load(f)
+        extract = EXTRACTORS.get(name)
+        if extract is None:
+            rows.append((name, f"see {os.path.relpath(path, HERE)}", None, None, None, "", _device(d)))
+            continue
+        try:
+            for r in extract(d):
+                rows.append((*r, _device(d)))
+        except (KeyError, TypeError) as exc:  # a result file of another format: point at it
+            rows.append((name, f"unreadable summary ({exc!r}); see {os.path.relpath(path, HERE)}", None, None, None,
+                         "", _device(d)))
+    return rows
+
+
+def print_table(rows) -> None:
+    fmt = lambda v: "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))  # noqa: E731
+    header = ("workload", "metric", "jaxrg", "baseline", "ratio", "vs", "device")
+    table = [header] + [tuple(fmt(v) for v in r) for r in rows]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    for i, r in enumerate(table):
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smoke runs where a script supports it")
+    p.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
+    p.add_argument("--summary-only", action="store_true")
+    args = p.parse_args(argv)
+    host = socket.gethostname()
+    failed = []
+    if not args.summary_only:
+        for name in args.only or BENCHMARKS:
+            script = os.path.join(HERE, f"{name}.py")
+            if not os.path.exists(script):
+                continue
+            extra = BENCHMARKS[name] if args.quick and BENCHMARKS[name] else []
+            print(f"=== {name} {' '.join(extra)}", flush=True)
+            rc = subprocess.call([sys.executable, script, *extra])
+            if rc:
+                failed.append(name)
+    print()
+    print_table(summary(host))
+    if failed:
+        print("failed:", ", ".join(failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
