@@ -65,6 +65,96 @@ for name in ("metropolis", "wolff"):
           f"{rr.binder.mean:.3f} +- {rr.binder.error:.3f}")
 """),
     ],
+    "02_trg_thermodynamics": [
+        ("md", "# 2. Thermodynamics by differentiating a tensor network\n\n"
+               "`jaxrg.rg.trg` coarse-grains the Ising partition function with TRG (Levin-Nave) or HOTRG. "
+               "The result is a differentiable function of K and h: the energy and heat capacity are its first and "
+               "second derivatives (`jax.grad`), compared here with Onsager's exact solution."),
+        ("code", SETUP),
+        ("code", """\
+from jaxrg.rg import trg
+chi = 8 if SMALL else 24
+T = np.array([1.8, 2.0, 2.6, 3.0])
+th = trg.trg_thermodynamics(T, chi=chi, method="hotrg")
+ex = jaxrg.exact.infinite_lattice(T)
+for name in ("free_energy", "energy", "heat_capacity", "magnetization"):
+    print(f"{name:14s} HOTRG {np.round(np.asarray(getattr(th, name)), 6)}  Onsager {np.round(getattr(ex, name), 6)}")
+"""),
+        ("md", "T_c from the maximum of the heat capacity. C(T) is a differentiable function, so the peak can be "
+               "refined with derivatives of C; here dC/dT is taken from the analytic C on a fine grid (a third "
+               "autodiff derivative through 30 HOTRG steps compiles for minutes on a CPU), and the parabola through "
+               "the three best points gives the peak. With finite chi the peak sits near, not exactly at, T_c."),
+        ("code", """\
+grid = np.linspace(2.22, 2.32, 11 if SMALL else 41)
+C = np.asarray(trg.trg_thermodynamics(grid, chi=chi, method="hotrg").heat_capacity)
+i = int(np.clip(np.argmax(C), 1, len(grid) - 2))
+a, b, c = np.polyfit(grid[i - 1:i + 2], C[i - 1:i + 2], 2)
+T_peak = -b / (2 * a)
+print(f"heat-capacity peak at T = {T_peak:.4f} (exact T_c = {jaxrg.exact.CRITICAL_TEMPERATURE:.4f})")
+plt.figure(figsize=(4, 3)); plt.plot(grid, C, "o-"); plt.axvline(jaxrg.exact.CRITICAL_TEMPERATURE, color="k", ls=":")
+plt.xlabel("T"); plt.ylabel("C per site (HOTRG)"); plt.tight_layout(); plt.show()
+"""),
+        ("md", "Scaling dimensions and central charge from the fixed-point tensor (Gu-Wen):"),
+        ("code", """\
+spec = trg.trg_scaling_dimensions(chi=8 if SMALL else 16, steps=8 if SMALL else 14)
+print("central charge by step:", np.round(spec.central_charge, 4))
+print("x_1 (-> 1/8), x_2 (-> 1):", np.round(spec.scaling_dimensions[-1, :2], 4))
+"""),
+    ],
+    "03_learned_rg_flow": [
+        ("md", "# 3. Learning the RG flow of the 2D Ising model in coupling space\n\n"
+               "A small equinox network f_theta maps couplings J to the coarse couplings J' = J + f_theta(J) of the "
+               "majority-rule blocked model, trained by minimising the KL divergence (exact on a 4x4 coarse lattice, "
+               "or by contrastive divergence). Fixed points come from Newton's method on f_theta, nu from the "
+               "eigenvalues of its Jacobian, K_c from where iterated maps flow."),
+        ("code", SETUP),
+        ("code", """\
+from jaxrg.rg import flow
+cfg = flow.TrainingConfig(L=8, loss="exact", rounds=1 if SMALL else 3, couplings_per_round=8 if SMALL else 64,
+                          betas=(0.0,) if SMALL else (0.0, 30.0, 100.0), steps_per_round=20 if SMALL else 1500,
+                          n_chains=2 if SMALL else 8, n_thermalize=20 if SMALL else 150, n_samples=2 if SMALL else 8,
+                          cd_chains=4 if SMALL else 16)
+result = flow.train_flow(jax.random.key(0), 1, cfg)
+print("final loss:", result.loss_history[-1])
+analysis = flow.analyze_flow(result.flow, flow.coupling_space(1))
+print(analysis)
+print(f"K_c estimate {analysis.K_c:.4f} (exact {jaxrg.exact.CRITICAL_COUPLING:.4f}); nu {analysis.nu:.3f} (exact 1)")
+"""),
+        ("md", "With one coupling the estimate is biased (the blocked model needs more couplings to be represented); "
+               "`benchmarks/flow.py` shows the bias shrinking for n = 3 and 5 couplings."),
+        ("code", """\
+plt.figure(figsize=(4, 3)); plt.semilogy(result.loss_history); plt.xlabel("optimiser step"); plt.ylabel("loss")
+plt.tight_layout(); plt.show()
+"""),
+    ],
+    "04_dreaming_up_criticality": [
+        ("md", "# 4. Dreaming up a critical configuration with a three-parameter generator\n\n"
+               "An inverse-RG generator upsamples a coarse configuration 2x and samples each fine spin from one "
+               "symmetric 3x3 convolution [[a, b, a], [b, c, b], [a, b, a]] (three numbers). Applied repeatedly to a "
+               "tiny random lattice, it generates critical-looking configurations of any size (arXiv:2506.04016). "
+               "A trained model ships with jaxrg."),
+        ("code", SETUP),
+        ("code", """\
+from jaxrg.rg import inverse
+model = inverse.load_pretrained()
+print(model)
+size = 128 if SMALL else 1024
+spins = jaxrg.generate(model, size, 1, jax.random.key(0))
+print(spins.shape, spins.dtype)
+plt.figure(figsize=(6, 6)); plt.imshow(np.asarray(spins[0]), cmap="gray", interpolation="nearest"); plt.axis("off")
+plt.title(f"{size}x{size}, generated"); plt.show()
+"""),
+        ("md", "Is the ensemble scale invariant? The Binder ratio and the energy per spin of generated configurations "
+               "at every level of the upsampling, against the critical Ising values (U4 -> 0.6107, e -> -sqrt 2):"),
+        ("code", """\
+sizes, e, m = inverse.level_observables(model, 64 if SMALL else 512, 16 if SMALL else 128, jax.random.key(1))
+for L, ee, mm in zip(sizes, np.asarray(e), np.asarray(m)):
+    if L >= 8:
+        obs = inverse.ensemble_observables(ee, mm, L)
+        print(f"L={L:5d}  e = {float(obs.energy.mean):+.4f} +- {float(obs.energy.error):.4f}   "
+              f"U4 = {float(obs.binder.mean):.4f} +- {float(obs.binder.error):.4f}")
+"""),
+    ],
     "05_scale_dynamics": [
         ("md", "# 5. Scale dynamics: the scale Hamiltonian and the VFT law\n\n"
                "With s the logarithm of the length scale, a coupling flows as dg/ds = beta(g). The scale Hamiltonian "
