@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import sparse
-from scipy import stats as sps
 from scipy.sparse import csgraph
 
 import jaxrg
@@ -24,6 +23,7 @@ from jaxrg.sampling.clusters import (
 )
 from jaxrg.sampling.swendsen_wang import swendsen_wang
 from jaxrg.sampling.wolff import wolff
+from chisquare import chi_square_p
 
 CLUSTER_SAMPLERS = ["wolff", "swendsen_wang"]
 
@@ -72,26 +72,6 @@ def test_bond_probability_and_no_bonds_between_unequal_spins():
     assert abs(frac - p) < 4 * np.sqrt(p * (1 - p) / n_equal), f"bond fraction {frac} vs {p} (seed {seed})"
 
 
-def _chi_square_p(counts, probabilities):
-    """p-value of observed counts against exact probabilities, merging the least likely bins to expectation >= 5."""
-    expected = probabilities * counts.sum()
-    obs, exp_ = [], []
-    acc_o = acc_e = 0.0
-    for k in np.argsort(expected):
-        acc_o += counts[k]
-        acc_e += expected[k]
-        if acc_e >= 5:
-            obs.append(acc_o)
-            exp_.append(acc_e)
-            acc_o = acc_e = 0.0
-    if acc_e > 0:
-        obs[-1] += acc_o
-        exp_[-1] += acc_e
-    obs, exp_ = np.asarray(obs), np.asarray(exp_)
-    chi2 = np.sum((obs - exp_) ** 2 / exp_)
-    return sps.chi2.sf(chi2, len(obs) - 1), chi2, len(obs) - 1
-
-
 @pytest.mark.parametrize("sampler", CLUSTER_SAMPLERS)
 def test_histograms_4x4_match_boltzmann_with_and_without_field(sampler):
     # One batch: T = 2.269 and 3.5 at h = 0, and T = 2.5 in a field h = 0.3 (Wolff accepts cluster flips with
@@ -111,7 +91,7 @@ def test_histograms_4x4_match_boltzmann_with_and_without_field(sampler):
         if h[t] == 0:
             assert set(np.unique(energies)) <= set(levels.tolist()), f"impossible energies sampled (seed {seed})"
             counts = np.array([np.sum(energies == E) for E in levels], dtype=float)
-            p, chi2, dof = _chi_square_p(counts, np.asarray(probs[t]))
+            p, chi2, dof = chi_square_p(counts, np.asarray(probs[t]))
             assert p > 1e-3, f"{sampler} T={T[t]}: energy chi2={chi2:.1f} for {dof} dof, p={p:.2e} (seed {seed})"
         logw = -(E_all - h[t] * M_all) / T[t]
         w = np.exp(logw - logw.max())
@@ -121,7 +101,7 @@ def test_histograms_4x4_match_boltzmann_with_and_without_field(sampler):
             code = {(int(e), int(m)): k for k, (e, m) in enumerate(pairs)}
             sampled = np.array([code[(e, m)] for e, m in zip(energies, mags)])  # KeyError: impossible (E, M)
             counts = np.bincount(sampled, minlength=len(pairs)).astype(float)
-            p, chi2, dof = _chi_square_p(counts, p_pairs)
+            p, chi2, dof = chi_square_p(counts, p_pairs)
             assert p > 1e-3, f"{sampler} T={T[t]}: (E, M) chi2={chi2:.1f} for {dof} dof, p={p:.2e} (seed {seed})"
         else:
             # In a field, flips of large clusters are mostly rejected (Wolff) or rare (SW), so M is strongly

@@ -7,32 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats as sps
 
 import jaxrg
 from jaxrg import exact, ising
 from jaxrg.sampling.metropolis import acceptance_thresholds, metropolis
-
-
-def _chi_square_p(counts, probabilities):
-    """p-value of observed counts against exact probabilities, merging bins with expectation < 5."""
-    expected = probabilities * counts.sum()
-    order = np.argsort(expected)
-    obs, exp_ = [], []
-    acc_o = acc_e = 0.0
-    for k in order:
-        acc_o += counts[k]
-        acc_e += expected[k]
-        if acc_e >= 5:
-            obs.append(acc_o)
-            exp_.append(acc_e)
-            acc_o = acc_e = 0.0
-    if acc_e > 0:
-        obs[-1] += acc_o
-        exp_[-1] += acc_e
-    obs, exp_ = np.asarray(obs), np.asarray(exp_)
-    chi2 = np.sum((obs - exp_) ** 2 / exp_)
-    return sps.chi2.sf(chi2, len(obs) - 1), chi2, len(obs) - 1
+from chisquare import chi_square_p
 
 
 @pytest.mark.parametrize("T", [1.8, 2.5, 4.0])
@@ -44,7 +23,7 @@ def test_energy_histogram_4x4_matches_boltzmann(T):
     levels = np.rint(np.asarray(levels)).astype(int)
     assert set(np.unique(energies)) <= set(levels.tolist()), f"impossible energies sampled (seed {seed})"
     counts = np.array([np.sum(energies == E) for E in levels], dtype=float)
-    p, chi2, dof = _chi_square_p(counts, np.asarray(probs))
+    p, chi2, dof = chi_square_p(counts, np.asarray(probs))
     assert p > 1e-3, f"T={T}: chi2={chi2:.1f} for {dof} dof, p={p:.2e} (seed {seed})"
 
 

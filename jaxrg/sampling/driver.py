@@ -75,7 +75,6 @@ def run_chain(
     steps_per_measurement: int = 1,
     measure: Callable | None = None,
     chunk_size: int | None = None,
-    first_chunk: int = 0,
     on_chunk: Callable | None = None,
     progress: bool = False,
     description: str = "sampling",
@@ -90,46 +89,36 @@ def run_chain(
         steps_per_measurement: steps between measurements (thinning), >= 1.
         measure: ``measure(state) -> pytree of arrays`` recorded after each group of steps, or None.
         chunk_size: measurements per compiled chunk (default: about 20 chunks).
-        first_chunk: index of the first chunk (to resume a run split at a chunk boundary).
-        on_chunk: called as ``on_chunk(chunk_index, state, records)`` after every chunk (checkpointing).
+        on_chunk: called as ``on_chunk(chunk_index, state, records)`` after every chunk.
         progress: show a tqdm progress bar over chunks.
         description: label of the progress bar.
 
     Returns:
-        :class:`ChainOutput` with the final state, stacked measurements and mean info.
+        :class:`ChainOutput` with the final state, stacked measurements and mean info. To checkpoint and resume
+        mid-run, iterate over :func:`iterate_chain` instead (``jaxrg.io.run_chain_checkpointed`` does).
     """
-    if int(n_measurements) < 1:
-        raise ValueError(f"n_measurements must be >= 1, got {n_measurements}")
-    if int(steps_per_measurement) < 1:
-        raise ValueError(f"steps_per_measurement must be >= 1, got {steps_per_measurement}")
-    n_measurements = int(n_measurements)
-    chunk_size = default_chunk_size(n_measurements) if chunk_size is None else int(chunk_size)
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    chunk_fn = _make_chunk_fn(step, measure, int(steps_per_measurement))
-
-    n_chunks = math.ceil(n_measurements / chunk_size)
+    chunks = iterate_chain(
+        step, key, state, n_measurements=n_measurements, steps_per_measurement=steps_per_measurement,
+        measure=measure, chunk_size=chunk_size,
+    )
     bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_chunks, desc=description, leave=False)
     records, info_total = [], None
-    for c in range(n_chunks):
-        n = min(chunk_size, n_measurements - c * chunk_size)
-        state, chunk_records, info_sum = chunk_fn(chunk_key(key, first_chunk + c), state, n)
-        chunk_records = jax.tree.map(np.asarray, chunk_records)
-        records.append(chunk_records)
-        info_sum = jax.tree.map(np.asarray, info_sum)
-        info_total = info_sum if info_total is None else jax.tree.map(np.add, info_total, info_sum)
+    for chunk in chunks:
+        if progress and bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=chunk.n_chunks, desc=description, leave=False)
+        state = chunk.state
+        records.append(chunk.records)
+        info_total = chunk.info_sum if info_total is None else jax.tree.map(np.add, info_total, chunk.info_sum)
         if on_chunk is not None:
-            on_chunk(first_chunk + c, state, chunk_records)
+            on_chunk(chunk.index, state, chunk.records)
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     measurements = jax.tree.map(lambda *xs: np.concatenate(xs, axis=0), *records)
-    info = jax.tree.map(lambda x: x / n_measurements, info_total)
+    info = jax.tree.map(lambda x: x / int(n_measurements), info_total)
     return ChainOutput(state, measurements, info)
 
 
