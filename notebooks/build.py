@@ -80,20 +80,6 @@ ex = jaxrg.exact.infinite_lattice(T)
 for name in ("free_energy", "energy", "heat_capacity", "magnetization"):
     print(f"{name:14s} HOTRG {np.round(np.asarray(getattr(th, name)), 6)}  Onsager {np.round(getattr(ex, name), 6)}")
 """),
-        ("md", "T_c from the maximum of the heat capacity. C(T) is a differentiable function, so the peak can be "
-               "refined with derivatives of C; here dC/dT is taken from the analytic C on a fine grid (a third "
-               "autodiff derivative through 30 HOTRG steps compiles for minutes on a CPU), and the parabola through "
-               "the three best points gives the peak. With finite chi the peak sits near, not exactly at, T_c."),
-        ("code", """\
-grid = np.linspace(2.22, 2.32, 11 if SMALL else 41)
-C = np.asarray(trg.trg_thermodynamics(grid, chi=chi, method="hotrg").heat_capacity)
-i = int(np.clip(np.argmax(C), 1, len(grid) - 2))
-a, b, c = np.polyfit(grid[i - 1:i + 2], C[i - 1:i + 2], 2)
-T_peak = -b / (2 * a)
-print(f"heat-capacity peak at T = {T_peak:.4f} (exact T_c = {jaxrg.exact.CRITICAL_TEMPERATURE:.4f})")
-plt.figure(figsize=(4, 3)); plt.plot(grid, C, "o-"); plt.axvline(jaxrg.exact.CRITICAL_TEMPERATURE, color="k", ls=":")
-plt.xlabel("T"); plt.ylabel("C per site (HOTRG)"); plt.tight_layout(); plt.show()
-"""),
         ("md", "Scaling dimensions and central charge from the fixed-point tensor (Gu-Wen):"),
         ("code", """\
 spec = trg.trg_scaling_dimensions(chi=8 if SMALL else 16, steps=8 if SMALL else 14)
