@@ -20,11 +20,11 @@ def run_cli(capsys, *argv):
 def test_console_entry_point_help():
     p = subprocess.run([sys.executable, "-m", "jaxrg.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
-    for name in ("run", "simulate", "trg", "mcrg"):
+    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate"):
         assert name in p.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "simulate", "trg", "mcrg"])
+@pytest.mark.parametrize("command", ["run", "simulate", "exact", "trg", "mcrg", "phi4", "generate"])
 def test_subcommand_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -42,6 +42,13 @@ def test_subcommand_help(command, capsys):
         (["simulate", "--chains", "0"], "chains must be an integer >= 1"),
         (["simulate", "--sweeps", "32", "--measure-every", "4"], "measure_every must be >= 16 measurements"),
         (["run", "--resume", "no/such/run"], "not a jaxrg run directory"),
+        (["exact", "--T", "0.001"], "every value of T must be a number >= 0.01"),
+        (["exact", "--L", "1"], "L must be an integer >= 2"),
+        (["phi4", "--lam", "-1"], "lam must be a number >= 0"),
+        (["phi4", "--kappa", "0.3"], "kappa must satisfy |kappa| < 1/4"),
+        (["phi4", "--sampler", "langevin"], "sampler must be one of"),
+        (["generate", "--size", "48"], "size must be a power of 2, got 48"),
+        (["generate", "--n", "8"], "n must be an integer >= 64"),
     ],
 )
 def test_bad_command_line_values_exit_2(argv, message, capsys):
@@ -129,3 +136,52 @@ def test_trg_json_against_onsager(capsys):
     fe = exact.infinite_lattice(np.array([2.0, 2.269185314213022])).free_energy
     np.testing.assert_allclose(res["free_energy_exact"], fe, rtol=1e-14)
     assert np.all(np.abs(np.array(res["free_energy"]) / fe - 1) < 1e-3), res["relative_error"]
+
+
+def test_exact_json_against_enumeration(capsys):
+    """`jaxrg exact --L 4` (Kaufman + transfer matrix) agrees with brute-force enumeration of the 4x4 torus."""
+    T = np.array([1.5, 2.269185314213022, 3.0])
+    code, out, err = run_cli(capsys, "exact", "--L", "4", "--T", *map(str, T), "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    levels, probs = exact.energy_distribution(4, T)  # total energies, probabilities (n_T, levels)
+    energies = levels / 16.0
+    e_mean = probs @ energies
+    c = (probs @ energies**2 - e_mean**2) * 16 / T**2
+    np.testing.assert_allclose(res["energy"], e_mean, rtol=1e-10)
+    np.testing.assert_allclose(res["heat_capacity"], c, rtol=1e-9)
+    M, pm = exact.magnetization_distribution(4, T)
+    np.testing.assert_allclose(res["abs_magnetization"], pm @ np.abs(M / 16), rtol=1e-10)
+    code, out, err = run_cli(capsys, "exact", "--T", "2.0", "--json")  # infinite lattice: Onsager
+    m = json.loads(out)["magnetization"][0]
+    assert abs(m - (1 - np.sinh(2 / 2.0) ** -4) ** 0.125) < 1e-12  # Yang's spontaneous magnetisation
+
+
+def test_phi4_free_field_against_exact_propagator(capsys):
+    """HMC on the free field (lam = 0): <phi^2> = G(0) exactly, Schwinger-Dyson = 1, within 4.5 errors (seed 3)."""
+    code, out, err = run_cli(capsys, "phi4", "--L", "8", "--kappa", "0.2", "--sweeps", "300", "--thermalize", "150",
+                             "--chains", "4", "--seed", "3", "--json", "--quiet")
+    assert code == 0, err
+    res = json.loads(out)
+    phi2, sd = res["phi_squared"], res["schwinger_dyson"]
+    assert abs(phi2["mean"][0] - res["phi_squared_exact"][0]) < 4.5 * phi2["error"][0], phi2
+    assert abs(sd["mean"][0] - 1.0) < 4.5 * sd["error"][0], sd
+
+
+def test_generate_writes_configurations_and_levels(tmp_path, capsys):
+    """`jaxrg generate` writes +-1 int8 spins and the per-level table; its largest level looks critical (U4)."""
+    code, out, err = run_cli(capsys, "generate", "--size", "32", "--n", "64", "--output", str(tmp_path / "g.h5"),
+                             "--picture", str(tmp_path / "g.png"), "--json", "--quiet")
+    assert code == 0, err
+    res = json.loads(out)
+    import h5py
+
+    with h5py.File(tmp_path / "g.h5", "r") as f:
+        spins = f["spins"][()]
+        np.testing.assert_array_equal(f["levels/binder/mean"][()], res["levels"]["binder"]["mean"])
+    assert spins.shape == (64, 32, 32) and spins.dtype == np.int8 and set(np.unique(spins)) <= {-1, 1}
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+    # The pretrained three-parameter generator is scale invariant but approximate: its U4 plateau is ~0.63
+    # (critical Ising torus: 0.6107); 0.05 is the tolerance the inverse-RG issue accepts for the plateau.
+    assert res["levels"]["sizes"] == [2, 4, 8, 16, 32]
+    assert abs(res["levels"]["binder"]["mean"][-1] - 0.61069) < 0.05

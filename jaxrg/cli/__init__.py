@@ -74,7 +74,8 @@ class Command:
 COMMANDS: dict[str, Command] = {}
 
 # Modules whose import registers a command; a capability adds its module here.
-_COMMAND_MODULES = ("jaxrg.cli.run", "jaxrg.cli.simulate", "jaxrg.cli.trg", "jaxrg.cli.mcrg")
+_COMMAND_MODULES = ("jaxrg.cli.run", "jaxrg.cli.simulate", "jaxrg.cli.exact", "jaxrg.cli.trg", "jaxrg.cli.mcrg",
+                    "jaxrg.cli.phi4", "jaxrg.cli.generate")
 
 
 def register(command: Command) -> Command:
