@@ -20,11 +20,11 @@ def run_cli(capsys, *argv):
 def test_console_entry_point_help():
     p = subprocess.run([sys.executable, "-m", "jaxrg.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
-    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate"):
+    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "vft"):
         assert name in p.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "simulate", "exact", "trg", "mcrg", "phi4", "generate"])
+@pytest.mark.parametrize("command", ["run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "vft"])
 def test_subcommand_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -49,6 +49,9 @@ def test_subcommand_help(command, capsys):
         (["phi4", "--sampler", "langevin"], "sampler must be one of"),
         (["generate", "--size", "48"], "size must be a power of 2, got 48"),
         (["generate", "--n", "8"], "n must be an integer >= 64"),
+        (["vft"], "data is required"),
+        (["vft", "--data", "no/such.csv"], "data: no such file 'no/such.csv'"),
+        (["vft", "--data", "x.csv", "--lam", "0"], "lam must be a number > 0"),
     ],
 )
 def test_bad_command_line_values_exit_2(argv, message, capsys):
@@ -185,3 +188,24 @@ def test_generate_writes_configurations_and_levels(tmp_path, capsys):
     # (critical Ising torus: 0.6107); 0.05 is the tolerance the inverse-RG issue accepts for the plateau.
     assert res["levels"]["sizes"] == [2, 4, 8, 16, 32]
     assert abs(res["levels"]["binder"]["mean"][-1] - 0.61069) < 0.05
+
+
+def test_vft_recovers_the_law_and_rejects_bad_files(tmp_path, capsys):
+    """VFT data generated with tau0 = 1e-3, D T0 = 500 K, T0 = 40 K and 5% log-normal noise (seed 0): the fit is within
+    4 of its errors of the truth, and A = D T0 lambda follows; a ragged file exits with 2 naming the line."""
+    T = np.linspace(70.0, 140.0, 12)
+    sigma = 0.05
+    tau = 1e-3 * np.exp(500.0 / (T - 40.0) + np.random.default_rng(0).normal(0.0, sigma, T.size))
+    data = tmp_path / "tau.csv"
+    data.write_text("# relaxation times\nT,tau,sigma\n" + "".join(f"{a},{b},{sigma}\n" for a, b in zip(T, tau)))
+    code, out, err = run_cli(capsys, "vft", "--data", str(data), "--lam", "0.1", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["converged"] and res["n_points"] == 12 and res["dof"] == 9
+    for name, truth in (("T0", 40.0), ("D_T0", 500.0), ("D", 12.5)):
+        assert abs(res[name]["mean"] - truth) < 4 * res[name]["error"], (name, res[name])
+    assert abs(res["barrier_amplitude"]["mean"] - 0.1 * res["D_T0"]["mean"]) < 1e-9 * res["D_T0"]["mean"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("80,1.0\n90,0.5,0.1\n")
+    code, out, err = run_cli(capsys, "vft", "--data", str(bad))
+    assert code == 2 and "bad.csv:2: expected 2 or 3 columns" in err, err
