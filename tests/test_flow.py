@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrg import scale
 from jaxrg.rg import flow as fl
 from jaxrg.sampling.multispin import patch_operator_sums
 
@@ -68,12 +69,16 @@ def test_cd_surrogate_gradient_is_chain_rule_of_moment_difference():
 
 
 def test_learned_flow_maps_infinite_temperature_to_itself():
-    """Trained on small couplings, the flow sends J = 0 (independent spins, majority-blocked: independent) to 0."""
+    """Trained on small couplings, the flow sends J = 0 (independent spins, majority-blocked: independent) to 0.
+
+    The unanchored network (``anchored=False``) has to learn this from the data; the default (anchored) flow has it
+    built in, see test_anchored_flow_fixes_the_origin.
+    """
     seed = 3
     space = fl.coupling_space(1)._replace(box_high=(0.3,))
     config = fl.TrainingConfig(
         L=8, loss="exact", rounds=1, betas=(0.0,), couplings_per_round=48, n_chains=8, n_thermalize=30,
-        n_samples=8, sweeps_between=2, steps_per_round=600, batch_size=32, learning_rate=1e-2,
+        n_samples=8, sweeps_between=2, steps_per_round=600, batch_size=32, learning_rate=1e-2, anchored=False,
     )
     result = fl.train_flow(jax.random.key(seed), space, config)
     f0 = float(result.flow(jnp.zeros(1, jnp.float32))[0])
@@ -82,6 +87,25 @@ def test_learned_flow_maps_infinite_temperature_to_itself():
     # and the flow is attracted to J = 0 at high temperature: |J'| < J for J in the box
     J = jnp.array([[0.1], [0.2]], jnp.float32)
     assert np.all(np.abs(np.asarray(result.flow.step(J))) < np.asarray(J)), f"seed {seed}"
+
+
+def test_anchored_flow_fixes_the_origin():
+    """f(J) = g(J) - g(0): the infinite-temperature point is an exact fixed point for any weights, and the
+    symmetrised 5-coupling flow stays equivariant (x <-> y swaps nn_x and nn_y)."""
+    space = fl.coupling_space(5)
+    flow = fl.FlowModel(jax.random.key(4), 5, width=8, depth=2, scale=0.5, symmetries=space.symmetries,
+                        anchored=True)
+    # perturb all weights so that the raw network has a sizeable g(0)
+    flow = jax.tree.map(lambda x: x + 0.3 if eqx.is_inexact_array(x) else x, flow)
+    raw = fl.FlowModel(jax.random.key(4), 5, width=8, depth=2, scale=0.5, symmetries=space.symmetries)
+    raw = jax.tree.map(lambda x: x + 0.3 if eqx.is_inexact_array(x) else x, raw)
+    zero = jnp.zeros(5)
+    assert float(jnp.max(jnp.abs(raw(zero)))) > 0.05  # the unanchored network does not fix the origin
+    np.testing.assert_array_equal(np.asarray(flow(zero)), np.zeros(5))
+    J = jnp.array([0.3, 0.2, 0.05, -0.02, 0.01])
+    swap = np.array([1, 0, 2, 3, 4])
+    np.testing.assert_allclose(flow(J[swap]), flow(J)[swap], atol=1e-12)
+    np.testing.assert_allclose(flow(J), raw(J) - raw(zero), atol=1e-12)
 
 
 def _synthetic_flow(J_star, eigenvalues, P, curvature=0.0):
@@ -99,16 +123,38 @@ def test_newton_and_eigen_analysis_recover_synthetic_fixed_point():
     J_star = jnp.array([0.35, 0.06, -0.02])
     P = np.array([[1.0, 0.3, 0.1], [0.2, 1.0, -0.4], [0.1, 0.2, 1.0]])
     f, M = _synthetic_flow(J_star, [2.0, 0.5, 0.25], P, curvature=0.8)
-    found = fl.newton_fixed_point(f, jnp.array([0.45, 0.0, 0.0]))
-    np.testing.assert_allclose(found, J_star, atol=1e-10)
-    lin = fl.linearize(f, found)
-    np.testing.assert_allclose(lin.matrix, M, atol=1e-10)
-    np.testing.assert_allclose(np.real(lin.eigenvalues), [2.0, 0.5, 0.25], atol=1e-10)
+    found = scale.find_fixed_point(f, jnp.array([0.45, 0.0, 0.0]))
+    assert bool(found.converged)
+    np.testing.assert_allclose(found.g_star, J_star, atol=1e-10)
+    lin = fl.linearize(f, found.g_star)
+    np.testing.assert_allclose(np.real(lin.rg_eigenvalues), [2.0, 0.5, 0.25], atol=1e-10)
+    np.testing.assert_allclose(np.imag(lin.rg_eigenvalues), 0.0, atol=1e-10)
+    np.testing.assert_allclose(np.real(lin.eigenvalues), np.log([2.0, 0.5, 0.25]) / np.log(2), atol=1e-10)
     np.testing.assert_allclose(float(lin.nu), 1.0, atol=1e-10)  # ln 2 / ln 2
-    assert list(np.asarray(lin.relevant)) == [True, False, False]
+    assert list(np.asarray(lin.classification)) == [1, -1, -1]  # one relevant, two irrelevant
+    # the decomposition reassembles the Jacobian of the map
+    recon = lin.right_eigenvectors @ jnp.diag(lin.rg_eigenvalues) @ lin.left_eigenvectors
+    np.testing.assert_allclose(np.real(np.asarray(recon)), M, atol=1e-10)
     # right eigenvector of the relevant direction is P's first column (up to normalisation)
-    v = np.real(np.asarray(lin.right[:, 0]))
+    v = np.real(np.asarray(lin.right_eigenvectors[:, 0]))
     np.testing.assert_allclose(v / v[0], P[:, 0] / P[0, 0], atol=1e-10)
+
+
+def test_analyze_flow_recovers_a_synthetic_network_flow():
+    """A FlowModel with weights set to f(J) = a tanh(w (J - K0)): fixed point K0, lambda_t = 1 + a w, and on the
+    one-coupling axis K_c = K0 (the orbit from K flows to the sink on its side of K0)."""
+    K0, w, a = 0.43, 4.0, 0.25
+    model = fl.FlowModel(jax.random.key(0), 1, width=1, depth=1)
+    model = eqx.tree_at(
+        lambda m: (m.mlp.layers[0].weight, m.mlp.layers[0].bias, m.mlp.layers[1].weight, m.mlp.layers[1].bias),
+        model, (jnp.array([[w]]), jnp.array([-w * K0]), jnp.array([[a]]), jnp.array([0.0])),
+    )
+    res = fl.analyze_flow(model, fl.coupling_space(1))
+    np.testing.assert_allclose(res.fixed_point, [K0], atol=1e-10)
+    np.testing.assert_allclose(np.real(res.eigenvalues), [1 + a * w], atol=1e-10)
+    np.testing.assert_allclose(res.nu, math.log(2) / math.log(1 + a * w), atol=1e-10)
+    assert res.n_relevant == 1
+    np.testing.assert_allclose(res.K_c, K0, atol=1e-8)
 
 
 def test_fixed_point_is_differentiable_by_implicit_function_theorem():
@@ -116,7 +162,7 @@ def test_fixed_point_is_differentiable_by_implicit_function_theorem():
 
     def fixed_point(shift):
         f, _ = _synthetic_flow(jnp.array([0.3, 0.1]) + shift, [1.8, 0.4], P, curvature=0.5)
-        return fl.newton_fixed_point(f, jnp.array([0.35, 0.0]))
+        return scale.find_fixed_point(f, jnp.array([0.35, 0.0])).g_star
 
     jac = jax.jacobian(fixed_point)(jnp.zeros(2))
     np.testing.assert_allclose(jac, np.eye(2), atol=1e-8)
@@ -130,9 +176,9 @@ def test_critical_coupling_on_linear_synthetic_flow_and_its_gradient():
 
     def kc(J_star):
         f, _ = _synthetic_flow(J_star, [1.9, 0.5, 0.25], P)
-        fp = fl.newton_fixed_point(f, jnp.array([0.3, 0.0, 0.0]))
+        fp = scale.find_fixed_point(f, jnp.array([0.3, 0.0, 0.0])).g_star
         lin = fl.linearize(f, jax.lax.stop_gradient(fp))
-        return fl.critical_coupling(f, fp, lin.left[0], e, n_maps=15, escape=10.0)
+        return fl.critical_coupling(f, fp, lin.left_eigenvectors[0], e, n_maps=15, escape=10.0)
 
     u = np.linalg.inv(P)[0]
     expected = u @ np.asarray(J_star0) / u[0]

@@ -18,7 +18,7 @@ plaquette), so n = 5 adds only the two anisotropies (``nn_x - nn_y`` and ``diago
 distribution of a symmetric model is symmetric, so the n = 5 flow is made equivariant under the reflections that swap
 them (:attr:`CouplingSpace.symmetries`): the isotropic subspace (= the n = 3 space) is invariant, K_c and nu come from
 it, and the anisotropies are (nearly) marginal directions -- in the true RG a spatial anisotropy is a redundant
-perturbation with eigenvalue 1 (a line of fixed points), which is why the fixed-point Newton iteration is damped.
+perturbation with eigenvalue 1 (a line of fixed points); Newton starts on the isotropic axis and stays in it.
 
 RG step. The fine model at ``J`` on an ``L x L`` torus is sampled with the four-sublattice Metropolis kernel, blocked
 with 2 x 2 majority rule (random tie-break, :func:`jaxrg.rg.blocking.majority_rule`) to ``L/2 x L/2``, and the coarse
@@ -42,10 +42,11 @@ so that training concentrates near the fixed points of the current flow.
 
 Analysis (all pure JAX; derivatives through the implicit function theorem):
 
-* :func:`newton_fixed_point`: Newton's method on ``f_theta`` (Jacobian by autodiff), differentiable in the flow
-  parameters (one final Newton step from a stop-gradient start gives the implicit derivative).
-* :func:`linearize`: eigenvalues and eigenvectors of the linearised map ``M = I + Df(J*)``; ``nu = ln 2 / ln lambda_t``
-  with ``lambda_t`` the largest eigenvalue; ``|lambda| > 1`` relevant, ``< 1`` irrelevant.
+* fixed points and eigen-analysis are those of :mod:`jaxrg.scale` (no second Newton solver here):
+  :func:`jaxrg.scale.analyze_map` / :func:`jaxrg.scale.find_fixed_point` on the map ``J + f_theta(J)`` (Newton with
+  autodiff Jacobian and line search, derivatives by the implicit function theorem); :func:`linearize` is the
+  eigen-analysis of ``M = I + Df(J*)`` via :func:`jaxrg.scale.rg_matrix_exponents`: ``nu = ln 2 / ln lambda_t`` with
+  ``lambda_t`` the largest eigenvalue, ``|lambda| > 1`` relevant, ``< 1`` irrelevant.
 * :func:`critical_coupling`: ``K_c`` on the nearest-neighbour axis by bisection on the sink of the iterated map (the
   sign of the projection on the relevant left eigenvector after ``m`` iterations), made differentiable by a final
   implicit Newton step, so ``jax.grad`` gives the sensitivity of ``K_c`` to anything the flow depends on.
@@ -66,6 +67,7 @@ import optax
 from jax import Array
 
 from jaxrg.rg.blocking import majority_rule
+from jaxrg.scale import RGMatrixExponents, analyze_map, rg_matrix_exponents
 from jaxrg.sampling.multispin import N_PATCH_OPERATORS, patch_metropolis, patch_operator_sums
 
 __all__ = [
@@ -86,8 +88,6 @@ __all__ = [
     "TrainingConfig",
     "TrainingResult",
     "train_flow",
-    "newton_fixed_point",
-    "Linearization",
     "linearize",
     "critical_coupling",
     "FlowAnalysis",
@@ -182,18 +182,28 @@ def _patch(J: Array, space: CouplingSpace) -> Array:
 class FlowModel(eqx.Module):
     """The learned RG step ``J' = J + f_theta(J)``: ``f_theta`` is an MLP ``R^n -> R^n`` (``__call__`` is ``f``).
 
+    With ``anchored=True`` the flow is ``f(J) = g(J) - g(0)`` (``g`` the symmetrised MLP), so the infinite-temperature
+    point is an exact fixed point, ``f(0) = 0``: majority-rule blocking of independent spins (random tie-break) gives
+    independent spins, so ``J = 0`` maps to ``J' = 0`` in every coupling space (all its couplings are even).
+
     Attributes:
         mlp: the ``eqx.nn.MLP`` (tanh hidden layers).
         scale: fixed input scale (the box width), so inputs to the MLP are O(1).
+        symmetries: coordinate permutations the flow is averaged over (static).
+        anchored: subtract ``g(0)`` (static).
     """
 
     mlp: eqx.nn.MLP
     scale: Array
     symmetries: tuple = eqx.field(static=True, default=((),))
+    anchored: bool = eqx.field(static=True, default=False)
 
-    def __init__(self, key: Array, n: int, *, width: int = 32, depth: int = 2, scale=1.0, symmetries=((),)):
+    def __init__(
+        self, key: Array, n: int, *, width: int = 32, depth: int = 2, scale=1.0, symmetries=((),),
+        anchored: bool = False,
+    ):
         """Args: key; n (couplings); width, depth of the MLP; scale (``(n,)`` or scalar input scale); symmetries
-        (coordinate permutations the flow is averaged over, ``()`` the identity)."""
+        (coordinate permutations the flow is averaged over, ``()`` the identity); anchored (build in ``f(0) = 0``)."""
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
         if width < 1 or depth < 1:
@@ -205,12 +215,12 @@ class FlowModel(eqx.Module):
         self.mlp = mlp
         self.scale = jnp.broadcast_to(jnp.asarray(scale, jnp.float32), (n,))
         self.symmetries = tuple(tuple(int(i) for i in g) for g in symmetries)
+        self.anchored = bool(anchored)
 
     def _raw(self, J: Array) -> Array:
         return self.mlp(J / self.scale.astype(J.dtype)).astype(J.dtype) * self.scale.astype(J.dtype)
 
-    def __call__(self, J: Array) -> Array:
-        """``f_theta(J)`` for one coupling vector ``(n,)`` (averaged over the symmetries: equivariant)."""
+    def _symmetrised(self, J: Array) -> Array:
         total = 0.0
         for g in self.symmetries:
             if not g:
@@ -219,6 +229,13 @@ class FlowModel(eqx.Module):
                 perm = np.asarray(g)
                 total = total + self._raw(J[perm])[np.argsort(perm)]
         return total / len(self.symmetries)
+
+    def __call__(self, J: Array) -> Array:
+        """``f_theta(J)`` for one coupling vector ``(n,)`` (averaged over the symmetries: equivariant)."""
+        f = self._symmetrised(J)
+        if self.anchored:
+            f = f - self._symmetrised(jnp.zeros_like(J))
+        return f
 
     def step(self, J: Array) -> Array:
         """The RG map ``J + f_theta(J)``, ``(..., n)``."""
@@ -512,6 +529,9 @@ class TrainingConfig(NamedTuple):
             configurations per coupling used per CD step.
         learning_rate: Adam learning rate (cosine-decayed to 1% over all steps).
         width, depth: MLP size.
+        anchored: build the exact infinite-temperature fixed point ``f(0) = 0`` into the flow (:class:`FlowModel`);
+            without it a poorly constrained ``f(0)`` can create a spurious fixed point near ``J = 0`` that breaks the
+            ``K_c`` bisection.
     """
 
     L: int = 16
@@ -531,6 +551,7 @@ class TrainingConfig(NamedTuple):
     learning_rate: float = 3e-3
     width: int = 32
     depth: int = 2
+    anchored: bool = True
 
 
 class TrainingResult(NamedTuple):
@@ -575,7 +596,7 @@ def train_flow(key: Array, n, config: TrainingConfig = TrainingConfig(), *, prog
     k_init, k_rounds = jax.random.split(key)
     scale = space.array("box_high") - space.array("box_low")
     flow = FlowModel(k_init, space.n, width=config.width, depth=config.depth, scale=scale,
-                     symmetries=space.symmetries)
+                     symmetries=space.symmetries, anchored=config.anchored)
     optimizer = _optimizer(config.learning_rate, config.rounds * config.steps_per_round)
     opt_state = optimizer.init(eqx.filter(flow, eqx.is_inexact_array))
     table = None
@@ -649,78 +670,27 @@ def _train_step(flow, opt_state, key, pool: FlowData, filled, table, optimizer, 
 # ------------------------------------------------------------------------------------------------ analysis
 
 
-def newton_fixed_point(
-    f: Callable[[Array], Array], J0: Array, *, n_iter: int = 40, max_step: float = 0.1, damping: float = 1e-10
-) -> Array:
-    """Fixed point ``f(J*) = 0`` by Newton's method (Jacobian by autodiff), differentiable through ``f``'s closure.
+def linearize(f: Callable[[Array], Array], J_star: Array, b: float = 2.0) -> RGMatrixExponents:
+    """Eigen-analysis of the RG map ``R(J) = J + f(J)`` at the fixed point ``J_star`` (scale factor ``b``).
 
-    Each step is clipped to length ``max_step`` (globalisation); the last step is taken from a stop-gradient start, so
-    derivatives of ``J*`` with respect to parameters of ``f`` follow the implicit function theorem
-    ``dJ* = -Df^{-1} df``.
+    The Jacobian ``dR/dJ = I + Df(J*)`` by autodiff goes to :func:`jaxrg.scale.rg_matrix_exponents`: eigenvalues
+    ``lambda_i`` (``rg_eigenvalues``), ``y_i = ln lambda_i / ln b`` sorted by decreasing real part, scaling directions
+    (right) and fields (left, row 0 the relevant thermal field), classification, ``nu = 1 / y_t = ln b / ln lambda_t``.
+    Differentiable (eigenvalue derivatives through ``lax.linalg.eig``).
 
     Args:
-        f: the flow ``R^n -> R^n``.
-        J0: ``(n,)`` starting point.
-        n_iter: Newton iterations (static).
-        max_step: largest step length.
-        damping: Levenberg-Marquardt damping relative to the mean squared singular value of ``Df`` (0: plain Newton).
+        f: the flow ``(n,) -> (n,)``.
+        J_star: ``(n,)`` fixed point (e.g. from :func:`jaxrg.scale.find_fixed_point` on ``f``).
+        b: rescaling factor of one RG step (> 1).
 
     Returns:
-        ``(n,)`` fixed point (check ``f(J*)`` for convergence).
+        :class:`jaxrg.scale.RGMatrixExponents`.
     """
-
-    def solve(J):
-        # Levenberg-Marquardt-damped Newton step: well defined when Df is (nearly) singular, e.g. along the marginal
-        # anisotropy directions of the 5-coupling space (a line of fixed points)
-        A = jax.jacfwd(f)(J)
-        AtA = A.T @ A
-        mu = damping * (jnp.trace(AtA) / AtA.shape[0] + 1e-30)
-        return jnp.linalg.solve(AtA + mu * jnp.eye(AtA.shape[0], dtype=AtA.dtype), A.T @ f(J))
-
-    def newton_step(J):
-        step = solve(J)
-        norm = jnp.linalg.norm(step)
-        return J - step * jnp.minimum(1.0, max_step / jnp.maximum(norm, 1e-30))
-
-    J = jax.lax.fori_loop(0, n_iter, lambda i, J: newton_step(J), jax.lax.stop_gradient(J0))
-    J = jax.lax.stop_gradient(J)
-    return J - solve(J)
-
-
-class Linearization(NamedTuple):
-    """The linearised RG map ``M = I + Df(J*)`` at a fixed point.
-
-    Attributes:
-        matrix: ``(n, n)`` ``M``.
-        eigenvalues: ``(n,)`` eigenvalues sorted by decreasing real part (complex dtype).
-        right: ``(n, n)`` right eigenvectors (columns), same order.
-        left: ``(n, n)`` left eigenvectors (rows), normalised so ``left @ right = I``.
-        nu: ``ln 2 / ln lambda_t`` from the largest eigenvalue (NaN if it is not > 1).
-        relevant: ``(n,)`` bool, ``|lambda| > 1``.
-    """
-
-    matrix: Array
-    eigenvalues: Array
-    right: Array
-    left: Array
-    nu: Array
-    relevant: Array
-
-
-def linearize(f: Callable[[Array], Array], J_star: Array, b: float = 2.0) -> Linearization:
-    """Eigen-analysis of the map ``J + f(J)`` at the fixed point ``J_star`` (scale factor ``b`` of the RG step)."""
-    n = J_star.shape[-1]
-    M = jnp.eye(n, dtype=J_star.dtype) + jax.jacfwd(f)(J_star)
-    # eigen-decomposition of the value of M (jnp.linalg.eig runs on the CPU backend and is not differentiated);
-    # nu stays differentiable through M: lambda_t = u M r / (u r) with the eigenvectors held fixed.
-    w, v = jnp.linalg.eig(jax.lax.stop_gradient(M))
-    order = jnp.argsort(-jnp.real(w))
-    w, v = w[order], v[:, order]
-    left = jnp.linalg.inv(v)
-    u, r = jnp.real(left[0]).astype(M.dtype), jnp.real(v[:, 0]).astype(M.dtype)
-    lam = u @ M @ r / (u @ r)
-    nu = jnp.where(jnp.real(w[0]) > 1.0, math.log(b) / jnp.log(jnp.maximum(lam, 1.0 + 1e-12)), jnp.nan)
-    return Linearization(M, w, v, left, nu, jnp.abs(w) > 1.0)
+    J_star = jnp.asarray(J_star)
+    if J_star.ndim != 1:
+        raise ValueError(f"J_star must be a coupling vector of shape (n,), got shape {J_star.shape}")
+    T = jnp.eye(J_star.shape[0], dtype=J_star.dtype) + jax.jacfwd(f)(J_star)
+    return rg_matrix_exponents(T, b)
 
 
 def critical_coupling(
@@ -779,7 +749,7 @@ class FlowAnalysis(NamedTuple):
     Attributes:
         fixed_point: ``(n,)`` non-trivial fixed point ``J*``.
         residual: ``||f(J*)||``.
-        eigenvalues: ``(n,)`` eigenvalues of the linearised map (complex), decreasing real part.
+        eigenvalues: ``(n,)`` eigenvalues ``lambda_i`` of the linearised map (complex), decreasing modulus.
         nu: ``ln 2 / ln lambda_t``.
         n_relevant: number of eigenvalues with modulus > 1.
         K_c: critical coupling on the nearest-neighbour axis.
@@ -796,46 +766,61 @@ class FlowAnalysis(NamedTuple):
 def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int = 12) -> FlowAnalysis:
     """Critical fixed point by Newton, eigen-analysis, and ``K_c`` by bisection.
 
-    Newton starts from ``J0`` (``(n,)`` or ``(k, n)``; default ``K e_nn`` for K = 0.3 ... 0.5) and the solution kept is
-    the one inside the training box with a thermal eigenvalue > 1.2 and the smallest residual.
+    Fixed point and eigen-analysis are :func:`jaxrg.scale.analyze_map` of the map ``J + f_theta(J)`` (damped Newton
+    with line search, implicit derivatives). Newton starts from ``J0`` (``(n,)`` or ``(k, n)``; default ``K e_nn`` for
+    K = 0.3 ... 0.5) and the solution kept is the converged one inside the training box with a thermal eigenvalue
+    > 1.2 and the smallest residual. ``K_c``: :func:`critical_coupling` bracketed inside the training box.
+
+    Args:
+        flow: a trained :class:`FlowModel` (evaluated in float64 when x64 is enabled).
+        space: its coupling space (or its dimension).
+        J0: Newton starting points.
+        n_maps: iterations of the map in the sink test of :func:`critical_coupling`.
+
+    Returns:
+        :class:`FlowAnalysis`.
     """
     space = coupling_space(space)
-    f64 = jax.tree.map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, flow) \
-        if jax.config.jax_enable_x64 else flow
+    if isinstance(n_maps, bool) or not isinstance(n_maps, numbers.Integral) or n_maps < 1:
+        raise ValueError(f"n_maps must be an integer >= 1, got {n_maps!r}")
     dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    f64 = jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, flow)
     if J0 is None:
         starts = np.asarray([K * space.array("nn_axis") for K in (0.3, 0.35, 0.4, 0.45, 0.5)])
     else:
         starts = np.atleast_2d(np.asarray(J0, np.float64))
+        if starts.ndim != 2 or starts.shape[-1] != space.n:
+            raise ValueError(f"J0 must have shape ({space.n},) or (k, {space.n}), got {np.shape(J0)}")
     low, high = space.array("box_low"), space.array("box_high")
     best, best_score = None, np.inf
     for start in starts:
-        J = _newton_jit(f64, jnp.asarray(start, dtype))
-        residual = float(jnp.linalg.norm(f64(J)))
-        Jn = np.asarray(J)
-        if not np.all(np.isfinite(Jn)):
+        an = _analyze_map_jit(f64, jnp.asarray(start, dtype))
+        Jn = np.asarray(an.g_star)
+        if not (bool(an.converged) and np.all(np.isfinite(Jn))):
             continue
-        eig = np.real(np.asarray(linearize(f64, J).eigenvalues))
+        lam_t = float(np.real(np.asarray(an.rg_eigenvalues)[0]))
         # the critical fixed point: inside the box, one relevant (thermal) eigenvalue clearly > 1
         inside = np.all(Jn >= low - 1e-6) and np.all(Jn <= high + 1e-6)
-        score = residual + (0 if inside else 1.0) + (0 if eig[0] > 1.2 else 1.0)
+        score = float(an.residual) + (0 if inside else 1.0) + (0 if lam_t > 1.2 else 1.0)
         if score < best_score:
-            best, best_score = J, score
-    J_star = best if best is not None else _newton_jit(f64, jnp.asarray(starts[0], dtype))
-    lin = linearize(f64, J_star)
+            best, best_score = an, score
+    if best is None:
+        nan = np.full(space.n, np.nan)
+        return FlowAnalysis(nan, float("nan"), nan.astype(complex), float("nan"), 0, float("nan"))
     # bracket inside the trained box: beyond it the network extrapolates and the low-temperature sink is not learned
     axis = space.array("nn_axis")
-    K_high = float(np.min(space.array("box_high")[axis > 0] / axis[axis > 0]))
-    K_c = _critical_jit(f64, J_star, lin.left[0], jnp.asarray(axis, dtype), n_maps, K_high)
+    K_high = float(np.min(high[axis > 0] / axis[axis > 0]))
+    K_c = _critical_jit(f64, best.g_star, best.left_eigenvectors[0], jnp.asarray(axis, dtype), n_maps, K_high)
     return FlowAnalysis(
-        np.asarray(J_star), float(jnp.linalg.norm(f64(J_star))), np.asarray(lin.eigenvalues), float(lin.nu),
-        int(np.sum(np.asarray(lin.relevant))), float(K_c),
+        np.asarray(best.g_star), float(jnp.linalg.norm(f64(best.g_star))), np.asarray(best.rg_eigenvalues),
+        float(best.nu), int(np.sum(np.abs(np.asarray(best.rg_eigenvalues)) > 1.0)), float(K_c),
     )
 
 
 @eqx.filter_jit
-def _newton_jit(flow, J0):
-    return newton_fixed_point(flow, J0)
+def _analyze_map_jit(flow, J0):
+    # the flow's arrays are traced here, so jaxrg.scale compiles its Newton solver once per network shape
+    return analyze_map(flow.step, J0, 2.0)
 
 
 @eqx.filter_jit
