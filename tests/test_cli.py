@@ -20,11 +20,11 @@ def run_cli(capsys, *argv):
 def test_console_entry_point_help():
     p = subprocess.run([sys.executable, "-m", "jaxrg.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
-    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "vft"):
+    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "flow", "vft"):
         assert name in p.stdout
 
 
-@pytest.mark.parametrize("command", ["run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "vft"])
+@pytest.mark.parametrize("command", ["run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "flow", "vft"])
 def test_subcommand_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
@@ -50,6 +50,10 @@ def test_subcommand_help(command, capsys):
         (["generate", "--size", "48"], "size must be a power of 2, got 48"),
         (["generate", "--n", "8"], "n must be an integer >= 64"),
         (["vft"], "data is required"),
+        (["flow", "--n", "4"], "n must be one of 1, 2, 3, 5, got 4"),
+        (["flow", "--L", "10"], "L must be a multiple of 4"),
+        (["flow", "--loss", "exact", "--L", "16"], "L must be 8"),
+        (["flow", "--learning-rate", "0"], "learning_rate must be a number > 0"),
         (["vft", "--data", "no/such.csv"], "data: no such file 'no/such.csv'"),
         (["vft", "--data", "x.csv", "--lam", "0"], "lam must be a number > 0"),
     ],

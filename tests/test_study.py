@@ -187,3 +187,38 @@ def test_mcrg_and_inverse_sections_end_to_end(tmp_path, capsys):
         # a trained critical generator gives a scale-invariant ensemble with U4 near the critical value (3 params:
         # not exactly Ising, so a loose 0.1 band plus 5 errors)
         assert np.all(np.abs(u - 0.61069) < 0.1 + 5 * du), (u, du, "seed 3")
+
+
+FLOW_TINY = """
+[study]
+seed = 5
+
+[flow]
+n = 1
+L = 8
+rounds = 2
+couplings = 32
+steps = 100
+"""
+
+
+def test_flow_section_end_to_end(tmp_path, capsys):
+    """A short learned flow (n = 1, L = 8 -> 4, CD) puts K_c within 5% of 0.440687 (the n = 1 projection is biased by
+    ~1%; short training adds a few per cent) and nu within 25% of 1; report, summary and results.h5 agree."""
+    cfg = tmp_path / "f.toml"
+    cfg.write_text(FLOW_TINY)
+    assert main(["run", str(cfg), "--output-dir", str(tmp_path), "--name", "f", "--quiet", "--json"]) == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out)["summary"]["flow"]
+    run = tmp_path / "f"
+    report = (run / "report.md").read_text()
+    assert (run / "figures/flow.png").is_file()
+    with h5py.File(run / "results.h5", "r") as f:
+        K_c, nu = f["flow/analysis/K_c_mean"][()], f["flow/analysis/nu_mean"][()]
+        stage = [k for k in f["flow"] if k.startswith("flow-n1-")]
+        assert len(stage) == 1 and f[f"flow/{stage[0]}/trajectories"].shape == (13, 6, 1)
+    assert f"K_c = {K_c:.5f}" in report and summary["flow_K_c"] == pytest.approx(K_c)
+    K_exact = 0.5 * np.log1p(np.sqrt(2.0))
+    assert abs(K_c / K_exact - 1) < 0.05, (K_c, "seed 5")
+    assert abs(nu - 1.0) < 0.25, (nu, "seed 5")

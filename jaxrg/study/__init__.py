@@ -90,7 +90,8 @@ class Section:
 SECTIONS: dict[str, Section] = {}
 
 # Modules whose import registers a section, in report order; a capability adds its module here.
-_SECTION_MODULES = ("jaxrg.study.sweep", "jaxrg.study.trg", "jaxrg.study.mcrg", "jaxrg.study.inverse")
+_SECTION_MODULES = ("jaxrg.study.sweep", "jaxrg.study.trg", "jaxrg.study.mcrg", "jaxrg.study.flow",
+                    "jaxrg.study.inverse")
 
 STUDY_OPTIONS = (
     Option("name", "str", "ising-critical", "run directory name prefix (a UTC time stamp is appended)"),
