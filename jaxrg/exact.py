@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrg import ising
+
 __all__ = [
     "CRITICAL_COUPLING",
     "CRITICAL_TEMPERATURE",
@@ -121,23 +123,8 @@ class FiniteLatticeMoments(NamedTuple):
 
 
 def _validate_temperature(T, *, name: str = "T", minimum: float = 0.0) -> np.ndarray:
-    """Temperatures as a float64 numpy array, checked finite and > ``minimum`` (>= when minimum > 0)."""
-    if isinstance(T, jax.core.Tracer):
-        raise TypeError(
-            f"{name} is a traced value: the exact-result front ends are not traceable; "
-            "use kaufman_log_z / onsager_log_z inside jit"
-        )
-    try:
-        arr = np.asarray(T, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be a real number or array of real numbers (got {T!r})") from err
-    bad = ~np.isfinite(arr) | (arr <= 0.0) | (arr < minimum)
-    if np.any(bad):
-        first = arr[bad].flat[0]
-        if minimum > 0.0:
-            raise ValueError(f"{name} must be finite and >= {minimum} (got {first})")
-        raise ValueError(f"{name} must be finite and > 0 (got {first})")
-    return arr
+    """Temperatures of any shape as float64, by :func:`jaxrg.ising.validate_temperature`."""
+    return ising.validate_temperature(T, name=name, minimum=minimum, max_ndim=None)
 
 
 def _validate_int(value, *, name: str, minimum: int, maximum: int | None = None) -> int:

@@ -46,22 +46,37 @@ class Couplings(NamedTuple):
     h: Array
 
 
-def validate_temperature(T, *, name: str = "T") -> np.ndarray:
-    """Return temperatures as a float64 numpy array after checking they are finite and > 0.
+def validate_temperature(T, *, name: str = "T", minimum: float = 0.0, max_ndim: int | None = 1) -> np.ndarray:
+    """Return temperatures as a float64 numpy array after checking they are finite and > 0 (and >= ``minimum``).
+
+    The one temperature check of the library (:mod:`jaxrg.exact` uses it with ``max_ndim=None``).
+
+    Args:
+        T: temperature(s), a number or an array.
+        name: the parameter name used in error messages.
+        minimum: smallest allowed value (inclusive) when > 0; values must always be > 0.
+        max_ndim: largest allowed number of dimensions (None: any shape).
 
     Raises:
-        ValueError: naming ``name`` when a value is NaN, infinite or not positive, or not numeric.
+        ValueError: naming ``name`` when a value is NaN, infinite, not positive, below ``minimum``, not numeric, or the
+            array has too many dimensions or no element.
+        TypeError: when ``T`` is a traced value (this is a Python-boundary check, not traceable).
     """
+    if isinstance(T, jax.core.Tracer):
+        raise TypeError(f"{name} is a traced value: temperatures are checked at the Python boundary, outside jit")
     try:
         arr = np.asarray(T, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a positive real number or array of them, got {T!r}") from None
-    if arr.ndim > 1:
+    if max_ndim is not None and arr.ndim > max_ndim:
         raise ValueError(f"{name} must be a scalar or a 1D array of temperatures, got shape {arr.shape}")
     if arr.size == 0:
         raise ValueError(f"{name} must contain at least one temperature")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0 (temperatures in units of J), got {T!r}")
+    bad = ~np.isfinite(arr) | (arr <= 0.0) | (arr < minimum)
+    if np.any(bad):
+        first = arr[bad].flat[0]
+        bound = f">= {minimum}" if minimum > 0.0 else "> 0"
+        raise ValueError(f"{name} must be finite and {bound} (temperatures in units of J), got {first}")
     return arr
 
 
