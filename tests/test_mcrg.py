@@ -179,3 +179,18 @@ def test_analyze_rejects_bad_input(random_configs):
         analyze(random_configs[:40], 2, 1, key=jax.random.key(0), small_configs=random_configs[:40])
     with pytest.raises(ValueError, match="coarsest"):
         analyze(random_configs[:40], 2, 2, key=jax.random.key(0))
+
+
+def test_checkpointed_run_resumes_bitwise_and_refuses_another_seed(tmp_path):
+    """A checkpointed MCRG run equals an unchecked one bitwise (chunk-level resume itself: tests/test_io.py); a
+    checkpoint of another seed is refused, never silently reused."""
+    from jaxrg.io import CheckpointError
+
+    kw = dict(levels=1, samples=64, chains=4, thermalize=10, sampler="metropolis", chunk_size=4)
+    plain = mcrg(8, 2.269185314213022, seed=1, **kw)
+    first = mcrg(8, 2.269185314213022, seed=1, checkpoint=str(tmp_path), **kw)
+    assert (tmp_path / "lattice.npz").is_file()
+    np.testing.assert_array_equal(first.y_h.mean, plain.y_h.mean)
+    np.testing.assert_array_equal(first.y_t.error, plain.y_t.error)
+    with pytest.raises(CheckpointError):
+        mcrg(8, 2.269185314213022, seed=2, checkpoint=str(tmp_path), **kw)

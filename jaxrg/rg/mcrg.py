@@ -427,7 +427,7 @@ def _chunking(n: int, chunk_size: int | None) -> tuple[int, int]:
 def sample_series(
     L: int, T: float, b: int, levels: int, operators, *, key: Array, rule: str = "majority", sampler: str = "wolff",
     chains: int = 8, n_measurements: int = 1250, thermalize: int = 1000, thin: float = 2.0,
-    initial: str = "ordered", chunk_size: int | None = None, progress: bool = False,
+    initial: str = "ordered", chunk_size: int | None = None, progress: bool = False, checkpoint: str | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Sample ``chains`` chains at temperature ``T`` and record the operators on every block level of each sample.
 
@@ -440,6 +440,8 @@ def sample_series(
         key: PRNG key of the run.
         rule, sampler, chains, thermalize, thin, initial, chunk_size, progress: as in :func:`mcrg`.
         n_measurements: stored samples per chain (rounded up to a multiple of the chunk length).
+        checkpoint: a file (``.npz``) for checkpoints of the measuring phase, saved after every chunk and resumed
+            from (thermalisation is deterministic and simply rerun); ``None``: no checkpoints.
 
     Returns:
         ``(series, info)``: ``series`` ``(chains, n_time, levels + 1, n_ops)`` float64; ``info`` a dict with the
@@ -481,7 +483,16 @@ def sample_series(
         return jax.vmap(one)(spins, jax.random.split(key, chains))
 
     n_measurements, chunk = _chunking(n_measurements, chunk_size)
-    out = run_chain(
+    chain = run_chain
+    if checkpoint is not None:
+        from jaxrg import io
+
+        run_args = dict(L=L, T=float(T), b=b, levels=levels, operators=[str(o) for o in operators], rule=rule,
+                        sampler=sampler, chains=chains, n_measurements=n_measurements, thermalize=thermalize,
+                        thin=float(thin), initial=initial, key=np.asarray(jax.random.key_data(key)).tolist(),
+                        steps_per_measurement=steps_per_measurement, dtype=str(jnp.result_type(float)))
+        chain = partial(io.run_chain_checkpointed, checkpoint=checkpoint, fingerprint=io.fingerprint(run_args))
+    out = chain(
         step_with_key, key_run, (state, key_tie), n_measurements=n_measurements,
         steps_per_measurement=steps_per_measurement, measure=measure, chunk_size=chunk,
         progress=progress,
@@ -511,6 +522,7 @@ def mcrg(
     rule: str = "majority",
     chunk_size: int | None = None,
     progress: bool = False,
+    checkpoint: str | None = None,
 ) -> MCRGResult:
     """Sample the Ising model at temperature ``T``, block the configurations and estimate RG eigenvalues (MCRG).
 
@@ -536,6 +548,8 @@ def mcrg(
         rule: ``"majority"`` or ``"decimation"``.
         chunk_size: measurements per compiled chunk of the driver.
         progress: show progress bars.
+        checkpoint: a directory for checkpoints of the sampling, saved after every chunk; a killed run called again
+            with the same arguments and directory resumes, bitwise identical to an uninterrupted run. ``None``: none.
 
     Returns:
         :class:`MCRGResult` with ``y_t``, ``y_h`` (``.mean``, ``.error`` arrays over levels) and tables.
@@ -573,11 +587,14 @@ def mcrg(
     key_main, key_small = jax.random.split(jax.random.key(seed))
     common = dict(rule=rule, sampler=sampler, chains=chains, n_measurements=n_time, thermalize=thermalize,
                   thin=float(thin), initial=initial, chunk_size=chunk_size, progress=progress)
-    series, _ = sample_series(L, float(T_arr), b, levels, even + odd, key=key_main, **common)
+    ckpt = (lambda name: None) if checkpoint is None else (lambda name: f"{checkpoint}/{name}.npz")
+    series, _ = sample_series(L, float(T_arr), b, levels, even + odd, key=key_main, checkpoint=ckpt("lattice"),
+                              **common)
     reference = None
     if two_lattice:
         small = L // b
         if small < 8 or small % 2:
             raise ValueError(f"two_lattice needs L/b even and >= 8, got L/b = {small}")
-        reference, _ = sample_series(small, float(T_arr), b, levels - 1, even + odd, key=key_small, **common)
+        reference, _ = sample_series(small, float(T_arr), b, levels - 1, even + odd, key=key_small,
+                                     checkpoint=ckpt("reference"), **common)
     return analyze_series(series, b, n_even=n_even, n_odd=n_odd, L=L, n_blocks=n_blocks, reference=reference)

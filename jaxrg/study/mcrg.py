@@ -75,7 +75,8 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
     def run(checkpoint: Path, progress: bool) -> dict:
         from jaxrg.rg.mcrg import mcrg
 
-        return result_to_tree(mcrg(cfg["L"], cfg["T"], seed=s, progress=progress, **kwargs))
+        return result_to_tree(mcrg(cfg["L"], cfg["T"], seed=s, progress=progress, checkpoint=str(checkpoint),
+                                   **kwargs))
 
     return [Stage(name, run, io.fingerprint(dict(cfg, seed=s, stage=name)))]
 
