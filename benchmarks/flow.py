@@ -1,15 +1,17 @@
 """Study: learned RG flows of the 2D Ising model with n = 1, 3, 5 couplings: K_c and nu over several training seeds.
 
 For each coupling space (see jaxrg.rg.flow) and seed: train f_theta (majority-rule b = 2 blocking, L -> L/2, KL loss
-by exact enumeration of the 4 x 4 coarse lattice or by contrastive divergence), find the non-trivial fixed point by
-Newton, nu = ln 2 / ln lambda_t from the linearised map, and K_c on the nearest-neighbour axis by bisection on the
-sink of the iterated map. Also reports, by jax.grad through the implicit derivatives, the sensitivity of K_c and nu
-to a rescaling of the learned step, J' = J + (1 + eps) f_theta(J), at eps = 0.
+by contrastive divergence or by exact enumeration of the 4 x 4 coarse lattice), find the non-trivial fixed point by
+Newton (jaxrg.scale.analyze_map), nu = ln 2 / ln lambda_t from the linearised map, and K_c on the nearest-neighbour
+axis by bisection on the sink of the iterated map. Also reports, by jax.grad through the implicit derivatives, the
+sensitivity of K_c and nu to a rescaling of the learned step, J' = J + (1 + eps) f_theta(J), at eps = 0.
 
-    .venv/bin/python benchmarks/flow.py                       # exact KL, L = 8 -> 4, n = 1 3 5, 5 seeds
-    .venv/bin/python benchmarks/flow.py --loss cd --L 16      # contrastive divergence, L = 16 -> 8
+    .venv/bin/python benchmarks/flow.py                       # CD-5, L = 16 -> 8, n = 1 3 5, 5 seeds (the study)
+    .venv/bin/python benchmarks/flow.py --loss exact --L 8    # exact KL on the 4 x 4 coarse lattice
+    .venv/bin/python benchmarks/flow.py --no-anchor           # f(0) learned instead of built in
 
-Writes benchmarks/results/flow-<host>[-<loss>-L<L>].json (atomically).
+Writes benchmarks/results/flow-<host>.json for the default configuration, flow-<host>-<loss>-L<L>[-free].json
+otherwise (atomically).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 import os
 import platform
 import socket
+import sys
 import time
 
 import equinox as eqx
@@ -29,6 +32,7 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)
 
+from jaxrg import scale  # noqa: E402
 from jaxrg.exact import CRITICAL_COUPLING  # noqa: E402
 from jaxrg.rg import flow as fl  # noqa: E402
 
@@ -37,18 +41,17 @@ def sensitivities(flow, space, analysis):
     """d K_c / d eps and d nu / d eps for J' = J + (1 + eps) f(J), by jax.grad (implicit derivatives)."""
     f64 = jax.tree.map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, flow)
     J_star = jnp.asarray(analysis.fixed_point, jnp.float64)
-    lin0 = fl.linearize(f64, J_star)
-    left = lin0.left[0]
+    left = fl.linearize(f64, J_star).left_eigenvectors[0]
     e = jnp.asarray(space.nn_axis, jnp.float64)
 
     def kc(eps):
         f = lambda J: (1.0 + eps) * f64(J)  # noqa: E731
-        fp = fl.newton_fixed_point(f, J_star)
+        fp = scale.find_fixed_point(f, J_star).g_star
         return fl.critical_coupling(f, fp, left, e, K_high=0.8)
 
     def nu(eps):
         f = lambda J: (1.0 + eps) * f64(J)  # noqa: E731
-        return fl.linearize(f, fl.newton_fixed_point(f, J_star)).nu
+        return fl.linearize(f, scale.find_fixed_point(f, J_star).g_star).nu
 
     return float(jax.grad(kc)(0.0)), float(jax.grad(nu)(0.0))
 
@@ -57,8 +60,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, nargs="+", default=[1, 3, 5])
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--loss", choices=["exact", "cd"], default="exact")
-    p.add_argument("--L", type=int, default=8)
+    p.add_argument("--loss", choices=["exact", "cd"], default="cd")
+    p.add_argument("--L", type=int, default=16)
+    p.add_argument("--no-anchor", action="store_true", help="learn f(0) instead of building in f(0) = 0")
     p.add_argument("--steps", type=int, default=1500, help="optimiser steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--couplings", type=int, default=64, help="new training couplings per round")
@@ -69,7 +73,7 @@ def main():
     betas = tuple([0.0] + [30.0 * 3.0**r for r in range(args.rounds - 1)])
     config = fl.TrainingConfig(
         L=args.L, loss=args.loss, cd_sweeps=args.cd_sweeps, rounds=args.rounds, couplings_per_round=args.couplings,
-        betas=betas, steps_per_round=args.steps, learning_rate=1e-2,
+        betas=betas, steps_per_round=args.steps, learning_rate=1e-2, anchored=not args.no_anchor,
     )
     runs, table = [], []
     t_start = time.time()
@@ -83,7 +87,7 @@ def main():
             a = fl.analyze_flow(result.flow, space)
             dkc, dnu = sensitivities(result.flow, space, a)
             row = {
-                "n": n, "seed": seed, "K_c": a.K_c, "nu": a.nu, "fixed_point": a.fixed_point.tolist(),
+                "n": n, "seed": seed, "K_c": a.K_c, "f_at_zero": np.asarray(result.flow(jnp.zeros(n))).tolist(), "nu": a.nu, "fixed_point": a.fixed_point.tolist(),
                 "fixed_point_residual": a.residual, "eigenvalues_real": np.real(a.eigenvalues).tolist(),
                 "eigenvalues_imag": np.imag(a.eigenvalues).tolist(), "n_relevant": a.n_relevant,
                 "dKc_deps": dkc, "dnu_deps": dnu, "final_loss": float(result.loss_history[-1]),
@@ -103,23 +107,29 @@ def main():
             "nu_mean": float(nu[ok].mean()), "nu_sd": float(nu[ok].std(ddof=1)),
             "nu_rel_error": float(nu[ok].mean() - 1),
             "fixed_point_mean": np.mean([r["fixed_point"] for r, g in zip(per_seed, ok) if g], 0).tolist(),
+            "fixed_point_sd": np.std([r["fixed_point"] for r, g in zip(per_seed, ok) if g], 0, ddof=1).tolist(),
+            "lambda_mean": np.mean([r["eigenvalues_real"] for r, g in zip(per_seed, ok) if g], 0).tolist(),
         }
         table.append(summary)
 
-    print(f"\nmajority rule b=2, L={args.L} -> {args.L // 2}, loss={args.loss}, {args.seeds} seeds "
+    print(f"\nmajority rule b=2, L={args.L} -> {args.L // 2}, loss={args.loss}, anchored={config.anchored}, "
+          f"{args.seeds} seeds "
           f"(K_c exact {CRITICAL_COUPLING:.6f}, nu exact 1)")
     print(f"{'n':>2} {'K_c (mean +- sd)':>22} {'rel.err':>8} {'nu (mean +- sd)':>20} {'rel.err':>8}  fixed point")
     for s in table:
         print(f"{s['n']:>2} {s['K_c_mean']:>12.5f} +- {s['K_c_sd']:.5f} {100 * s['K_c_rel_error']:>7.2f}% "
               f"{s['nu_mean']:>10.4f} +- {s['nu_sd']:.4f} {100 * s['nu_rel_error']:>7.2f}%  "
-              f"{np.round(s['fixed_point_mean'], 4).tolist()}")
+              f"{np.round(s['fixed_point_mean'], 4).tolist()}  lambda {np.round(s['lambda_mean'], 3).tolist()}")
     host = socket.gethostname()
     result = {
         "benchmark": "flow", "host": host, "platform": platform.platform(), "backend": jax.default_backend(),
-        "config": config._asdict(), "K_c_exact": CRITICAL_COUPLING, "nu_exact": 1.0,
+        "command": " ".join(["benchmarks/flow.py", *sys.argv[1:]]), "config": config._asdict(),
+        "K_c_exact": CRITICAL_COUPLING, "nu_exact": 1.0,
         "summary": table, "runs": runs, "wall_seconds": time.time() - t_start,
     }
-    suffix = "" if (args.loss, args.L) == ("exact", 8) else f"-{args.loss}-L{args.L}"
+    default = (args.loss, args.L, args.steps, args.rounds, args.couplings, args.cd_sweeps, config.anchored) == (
+        "cd", 16, 1500, 3, 64, 5, True)
+    suffix = "" if default else f"-{args.loss}-L{args.L}" + ("" if config.anchored else "-free")
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"flow-{host}{suffix}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = out + ".tmp"

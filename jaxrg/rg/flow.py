@@ -769,7 +769,8 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
     Fixed point and eigen-analysis are :func:`jaxrg.scale.analyze_map` of the map ``J + f_theta(J)`` (damped Newton
     with line search, implicit derivatives). Newton starts from ``J0`` (``(n,)`` or ``(k, n)``; default ``K e_nn`` for
     K = 0.3 ... 0.5) and the solution kept is the converged one inside the training box with a thermal eigenvalue
-    > 1.2 and the smallest residual. ``K_c``: :func:`critical_coupling` bracketed inside the training box.
+    > 1.2 and the smallest residual. ``K_c``: :func:`critical_coupling` bracketed inside the training box (NaN, as
+    is ``nu``, when no fixed point with a relevant direction is found).
 
     Args:
         flow: a trained :class:`FlowModel` (evaluated in float64 when x64 is enabled).
@@ -807,6 +808,10 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
     if best is None:
         nan = np.full(space.n, np.nan)
         return FlowAnalysis(nan, float("nan"), nan.astype(complex), float("nan"), 0, float("nan"))
+    if not float(np.abs(np.asarray(best.rg_eigenvalues)[0])) > 1.0:
+        # only the trivial (attractive) fixed point was found: no critical point, no K_c
+        return FlowAnalysis(np.asarray(best.g_star), float(jnp.linalg.norm(f64(best.g_star))),
+                            np.asarray(best.rg_eigenvalues), float("nan"), 0, float("nan"))
     # bracket inside the trained box: beyond it the network extrapolates and the low-temperature sink is not learned
     axis = space.array("nn_axis")
     K_high = float(np.min(high[axis > 0] / axis[axis > 0]))
