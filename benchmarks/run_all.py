@@ -70,7 +70,26 @@ def _rows_hmc(d):
                r.get("ess_per_second_over_metropolis"), "metropolis")
 
 
+def _rows_flow(d):
+    for r in d.get("summary", []):
+        tag = f"learned flow n={r['n']} ({r.get('seeds', '?')} seeds, {r.get('failed_seeds', 0)} failed)"
+        yield (tag, "K_c", r["K_c_mean"], d.get("K_c_exact", 0.4406867935097715), None, "exact")
+        yield (tag, "nu", r["nu_mean"], d.get("nu_exact", 1.0), None, "exact")
+
+
+def _rows_scale(d):
+    v = d.get("vft_calibration", {})
+    if v:
+        yield ("VFT fits (25 points)", "fits/s", v["fits_per_second"], None, None, "")
+    t = d.get("rk4_throughput", {})
+    if t:
+        yield (f"RK4 coupling flows ({t['n_flows']} x {t['n_couplings']} couplings)", "flow steps/s",
+               t["flow_steps_per_second"], None, None, "")
+
+
 EXTRACTORS = {
+    "flow": _rows_flow,
+    "scale": _rows_scale,
     "metropolis": _rows_metropolis,
     "cluster": _rows_cluster,
     "mcrg": _rows_mcrg,
