@@ -111,15 +111,23 @@ def test_regularized_svd_derivative_degenerate():
     assert np.max(np.abs(np.asarray(grad))) < 1e3
 
 
-@pytest.mark.skip(reason="known failure: central-charge normalisation in trg_scaling_dimensions gives c ~ 0.1 "
-                  "at chi = 8; scaling dimensions unverified")
-def test_scaling_dimensions_small_chi():
-    """TRG chi = 8 at K_c: c ~ 1/2, x_sigma ~ 1/8, x_epsilon ~ 1 at an early RG step (loose at this chi)."""
-    spec = trg.trg_scaling_dimensions(chi=8, steps=4, method="trg", num=2)
-    c, x = spec.central_charge[-1], spec.scaling_dimensions[-1]
-    assert c == pytest.approx(0.5, abs=0.05)
-    assert x[0] == pytest.approx(0.125, abs=0.02)
-    assert x[1] == pytest.approx(1.0, abs=0.1)
+@pytest.mark.parametrize("method", trg.METHODS)
+def test_scaling_dimensions_small_chi(method):
+    """chi = 8 at K_c, plateau step: c = 1/2, x_sigma = 1/8, x_epsilon = 1 (CFT values; chi = 8 is accurate to
+    ~0.01 in c and x_epsilon, ~0.004 in x_sigma; the benchmark reaches the issue's goals at chi = 24)."""
+    spec = trg.trg_scaling_dimensions(chi=8, steps=10, method=method, num=2)
+    step, c, x = spec.estimate
+    assert 3 <= step <= 8, spec.stationarity
+    assert c == pytest.approx(0.5, abs=0.03)
+    assert x[0] == pytest.approx(0.125, abs=0.01)
+    assert x[1] == pytest.approx(1.0, abs=0.05)
+
+
+def test_scaling_dimensions_off_critical_flow_to_trivial_fixed_point():
+    """Away from K_c the tensor flows to a trivial (gapped) fixed point: c -> 0 and no low-lying dimensions."""
+    spec = trg.trg_scaling_dimensions(0.3, chi=8, steps=12, num=2)  # disordered, xi ~ 1.4
+    assert abs(spec.central_charge[-1]) < 1e-3
+    assert spec.scaling_dimensions[-1, 0] > 3
 
 
 def test_validation():

@@ -104,11 +104,23 @@ class ScalingSpectrum(NamedTuple):
         central_charge: c estimated at each step, shape ``(n,)``.
         scaling_dimensions: the lowest non-zero scaling dimensions ``x_1 <= x_2 <= ...`` at each step,
             shape ``(n, num)``; for the Ising critical point x_1 -> x_sigma = 1/8, x_2 -> x_epsilon = 1.
+        stationarity: largest deviation of ``(c, x_1, x_2)`` at the two steps before and the two after this one
+            from its own values, shape ``(n,)`` (``inf`` where those steps are missing); small on the plateau.
+        plateau: index (into the arrays above) of the most stationary step: the estimate to report.
     """
 
     step: np.ndarray
     central_charge: np.ndarray
     scaling_dimensions: np.ndarray
+    stationarity: np.ndarray
+    plateau: int
+
+    @property
+    def estimate(self) -> tuple[int, float, np.ndarray]:
+        """``(step, c, x)`` at the most stationary step (the fixed-point plateau between the crossover from the
+        lattice at small steps and the drift away from criticality caused by truncation at large steps)."""
+        i = self.plateau
+        return int(self.step[i]), float(self.central_charge[i]), self.scaling_dimensions[i]
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -486,66 +498,81 @@ def _two_by_one_transfer_matrix(tensor: Array) -> Array:
     return m.reshape(du * du, du * du)
 
 
+#: Extra coarse-graining steps after the last analysed one, used only to sum the free energy per tensor.
+_SCALING_TAIL_STEPS = 20
+
+
 def trg_scaling_dimensions(K=None, *, chi: int, steps: int = 16, method: str = "trg", num: int = 6,
                            ) -> ScalingSpectrum:
     """Central charge and scaling dimensions from the coarse-grained tensor at (or near) the critical point.
 
-    At each RG step ``n`` the normalised tensor is rescaled to the fixed-point normalisation (its coarse-graining
-    returns it with unit norm factor: divide by ``c_{n+1}`` for TRG, by ``(c_{n+1}^2 c_{n+2})^{1/3}`` for HOTRG,
-    whose two steps map four tensors to one), and the transfer matrix of a 2x1 patch closed periodically is
-    diagonalised. For a tensor covering a square region, ``lambda_i / lambda_0 = exp(-pi x_i)`` and
-    ``lambda_0 = exp(pi c / 6)``, so ``x_i = ln(lambda_0 / lambda_i) / pi`` and ``c = 6 ln lambda_0 / pi``.
-    HOTRG tensors cover squares only after even numbers of steps, so only those steps are reported.
-    Not differentiable (the eigenvalues are computed with numpy).
+    Gu and Wen, PRB 80, 155131 (2009). After step ``n`` the tensor ``T_n`` (Frobenius-normalised) is divided by
+    ``exp(f_n)``, ``f_n = sum_{k>n} 2^{n-k} ln c_k`` (+ the closing trace term) the free energy per tensor of the
+    coarse lattice, so that the normalised network has zero bulk free energy. Two such tensors side by side,
+    closed periodically, give the transfer matrix of a cylinder of circumference ``L = 2 w`` and height ``v``
+    (``w x v``: width and height of the region one tensor covers; ``w / v = 1`` for TRG, and for HOTRG after
+    even steps; ``w / v = 2`` for HOTRG after odd steps). For a CFT its eigenvalues are
+    ``lambda_i = exp(-(2 pi v / L)(x_i - c / 12))``, so
+
+        x_i = (w / v) ln(lambda_0 / lambda_i) / pi,       c = 12 (w / v) ln(lambda_0) / pi.
+
+    At small ``n`` lattice corrections dominate, at large ``n`` the truncation (finite chi, a relevant
+    perturbation at K_c) drives the tensor away from the critical fixed point; :attr:`ScalingSpectrum.estimate`
+    takes the most stationary step in between. Not differentiable (eigenvalues in numpy).
 
     Args:
         K: coupling, finite and > 0; None for the critical coupling ln(1 + sqrt 2) / 2.
         chi: bond dimension >= 2 (static).
-        steps: last RG step analysed, >= 1.
+        steps: last RG step analysed, >= 1 (20 more steps are run to sum the free energy per tensor).
         method: ``"trg"`` or ``"hotrg"``.
-        num: number of scaling dimensions returned per step, >= 1.
+        num: number of scaling dimensions returned per step, >= 2.
 
     Returns:
-        :class:`ScalingSpectrum` (numpy arrays) over steps ``1..steps`` (TRG) or ``2, 4, ..`` (HOTRG).
+        :class:`ScalingSpectrum` (numpy arrays) over steps ``1..steps``.
     """
     if K is None:
         K = 0.5 * np.log1p(np.sqrt(2.0))
     chi, steps, method = _check_chi(chi), _check_steps(steps, minimum=1), _check_method(method)
-    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
-        raise ValueError(f"num must be an integer >= 1, got {num!r}")
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 2:
+        raise ValueError(f"num must be an integer >= 2, got {num!r}")
     K = _finite_scalar(K, "K")
     if K <= 0:
         raise ValueError(f"K must be > 0, got {K!r}")
     _warn_if_float32()
     step_fn = _STEPS[method]
-    extra = 1 if method == "trg" else 2
+    total = steps + _SCALING_TAIL_STEPS
 
-    step_jit = jax.jit(lambda t: _normalise(step_fn(t, chi, DEFAULT_BROADENING)))
+    step_jit = jax.jit(lambda t: _normalise(step_fn(t, chi, DEFAULT_BROADENING)))  # recompiles per shape (few)
     tensor, _ = _normalise(ising_site_tensor(jnp.asarray(K), 0.0))
-    tensors, log_norms = [], []
-    for _ in range(steps + extra):  # python loop over jitted steps: the tensors are inspected one by one
+    tensors, log_norms = [None], [0.0]  # index k: after step k
+    for k in range(1, total + 1):  # python loop over jitted steps: the tensors are inspected one by one
         tensor, ln = step_jit(tensor)
-        tensors.append(tensor)
+        if k <= steps:
+            tensors.append(np.asarray(tensor))
         log_norms.append(float(ln))
     log_norms = np.asarray(log_norms)
-    out_steps, charges, dims = [], [], []
+    log_trace = float(np.log(np.abs(np.einsum("ijij->", np.asarray(tensor)))))
+    charges, dims = [], []
     for n in range(1, steps + 1):
-        if method == "hotrg" and n % 2:
-            continue
-        # tensors[n-1] is the normalised tensor after step n; log_norms[n] = ln c_{n+1}
-        if method == "trg":
-            log_scale = log_norms[n]
-        else:
-            log_scale = (2.0 * log_norms[n] + log_norms[n + 1]) / 3.0
-        mat = np.asarray(_two_by_one_transfer_matrix(tensors[n - 1])) * np.exp(-2.0 * log_scale)
-        lam = np.linalg.eigvals(mat)
-        lam = lam[np.argsort(-np.abs(lam))]
-        lam0 = np.abs(lam[0])
-        x = np.log(lam0 / np.abs(lam[1:num + 1])) / np.pi
+        k = np.arange(n + 1, total + 1)
+        free_energy = np.sum(0.5 ** (k - n) * log_norms[k]) + 0.5 ** (total - n) * log_trace  # ln Z per tensor
+        aspect = 2.0 if (method == "hotrg" and n % 2) else 1.0  # width / height of the region of one tensor
+        mat = np.asarray(_two_by_one_transfer_matrix(jnp.asarray(tensors[n]))) * np.exp(-2.0 * free_energy)
+        lam = np.abs(np.linalg.eigvals(mat))
+        lam = np.sort(lam)[::-1]
+        with np.errstate(divide="ignore"):
+            x = aspect * np.log(lam[0] / lam[1:num + 1]) / np.pi
         if x.shape[0] < num:
             x = np.concatenate([x, np.full(num - x.shape[0], np.inf)])
-        out_steps.append(n)
-        charges.append(6.0 * np.log(lam0) / np.pi)
+        charges.append(12.0 * aspect * np.log(lam[0]) / np.pi)
         dims.append(x)
-    return ScalingSpectrum(step=np.asarray(out_steps), central_charge=np.asarray(charges),
-                           scaling_dimensions=np.asarray(dims))
+    charges, dims = np.asarray(charges), np.asarray(dims)
+    # stationarity: largest deviation of (c, x_1, x_2) at the steps n-2 .. n+2 from the values at n (a window of
+    # two periods: TRG turns the lattice by 45 degrees per step, HOTRG alternates the aspect ratio)
+    data = np.concatenate([charges[:, None], dims[:, :2]], axis=1)
+    stat = np.full(steps, np.inf)
+    for i in range(2, steps - 2):  # step i + 1; step 1 (bond dimension still growing) never qualifies
+        stat[i] = np.max(np.abs(data[i - 2:i + 3] - data[i]))
+    plateau = int(np.argmin(stat)) if np.isfinite(stat).any() else steps - 1
+    return ScalingSpectrum(step=np.arange(1, steps + 1), central_charge=charges, scaling_dimensions=dims,
+                           stationarity=stat, plateau=plateau)
