@@ -5,6 +5,7 @@
 """
 
 from jaxrg.sampling.base import Kernel
+from jaxrg.sampling.bitpacked import bitpacked_metropolis
 from jaxrg.sampling.metropolis import metropolis
 from jaxrg.sampling.swendsen_wang import swendsen_wang
 from jaxrg.sampling.wolff import wolff
@@ -13,6 +14,7 @@ SAMPLERS = {
     "metropolis": metropolis,
     "wolff": wolff,
     "swendsen_wang": swendsen_wang,
+    "bitpacked_metropolis": bitpacked_metropolis,  # zero field only (h != 0: ValueError / NaN acceptance)
 }
 
-__all__ = ["Kernel", "SAMPLERS", "metropolis", "wolff", "swendsen_wang"]
+__all__ = ["Kernel", "SAMPLERS", "metropolis", "wolff", "swendsen_wang", "bitpacked_metropolis"]

@@ -1,0 +1,184 @@
+"""Bit-packed Metropolis against exact results: neighbour logic, flip probabilities, Boltzmann histogram, Kaufman.
+
+Statistical tolerances are stated per test; seeds are fixed and printed in failure messages.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxrg
+from jaxrg import exact, ising, lattice
+from jaxrg.sampling import bitpacked as bp
+from jaxrg.sampling.bitpacked import bitpacked_metropolis, pack_spins, unpack_spins
+from chisquare import chi_square_p
+
+# L = 4, 6, 16: 2, 1 and 8 bits per word (one word per row, or three); 96: 16 bits, three words per row.
+SIZES = [4, 6, 16, 96]
+
+
+@pytest.mark.parametrize("L", SIZES)
+def test_pack_unpack_round_trip(L):
+    spins = ising.random_spins(jax.random.key(L), L, (2, 3))
+    black, white = pack_spins(spins)
+    G = bp.packed_segments(L)
+    assert black.dtype == jnp.uint16 and black.shape == (2, 3, L, L // 2 // G)
+    np.testing.assert_array_equal(np.asarray(unpack_spins(black, white)), np.asarray(spins))
+    # bit g of word w holds compact site k = g S + w: check one site against the compact layout directly
+    b_compact, _ = lattice.split_checkerboard(spins)
+    S = L // 2 // G
+    k = L // 2 - 1
+    bit = (np.asarray(black)[..., 1, k % S] >> (k // S)) & 1
+    np.testing.assert_array_equal(2 * bit.astype(int) - 1, np.asarray(b_compact)[..., 1, k])
+    if G < 16:
+        assert np.all(np.asarray(black) >> G == 0)  # unused bits stay zero
+
+
+@pytest.mark.parametrize("L", SIZES)
+def test_half_sweep_flips_exactly_the_downhill_sites(L):
+    # K = 30: p3, p4 < 2^-32, so exactly the sites of the colour with at most two aligned neighbours flip;
+    # K = 0: p = 1, every site of the colour flips. Checks the packed neighbour words against lattice.neighbour_sum.
+    s = ising.random_spins(jax.random.key(100 + L), L)
+    black, white = pack_spins(s)
+
+    @jax.jit
+    def both_colours(K):
+        digits = bp.threshold_planes(K)
+        new_b, flipped_b, _ = bp._half_sweep(jax.random.key(0), black, white, 0, digits, jnp.bool_(True), 8)
+        new_w, flipped_w, _ = bp._half_sweep(jax.random.key(1), white, black, 1, digits, jnp.bool_(True), 8)
+        return unpack_spins(new_b, white), unpack_spins(black, new_w), flipped_b, flipped_w
+
+    s = np.asarray(s)
+    aligned = (s * np.asarray(lattice.neighbour_sum(jnp.asarray(s))) + 4) // 2
+    masks = (lattice.checkerboard_mask(L), ~lattice.checkerboard_mask(L))
+    after_b, after_w, flipped_b, flipped_w = both_colours(30.0)
+    for after, flipped, mask in ((after_b, flipped_b, masks[0]), (after_w, flipped_w, masks[1])):
+        np.testing.assert_array_equal(np.asarray(after), np.where(mask & (aligned <= 2), -s, s))
+        assert int(flipped) == np.sum(mask & (aligned <= 2))
+    after_b, after_w, _, _ = both_colours(0.0)
+    for after, mask in ((after_b, masks[0]), (after_w, masks[1])):
+        np.testing.assert_array_equal(np.asarray(after), np.where(mask, -s, s))
+
+
+@pytest.mark.parametrize("L, planes_per_round", [(6, 2), (64, 8), (64, 32)])
+def test_flip_probabilities_are_metropolis(L, planes_per_round):
+    # Many independent half-sweeps of one configuration: the flip frequency of sites with 3 and 4 aligned neighbours
+    # must be exp(-4K) and exp(-8K) within 4 binomial standard errors (the while-loop rounds of 2 and 8 planes and
+    # the single unrolled round of 32).
+    K, reps, seed = 0.3, 3000 if L == 6 else 400, 21
+    s = ising.random_spins(jax.random.key(7), L)
+    black, white = pack_spins(s)
+    planes = bp.threshold_planes(K)
+
+    def one(key):
+        new, _, used = bp._half_sweep(key, black, white, 0, planes, jnp.bool_(True), planes_per_round)
+        return unpack_spins(new, white) != s, used
+
+    flipped, used = jax.jit(jax.vmap(one))(jax.random.split(jax.random.key(seed), reps))
+    flipped = np.asarray(flipped)
+    assert np.all(np.asarray(used) <= 32)
+    s_np = np.asarray(s)
+    aligned = (s_np * np.asarray(lattice.neighbour_sum(s)) + 4) // 2
+    black_mask = lattice.checkerboard_mask(L)
+    for a, p in ((3, np.exp(-4 * K)), (4, np.exp(-8 * K))):
+        sites = black_mask & (aligned == a)
+        n = reps * sites.sum()
+        freq = flipped[:, sites].mean()
+        se = np.sqrt(p * (1 - p) / n)
+        assert abs(freq - p) < 4 * se, f"a={a}: {freq:.5f} vs {p:.5f} +- {se:.5f} (n={n}, seed {seed})"
+    assert np.all(flipped[:, black_mask & (aligned <= 2)])
+    assert not np.any(flipped[:, ~black_mask])
+
+
+def test_threshold_planes_encode_probabilities():
+    K = 0.37
+    planes = np.asarray(bp.threshold_planes(K)) != 0
+    weights = 2.0 ** -np.arange(1, 33)
+    for c, p in enumerate((np.exp(-4 * K), np.exp(-8 * K))):
+        value = np.sum(weights * planes[c])
+        assert 0 <= p - value < 2.0**-32 + 1e-7 * p, (c, p, value)
+
+
+@pytest.mark.parametrize("T", [1.8, 3.0])
+def test_energy_histogram_4x4_matches_boltzmann(T):
+    seed = 12
+    r = jaxrg.simulate(
+        4, T, sampler="bitpacked_metropolis", sweeps=400 * 8, measure_every=8, thermalize=100, chains=32, seed=seed
+    )
+    energies = np.rint(np.asarray(r.timeseries.energy).ravel() * 16).astype(int)
+    levels, probs = exact.energy_distribution(4, T)
+    levels = np.rint(np.asarray(levels)).astype(int)
+    assert set(np.unique(energies)) <= set(levels.tolist()), f"impossible energies sampled (seed {seed})"
+    counts = np.array([np.sum(energies == E) for E in levels], dtype=float)
+    p, chi2, dof = chi_square_p(counts, np.asarray(probs))
+    assert p > 1e-3, f"T={T}: chi2={chi2:.1f} for {dof} dof, p={p:.2e} (seed {seed})"
+
+
+def test_energy_and_heat_capacity_16x16_match_kaufman():
+    T = np.array([2.0, 2.269, 2.6])
+    seed = 4
+    r = jaxrg.simulate(16, T, sampler="bitpacked_metropolis", sweeps=12000, thermalize=1000, chains=4, seed=seed)
+    ref = exact.finite_lattice(16, T)
+    for name in ("energy", "heat_capacity"):
+        est, want = getattr(r, name), np.asarray(getattr(ref, name))
+        z = np.abs(est.mean - want) / est.error
+        assert np.all(z < 4), f"{name}: {est.mean} +- {est.error} vs exact {want} (z={z}, seed {seed})"
+    assert np.all((r.acceptance > 0.05) & (r.acceptance < 0.6))
+
+
+def test_kernel_vmaps_and_jits_identically():
+    L = 64
+    c = ising.couplings(jnp.array([1.5, 3.0]))
+    spins = ising.ordered_spins(L, (2,))
+    keys = jax.random.split(jax.random.key(1), 2)
+
+    def one(c, key, s):
+        k = bitpacked_metropolis(c)
+        state, info = k.step(key, k.init(key, s))
+        return state.spins, info.acceptance, info.planes
+
+    s1, acc1, planes = jax.jit(jax.vmap(one))(c, keys, spins)
+    s2, acc2, _ = jax.vmap(one)(c, keys, spins)
+    np.testing.assert_array_equal(np.asarray(s1), np.asarray(s2))
+    assert s1.dtype == jnp.int8 and s1.shape == (2, L, L)
+    assert acc1[1] > acc1[0] and np.all((np.asarray(planes) >= 2) & (np.asarray(planes) <= 32))
+
+
+def test_traced_field_freezes_spins_and_reports_nan():
+    spins = ising.random_spins(jax.random.key(0), 8)
+
+    def one(h):
+        k = bitpacked_metropolis(ising.Couplings(K=jnp.asarray(0.4), h=h))
+        state, info = k.step(jax.random.key(1), k.init(None, spins))
+        return state.spins, info.acceptance
+
+    s, acc = jax.jit(one)(jnp.asarray(0.2))
+    assert np.isnan(acc)
+    np.testing.assert_array_equal(np.asarray(s), np.asarray(spins))
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: bitpacked_metropolis(ising.couplings(2.0, h=0.1)), "h"),
+        (lambda: bitpacked_metropolis(ising.Couplings(K=jnp.asarray(-0.2), h=jnp.asarray(0.0))), "K"),
+        (lambda: bitpacked_metropolis(ising.Couplings(K=jnp.asarray(np.nan), h=jnp.asarray(0.0))), "K"),
+        (lambda: bitpacked_metropolis(ising.couplings([2.0, 3.0])), "scalars"),
+        (lambda: bitpacked_metropolis(ising.couplings(2.0), planes_per_round=3), "planes_per_round"),
+        (lambda: bitpacked_metropolis(ising.couplings(2.0), planes_per_round=34), "planes_per_round"),
+        (lambda: bitpacked_metropolis(ising.couplings(2.0)).init(None, ising.random_spins(jax.random.key(0), 8, (2,))),
+         "one"),
+        (lambda: pack_spins(jnp.ones((6, 6), jnp.int32)), "int8"),
+        (lambda: pack_spins(jnp.ones((5, 5), jnp.int8)), "even"),
+        (lambda: pack_spins(jnp.ones((2, 2), jnp.int8)), "even"),
+        (lambda: pack_spins(jnp.ones((4, 6), jnp.int8)), "shape"),
+        (lambda: pack_spins(jnp.zeros((4, 4), jnp.int8)), "-1 and \\+1"),
+        (lambda: unpack_spins(jnp.zeros((4, 1), jnp.uint16), jnp.zeros((4, 2), jnp.uint16)), "same shape"),
+        (lambda: unpack_spins(jnp.zeros((8, 2), jnp.uint16), jnp.zeros((8, 2), jnp.uint16)), "do not come"),
+        (lambda: unpack_spins(jnp.zeros((8, 1), jnp.int32), jnp.zeros((8, 1), jnp.int32)), "uint16"),
+    ],
+)
+def test_bad_input_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
