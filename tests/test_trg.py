@@ -63,28 +63,28 @@ def test_free_energy_vs_onsager(method, tol):
     assert np.all(rel > 1e-12), "truncation at chi = 8 must leave an error; an exact match means no truncation"
 
 
-@pytest.mark.skip(reason="not run to completion before the deadline on the overloaded shared host (compile > 20 min "
-                  "wall); enable after one verified run")
-def test_thermodynamics_vs_onsager_and_finite_at_kc():
-    """Energy and heat capacity (autodiff) and magnetisation (field derivative) at chi = 8, HOTRG; finite at T_c."""
+@pytest.mark.parametrize("method,tol_e,tol_c", [("trg", 1.5e-3, 5e-3), ("hotrg", 2e-4, 5e-3)])
+def test_thermodynamics_vs_onsager_and_finite_at_kc(method, tol_e, tol_c):
+    """chi = 8, 2^24 sites: energy, heat capacity (autodiff) and magnetisation (field derivative) vs Onsager at
+    T = 2.0, 2.6; all finite at T_c (degenerate singular values), where e = -sqrt 2 up to the chi = 8 error.
+
+    Tolerances from the chi = 8 truncation error: relative free-energy error <= 1e-4 (published TRG value at K_c
+    7e-5, smaller away from it; HOTRG about 10x smaller); each K-derivative of that error grows roughly by
+    1/|K - K_c| ~ 10, so energy errors ~ 1e-3 (TRG) / 1e-4 (HOTRG) and heat-capacity errors ~ 1e-2 are expected.
+    """
     T = np.array([2.0, 2.6, exact.CRITICAL_TEMPERATURE])
-    r = trg.trg_thermodynamics(T, chi=8, steps=24, method="hotrg", symmetry_breaking_field=1e-4)
-    ref = exact.infinite_lattice(T)
+    r = trg.trg_thermodynamics(T, chi=8, steps=24, method=method, symmetry_breaking_field=1e-6)
+    ref = exact.infinite_lattice(T[:2])
     assert all(np.all(np.isfinite(np.asarray(x))) for x in r), r
-    np.testing.assert_allclose(r.energy[:2], ref.energy[:2], rtol=2e-4)
-    np.testing.assert_allclose(r.heat_capacity[:2], ref.heat_capacity[:2], rtol=2e-2)
-    assert float(r.magnetization[0]) == pytest.approx(ref.magnetization[0], abs=2e-3)  # spontaneous, T < T_c
-    assert abs(float(r.magnetization[1])) < 1e-3  # T > T_c: linear response to the tiny field only
-    assert float(r.energy[2]) == pytest.approx(-np.sqrt(2), abs=5e-3)
-
-
-def test_gradients_finite_at_critical_point_trg():
-    """First and second K-derivatives of TRG ln Z / N are finite at K_c (degenerate singular values)."""
-    g = lambda k: trg._log_partition(k, 0.0, 6, 16, "trg", trg.DEFAULT_BROADENING)  # noqa: E731
-    first = jax.grad(g)(KC)
-    second = jax.grad(lambda k: jax.jvp(g, (k,), (1.0,))[1])(KC)
-    assert np.isfinite(first) and np.isfinite(second)
-    assert float(-first) == pytest.approx(-np.sqrt(2), rel=1.5e-2)  # chi = 6, 2^16 sites: ~0.6% off at T_c
+    np.testing.assert_allclose(r.free_energy[:2], ref.free_energy, rtol=1e-4)
+    np.testing.assert_allclose(r.energy[:2], ref.energy, rtol=tol_e)
+    np.testing.assert_allclose(r.heat_capacity[:2], ref.heat_capacity, rtol=tol_c)
+    # spontaneous magnetisation below T_c (2^24 * 1e-6 * m >> 1 selects the + phase); above T_c only the linear
+    # response chi * eta ~ 4e-5 to the symmetry-breaking field
+    assert float(r.magnetization[0]) == pytest.approx(ref.magnetization[0], abs=1e-3)
+    assert 0 < float(r.magnetization[1]) < 1e-4
+    assert float(r.energy[2]) == pytest.approx(-np.sqrt(2), rel=10 * tol_e)
+    assert float(r.heat_capacity[2]) > 2 * float(ref.heat_capacity[0])  # the (finite-chi) peak
 
 
 def test_regularized_svd_derivative_degenerate():

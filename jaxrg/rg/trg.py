@@ -308,12 +308,20 @@ def _normalise(tensor: Array) -> tuple[Array, Array]:
     return tensor / norm, jnp.log(norm)
 
 
+def _padded_site_tensor(K: Array, h: Array, chi: int) -> Array:
+    """The site tensor with every leg zero-padded to ``chi``: the network and all its truncations are unchanged
+    (the padding only adds exactly zero singular values), and every step then has the same shapes."""
+    tensor = ising_site_tensor(K, h)
+    return jnp.pad(tensor, [(0, max(chi - 2, 0))] * 4)
+
+
 def coarse_grain(K: Array, h: Array = 0.0, *, chi: int, steps: int, method: str = "trg",
                  broadening: float = DEFAULT_BROADENING) -> tuple[Array, Array]:
     """Coarse-grain the Ising network ``steps`` times, normalising after every step.
 
     Pure function of ``(K, h)`` (jit, vmap and grad work); ``chi``, ``steps``, ``method`` are static.
-    The first steps (while the bond dimension grows to ``chi``) are unrolled, the rest run in ``lax.scan``.
+    The site tensor is zero-padded to bond dimension ``chi`` so that all steps run in one ``lax.scan`` with one
+    compiled body (exactly the same network; the first steps cost as much as the later ones).
 
     Args:
         K: coupling J/T > 0, scalar.
@@ -325,28 +333,18 @@ def coarse_grain(K: Array, h: Array = 0.0, *, chi: int, steps: int, method: str 
 
     Returns:
         ``(log_norms, tensor)``: ``log_norms[k] = ln c_k``, shape ``(steps + 1,)`` (``k = 0`` is the site tensor),
-        and the normalised tensor after the last step, shape ``(D, D', D, D')``.
+        and the normalised tensor after the last step, shape ``(chi, chi, chi, chi)``.
     """
     step = _STEPS[method]
-    tensor, log_norm = _normalise(ising_site_tensor(K, h))
-    log_norms = [log_norm]
-    done = 0
-    while done < steps:  # unrolled while shapes change
-        new, log_norm = _normalise(step(tensor, chi, broadening))
-        log_norms.append(log_norm)
-        done += 1
-        stable = new.shape == tensor.shape
-        tensor = new
-        if stable:
-            break
-    if done < steps:
-        def body(t, _):
-            t, ln = _normalise(step(t, chi, broadening))
-            return t, ln
+    tensor, log_norm = _normalise(_padded_site_tensor(K, h, chi))
+    if steps == 0:
+        return log_norm[None], tensor
 
-        tensor, rest = jax.lax.scan(body, tensor, None, length=steps - done)
-        return jnp.concatenate([jnp.stack(log_norms), rest]), tensor
-    return jnp.stack(log_norms), tensor
+    def body(t, _):
+        return _normalise(step(t, chi, broadening))
+
+    tensor, rest = jax.lax.scan(body, tensor, None, length=steps)
+    return jnp.concatenate([log_norm[None], rest]), tensor
 
 
 def _log_partition(K, h, chi, steps, method, broadening):
@@ -396,25 +394,30 @@ _free_energy_batch = jax.jit(jax.vmap(_free_energy_one, in_axes=(0, None, None, 
                              static_argnums=(2, 3, 4, 5))
 
 
-def _thermo_one(T, h_j, eta, chi, steps, method, broadening):
+def _k_derivatives_one(T, h_j, chi, steps, method, broadening):
     K = 1.0 / T
     h = h_j * K
 
-    def g_of_k(k):
-        return _log_partition(k, h, chi, steps, method, broadening)
-
     def dg_dk(k):  # forward mode inside, so that the second derivative is reverse-over-forward
-        return jax.jvp(g_of_k, (k,), (jnp.ones_like(k),))[1]
+        g, g_k = jax.jvp(lambda kk: _log_partition(kk, h, chi, steps, method, broadening), (k,), (jnp.ones_like(k),))
+        return g_k, g
 
     # (reverse-over-reverse and forward-over-reverse through lax.scan gave NaN with jax 0.10.1 here)
-    g_k, g_kk = jax.value_and_grad(dg_dk)(K)
-    g = g_of_k(K)
-    g_h = jax.grad(lambda hh: _log_partition(K, hh, chi, steps, method, broadening))(h + eta)
-    return TRGThermodynamics(free_energy=-T * g, energy=-g_k, heat_capacity=K * K * g_kk, magnetization=g_h)
+    (g_k, g), g_kk = jax.value_and_grad(dg_dk, has_aux=True)(K)
+    return -T * g, -g_k, K * K * g_kk
 
 
-_thermo_batch = jax.jit(jax.vmap(_thermo_one, in_axes=(0, None, None, None, None, None, None)),
-                        static_argnums=(3, 4, 5, 6))
+def _field_derivative_one(T, h_j, eta, chi, steps, method, broadening):
+    K = 1.0 / T
+    return jax.grad(lambda hh: _log_partition(K, hh, chi, steps, method, broadening))(h_j * K + eta)
+
+
+# Two executables, not one: XLA:CPU (jax 0.10.1) deadlocked on the 2-core host when the independent K- and
+# h-derivative scans were compiled into a single program and ran concurrently.
+_k_derivatives_batch = jax.jit(jax.vmap(_k_derivatives_one, in_axes=(0, None, None, None, None, None)),
+                               static_argnums=(2, 3, 4, 5))
+_field_derivative_batch = jax.jit(jax.vmap(_field_derivative_one, in_axes=(0, None, None, None, None, None, None)),
+                                  static_argnums=(3, 4, 5, 6))
 
 
 def trg_free_energy(T, *, chi: int, h=0.0, steps: int | None = None, method: str = "trg",
@@ -483,8 +486,10 @@ def trg_thermodynamics(T, *, chi: int, h=0.0, steps: int | None = None, method: 
     if not 0.0 <= eta <= 1e-3:
         raise ValueError(f"symmetry_breaking_field must be in [0, 1e-3], got {symmetry_breaking_field!r}")
     _warn_if_float32()
-    out = _thermo_batch(jnp.asarray(temps.reshape(-1)), h_j, eta, chi, steps, method, broadening)
-    return TRGThermodynamics(*(x.reshape(temps.shape) for x in out))
+    t = jnp.asarray(temps.reshape(-1))
+    f, e, c = jax.block_until_ready(_k_derivatives_batch(t, h_j, chi, steps, method, broadening))
+    m = jax.block_until_ready(_field_derivative_batch(t, h_j, eta, chi, steps, method, broadening))
+    return TRGThermodynamics(*(x.reshape(temps.shape) for x in (f, e, c, m)))
 
 
 # --------------------------------------------------------------------------------------------------------------
