@@ -6,7 +6,8 @@ Newton (jaxrg.scale.analyze_map), nu = ln 2 / ln lambda_t from the linearised ma
 axis by bisection on the sink of the iterated map. Also reports, by jax.grad through the implicit derivatives, the
 sensitivity of K_c and nu to a rescaling of the learned step, J' = J + (1 + eps) f_theta(J), at eps = 0.
 
-    .venv/bin/python benchmarks/flow.py                       # CD-5, L = 16 -> 8, n = 1 3 5, 5 seeds (the study)
+    .venv/bin/python benchmarks/flow.py                       # CD-20, L = 16 -> 8, n = 1 3 5, 5 seeds (the study)
+    .venv/bin/python benchmarks/flow.py --cd-sweeps 5         # CD-5 (cheaper, larger spread)
     .venv/bin/python benchmarks/flow.py --loss exact --L 8    # exact KL on the 4 x 4 coarse lattice
     .venv/bin/python benchmarks/flow.py --no-anchor           # f(0) learned instead of built in
 
@@ -66,8 +67,10 @@ def main():
     p.add_argument("--steps", type=int, default=1500, help="optimiser steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--couplings", type=int, default=64, help="new training couplings per round")
-    p.add_argument("--cd-sweeps", type=int, default=5)
+    p.add_argument("--cd-sweeps", type=int, default=20)
     p.add_argument("--out", default=None)
+    p.add_argument("--merge", default=None,
+                   help="results JSON of an earlier run with the same configuration: its rows for other n are kept")
     args = p.parse_args()
 
     betas = tuple([0.0] + [30.0 * 3.0**r for r in range(args.rounds - 1)])
@@ -75,7 +78,18 @@ def main():
         L=args.L, loss=args.loss, cd_sweeps=args.cd_sweeps, rounds=args.rounds, couplings_per_round=args.couplings,
         betas=betas, steps_per_round=args.steps, learning_rate=1e-2, anchored=not args.no_anchor,
     )
-    runs, table = [], []
+    runs, table, merged_from = [], [], None
+    if args.merge:
+        with open(args.merge) as f:
+            old = json.load(f)
+        mine = json.loads(json.dumps(config._asdict(), default=list))
+        if old["config"] != mine:
+            raise ValueError(f"--merge: {args.merge} was run with another configuration: {old['config']} != {mine}")
+        keep = [n for n in sorted({s["n"] for s in old["summary"]}) if n not in args.n]
+        runs = [r for r in old["runs"] if r["n"] in keep]
+        table = [s for s in old["summary"] if s["n"] in keep]
+        merged_from = {"file": os.path.basename(args.merge), "command": old.get("command"), "n": keep,
+                       "wall_seconds": old.get("wall_seconds")}
     t_start = time.time()
     for n in args.n:
         space = fl.coupling_space(n)
@@ -111,6 +125,8 @@ def main():
             "lambda_mean": np.mean([r["eigenvalues_real"] for r, g in zip(per_seed, ok) if g], 0).tolist(),
         }
         table.append(summary)
+    table.sort(key=lambda s: s["n"])
+    runs.sort(key=lambda r: (r["n"], r["seed"]))
 
     print(f"\nmajority rule b=2, L={args.L} -> {args.L // 2}, loss={args.loss}, anchored={config.anchored}, "
           f"{args.seeds} seeds "
@@ -125,11 +141,12 @@ def main():
         "benchmark": "flow", "host": host, "platform": platform.platform(), "backend": jax.default_backend(),
         "command": " ".join(["benchmarks/flow.py", *sys.argv[1:]]), "config": config._asdict(),
         "K_c_exact": CRITICAL_COUPLING, "nu_exact": 1.0,
-        "summary": table, "runs": runs, "wall_seconds": time.time() - t_start,
+        "summary": table, "runs": runs, "wall_seconds": time.time() - t_start, "merged_from": merged_from,
     }
     default = (args.loss, args.L, args.steps, args.rounds, args.couplings, args.cd_sweeps, config.anchored) == (
-        "cd", 16, 1500, 3, 64, 5, True)
-    suffix = "" if default else f"-{args.loss}-L{args.L}" + ("" if config.anchored else "-free")
+        "cd", 16, 1500, 3, 64, 20, True)
+    suffix = "" if default else (f"-{args.loss}-L{args.L}" + (f"-k{args.cd_sweeps}" if args.loss == "cd" else "")
+                                 + ("" if config.anchored else "-free"))
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"flow-{host}{suffix}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = out + ".tmp"

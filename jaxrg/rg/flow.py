@@ -769,8 +769,9 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
     Fixed point and eigen-analysis are :func:`jaxrg.scale.analyze_map` of the map ``J + f_theta(J)`` (damped Newton
     with line search, implicit derivatives). Newton starts from ``J0`` (``(n,)`` or ``(k, n)``; default ``K e_nn`` for
     K = 0.3 ... 0.5) and the solution kept is the converged one inside the training box with a thermal eigenvalue
-    > 1.2 and the smallest residual. ``K_c``: :func:`critical_coupling` bracketed inside the training box (NaN, as
-    is ``nu``, when no fixed point with a relevant direction is found).
+    > 1.2 and the smallest residual; the infinite-temperature fixed point ``J = 0`` is never kept. ``K_c``:
+    :func:`critical_coupling` bracketed inside the training box (NaN, as is ``nu``, when no non-trivial fixed point
+    with a relevant direction is found).
 
     Args:
         flow: a trained :class:`FlowModel` (evaluated in float64 when x64 is enabled).
@@ -797,8 +798,8 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
     for start in starts:
         an = _analyze_map_jit(f64, jnp.asarray(start, dtype))
         Jn = np.asarray(an.g_star)
-        if not (bool(an.converged) and np.all(np.isfinite(Jn))):
-            continue
+        if not (bool(an.converged) and np.all(np.isfinite(Jn))) or np.max(np.abs(Jn)) < 1e-3:
+            continue  # not converged, or the infinite-temperature fixed point J = 0
         lam_t = float(np.real(np.asarray(an.rg_eigenvalues)[0]))
         # the critical fixed point: inside the box, one relevant (thermal) eigenvalue clearly > 1
         inside = np.all(Jn >= low - 1e-6) and np.all(Jn <= high + 1e-6)
