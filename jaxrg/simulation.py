@@ -6,6 +6,7 @@ are reduced to observables with error bars by :func:`jaxrg.observables.thermodyn
 
 from __future__ import annotations
 
+import functools
 import numbers
 from typing import NamedTuple
 
@@ -59,34 +60,43 @@ def _positive_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+@functools.lru_cache(maxsize=None)
+def _batched_functions(sampler: str, chains: int):
+    """``init(couplings, key, spins)`` and ``step(couplings, key, state)`` over ``(n_T, chains)`` (stable identities)."""
+    def init_one(c, key, spins):
+        return SAMPLERS[sampler](c).init(key, spins)
+
+    def step_one(c, key, state):
+        return SAMPLERS[sampler](c).step(key, state)
+
+    batch_init = jax.vmap(jax.vmap(init_one, in_axes=(None, 0, 0)), in_axes=(0, 0, 0))
+    batch_step = jax.vmap(jax.vmap(step_one, in_axes=(None, 0, 0)), in_axes=(0, 0, 0))
+
+    def init(couplings, key, spins):
+        n_T = couplings.K.shape[0]
+        return batch_init(couplings, jax.random.split(key, (n_T, chains)), spins)
+
+    def step(couplings, key, state):
+        n_T = couplings.K.shape[0]
+        return batch_step(couplings, jax.random.split(key, (n_T, chains)), state)
+
+    return init, step
+
+
 def batched_kernel(sampler: str, couplings: ising.Couplings, chains: int):
     """``(init, step)`` over a batch ``(n_T, chains)``: temperatures from ``couplings`` (shape ``(n_T,)``).
 
     Returns:
         ``init(key, spins)`` with spins ``(n_T, chains, L, L)`` and ``step(key, state)``; each (T, chain) pair draws
-        its own key from ``jax.random.split(key, (n_T, chains))``.
+        its own key from ``jax.random.split(key, (n_T, chains))``. Both are :class:`jax.tree_util.Partial` over the
+        couplings, so :func:`jaxrg.sampling.driver.run_chain` compiles once per sampler, batch shape and lattice size
+        and reuses the program for other temperatures.
     """
-    factory = SAMPLERS[sampler]
-    n_T = couplings.K.shape[0]
-
-    def init_one(c, key, spins):
-        return factory(c).init(key, spins)
-
-    def step_one(c, key, state):
-        return factory(c).step(key, state)
-
-    over_chains_init = jax.vmap(init_one, in_axes=(None, 0, 0))
-    over_chains_step = jax.vmap(step_one, in_axes=(None, 0, 0))
-    batch_init = jax.vmap(over_chains_init, in_axes=(0, 0, 0))
-    batch_step = jax.vmap(over_chains_step, in_axes=(0, 0, 0))
-
-    def init(key, spins):
-        return batch_init(couplings, jax.random.split(key, (n_T, chains)), spins)
-
-    def step(key, state):
-        return batch_step(couplings, jax.random.split(key, (n_T, chains)), state)
-
-    return init, step
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+    init, step = _batched_functions(sampler, int(chains))
+    couplings = jax.tree.map(jnp.asarray, couplings)
+    return jax.tree_util.Partial(init, couplings), jax.tree_util.Partial(step, couplings)
 
 
 def _measure(state):

@@ -2,7 +2,10 @@
 
 Library kernels are pure ``step(key, state) -> (state, info)`` functions; :func:`run_chain` runs any of them (batched or
 not) for a number of measurements, calling ``measure(state)`` every ``steps_per_measurement`` steps. It compiles one
-chunk function per run and calls it repeatedly, so between chunks it can show progress, checkpoint and resume.
+chunk function per run and calls it repeatedly, so between chunks it can show progress, checkpoint and resume. When
+``step`` (and ``measure``) are pytrees of arrays, such as :class:`jax.tree_util.Partial` kernels from
+:func:`jaxrg.simulation.batched_kernel`, or module-level functions, the compiled chunk is cached across runs: a new
+temperature or a new seed reuses it.
 The key for chunk ``c`` is ``fold_in(key, c)``: a run resumed at a chunk boundary draws exactly the random numbers an
 uninterrupted run would.
 """
@@ -10,6 +13,7 @@ uninterrupted run would.
 from __future__ import annotations
 
 import math
+import types
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -44,26 +48,58 @@ def default_chunk_size(n_measurements: int, target_chunks: int = 20) -> int:
     return max(1, math.ceil(n_measurements / target_chunks))
 
 
-def _make_chunk_fn(step: Callable, measure: Callable | None, steps_per_measurement: int) -> Callable:
+def _chunk_impl(step, measure, key, state, *, steps_per_measurement: int, n: int):
+    """``n`` measurements of ``steps_per_measurement`` steps each: ``(state, records, info summed over the chunk)``."""
+
     def one_measurement(state, key):
         keys = jax.random.split(key, steps_per_measurement)
-
-        def one_step(state, k):
-            state, info = step(k, state)
-            return state, info
-
-        state, infos = jax.lax.scan(one_step, state, keys)
+        state, infos = jax.lax.scan(lambda state, k: step(k, state), state, keys)
         info = jax.tree.map(lambda x: jnp.mean(x, axis=0), infos)
         record = measure(state) if measure is not None else ()
         return state, (record, info)
 
-    def chunk(key, state, n: int):
-        keys = jax.random.split(key, n)
-        state, (records, infos) = jax.lax.scan(one_measurement, state, keys)
-        info_sum = jax.tree.map(lambda x: jnp.sum(x, axis=0), infos)
-        return state, records, info_sum
+    state, (records, infos) = jax.lax.scan(one_measurement, state, jax.random.split(key, n))
+    info_sum = jax.tree.map(lambda x: jnp.sum(x, axis=0), infos)
+    return state, records, info_sum
 
-    return jax.jit(chunk, static_argnums=2)
+
+# One compiled program per (step structure, measure structure, shapes, steps_per_measurement, n) for pytree callables:
+# their arrays (couplings, network weights) are traced arguments, so a new temperature does not recompile.
+_pytree_chunk = jax.jit(_chunk_impl, static_argnames=("steps_per_measurement", "n"))
+
+
+def _as_pytree_callable(f):
+    """``f`` as a pytree whose leaves are all arrays (traceable argument of a jitted function), or None if it is not.
+
+    :class:`jax.tree_util.Partial` (e.g. the kernels of :func:`jaxrg.simulation.batched_kernel`) and equinox modules
+    qualify; a module-level function is wrapped in a ``Partial`` (its identity is stable); a closure is not (it may
+    capture arrays, which must not be baked into a cached program).
+    """
+    if f is None:
+        return None
+    if isinstance(f, jax.tree_util.Partial) or hasattr(f, "__dataclass_fields__"):
+        leaves = jax.tree.leaves(f)
+        if all(isinstance(x, (jax.Array, np.ndarray, np.generic)) for x in leaves):
+            return f
+        return None
+    if isinstance(f, types.FunctionType) and "<locals>" not in f.__qualname__ and not f.__closure__:
+        return jax.tree_util.Partial(f)
+    return None
+
+
+def _make_chunk_fn(step: Callable, measure: Callable | None, steps_per_measurement: int) -> Callable:
+    step_tree, measure_tree = _as_pytree_callable(step), _as_pytree_callable(measure)
+    if step_tree is not None and (measure is None or measure_tree is not None):
+        def chunk(key, state, n: int):
+            return _pytree_chunk(step_tree, measure_tree, key, state, steps_per_measurement=steps_per_measurement,
+                                 n=n)
+
+        return chunk
+
+    def closure_chunk(key, state, n: int):  # a closure: compiled for this run only
+        return _chunk_impl(step, measure, key, state, steps_per_measurement=steps_per_measurement, n=n)
+
+    return jax.jit(closure_chunk, static_argnums=2)
 
 
 def run_chain(
