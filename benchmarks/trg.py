@@ -126,8 +126,8 @@ def section_heat(out, args):
     ref = exact.infinite_lattice(T)
     for method in args.heat_methods.split(","):
         t0 = time.perf_counter()
-        r = trg.trg_thermodynamics(T, chi=24, method=method)
-        entry = {"T": T.tolist(), "seconds": time.perf_counter() - t0}
+        r = trg.trg_thermodynamics(T, chi=24, method=method, steps=args.heat_steps)
+        entry = {"T": T.tolist(), "steps": args.heat_steps, "seconds": time.perf_counter() - t0}
         for name in ("free_energy", "energy", "heat_capacity", "magnetization"):
             got, want = np.asarray(getattr(r, name)), np.asarray(getattr(ref, name))
             entry[name] = got.tolist()
@@ -140,12 +140,19 @@ def section_heat(out, args):
 
 def section_scaling(out, args):
     res = {}
-    for method, chi, steps in [("trg", 24, 12), ("hotrg", 24, 16)]:
+    for method, chi, steps in [("trg", 24, 14), ("hotrg", 24, 14)]:
         t0 = time.perf_counter()
         spec = trg.trg_scaling_dimensions(chi=chi, steps=steps, method=method, num=6)
-        res[f"{method}_chi{chi}"] = {"step": spec.step.tolist(), "central_charge": spec.central_charge.tolist(),
-                                     "scaling_dimensions": spec.scaling_dimensions.tolist(),
-                                     "seconds": time.perf_counter() - t0}
+        step, c, x = spec.estimate
+        res[f"{method}_chi{chi}"] = {
+            "estimate": {"step": step, "central_charge": c, "x_sigma": float(x[0]), "x_epsilon": float(x[1]),
+                         "central_charge_error": c - 0.5, "x_sigma_error": float(x[0]) - 0.125,
+                         "x_epsilon_error": float(x[1]) - 1.0,
+                         "goals_met": bool(abs(c - 0.5) <= 0.02 and abs(x[0] - 0.125) <= 0.01
+                                           and abs(x[1] - 1.0) <= 0.05)},
+            "step": spec.step.tolist(), "central_charge": spec.central_charge.tolist(),
+            "scaling_dimensions": spec.scaling_dimensions.tolist(), "stationarity": spec.stationarity.tolist(),
+            "seconds": time.perf_counter() - t0}
         print(method, chi, res[f"{method}_chi{chi}"], flush=True)
         atomic_json_update(out, "scaling_dimensions_at_Kc", res)
 
@@ -206,6 +213,8 @@ def main():
     p.add_argument("--chis", default="8,16,32,48")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--heat-methods", default="trg,hotrg")
+    p.add_argument("--heat-steps", type=int, default=20,
+                   help="coarse-graining steps for the heat section (2^20 sites: converged off T_c, xi < 10)")
     p.add_argument("--out", default=None)
     args = p.parse_args()
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",

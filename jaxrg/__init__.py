@@ -26,6 +26,7 @@ from jaxrg.rg import blocking  # issue 4: block-spin maps  # noqa: E402
 from jaxrg.rg.blocking import block_average, block_hierarchy, decimation, majority_rule  # issue 4  # noqa: E402
 from jaxrg.rg.mcrg import MCRGResult, mcrg  # issue 4: Monte Carlo RG  # noqa: E402
 from jaxrg.rg.trg import TRGThermodynamics, trg_free_energy, trg_scaling_dimensions, trg_thermodynamics  # issue 5  # noqa: E402,E501
+from jaxrg.rg.trg import trg_heat_capacity_and_slope, trg_heat_capacity_peak  # issue 5: C peak by autodiff  # noqa: E402
 from jaxrg import scale  # issue 9  # noqa: E402
 from jaxrg import phi4  # issue 6: phi^4 model, HMC/NUTS via blackjax  # noqa: E402
 from jaxrg.sampling.hmc import hmc, nuts, window_adaptation  # issue 6  # noqa: E402

@@ -87,6 +87,25 @@ def test_thermodynamics_vs_onsager_and_finite_at_kc(method, tol_e, tol_c):
     assert float(r.heat_capacity[2]) > 2 * float(ref.heat_capacity[0])  # the (finite-chi) peak
 
 
+def test_heat_capacity_slope_and_peak():
+    """Nested forward-mode dC/dT (third derivative through the SVDs) against finite differences of the autodiff C,
+    C itself against Onsager off T_c, and gradient ascent to the finite-chi peak just above T_c (chi = 6, 2^12 sites).
+    """
+    kw = dict(chi=6, steps=12)
+    c_low, dc_low = trg.trg_heat_capacity_and_slope(2.0, **kw)
+    assert float(c_low) == pytest.approx(exact.infinite_lattice(2.0).heat_capacity, rel=5e-3)
+    eps = 1e-4
+    (c_m, _), (c_p, _), (_, dc) = (trg.trg_heat_capacity_and_slope(t, **kw) for t in (2.3 - eps, 2.3 + eps, 2.3))
+    assert np.isfinite(float(dc_low)) and float(dc_low) > 0
+    assert float(dc) == pytest.approx(float(c_p - c_m) / (2 * eps), rel=1e-4)  # FD error O(eps^2 C''') ~ 1e-6
+    peak = trg.trg_heat_capacity_peak(**kw, T_init=2.4, tol=2e-3)
+    assert peak.converged
+    assert np.all(peak.history[:, 1] <= peak.heat_capacity)
+    # the peak of the truncated network lies above T_c (finite chi acts like a finite correlation length)
+    assert exact.CRITICAL_TEMPERATURE < peak.temperature < exact.CRITICAL_TEMPERATURE + 0.05
+    assert abs(peak.slope) < 5  # |C''| ~ 1e3 at the top: within tol of the maximum
+
+
 def test_regularized_svd_derivative_degenerate():
     """Gauge-invariant function at exactly degenerate singular values: finite and equal to finite differences."""
     rng = np.random.default_rng(3)

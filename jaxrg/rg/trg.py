@@ -71,6 +71,9 @@ __all__ = [
     "trg_free_energy",
     "trg_thermodynamics",
     "trg_scaling_dimensions",
+    "HeatCapacityPeak",
+    "trg_heat_capacity_and_slope",
+    "trg_heat_capacity_peak",
 ]
 
 METHODS = ("trg", "hotrg")
@@ -340,6 +343,7 @@ def coarse_grain(K: Array, h: Array = 0.0, *, chi: int, steps: int, method: str 
     if steps == 0:
         return log_norm[None], tensor
 
+    @jax.checkpoint  # reverse mode stores one tensor per step and recomputes the rest (HOTRG: chi^5 per step)
     def body(t, _):
         return _normalise(step(t, chi, broadening))
 
@@ -382,7 +386,21 @@ def trg_log_partition(K: Array, h: Array = 0.0, *, chi: int, steps: int | None =
 
 
 # --------------------------------------------------------------------------------------------------------------
-# temperature-level API (vmapped over T, jit-compiled once per static configuration)
+# temperature-level API (mapped over T, jit-compiled once per static configuration)
+
+
+def _over_temperatures(fn, static: tuple[int, ...]):
+    """jit of ``fn(T, *args)`` mapped over a 1D array of temperatures with ``lax.map`` (sequentially).
+
+    Not ``vmap``: a batched SVD on XLA:CPU (jax 0.10.1) splits its batch over the intra-op thread pool and waits
+    for it, and two such SVDs running concurrently on a 2-thread pool deadlock (seen on the 2-core host). The core
+    functions stay vmappable (use ``jax.vmap`` on accelerators).
+    """
+
+    def mapped(temps, *args):
+        return jax.lax.map(lambda t: fn(t, *args), temps)
+
+    return jax.jit(mapped, static_argnums=static)
 
 
 def _free_energy_one(T, h_j, chi, steps, method, broadening):
@@ -390,8 +408,7 @@ def _free_energy_one(T, h_j, chi, steps, method, broadening):
     return -T * _log_partition(K, h_j * K, chi, steps, method, broadening)
 
 
-_free_energy_batch = jax.jit(jax.vmap(_free_energy_one, in_axes=(0, None, None, None, None, None)),
-                             static_argnums=(2, 3, 4, 5))
+_free_energy_batch = _over_temperatures(_free_energy_one, (2, 3, 4, 5))
 
 
 def _k_derivatives_one(T, h_j, chi, steps, method, broadening):
@@ -412,12 +429,10 @@ def _field_derivative_one(T, h_j, eta, chi, steps, method, broadening):
     return jax.grad(lambda hh: _log_partition(K, hh, chi, steps, method, broadening))(h_j * K + eta)
 
 
-# Two executables, not one: XLA:CPU (jax 0.10.1) deadlocked on the 2-core host when the independent K- and
-# h-derivative scans were compiled into a single program and ran concurrently.
-_k_derivatives_batch = jax.jit(jax.vmap(_k_derivatives_one, in_axes=(0, None, None, None, None, None)),
-                               static_argnums=(2, 3, 4, 5))
-_field_derivative_batch = jax.jit(jax.vmap(_field_derivative_one, in_axes=(0, None, None, None, None, None, None)),
-                                  static_argnums=(3, 4, 5, 6))
+# Two executables, run one after the other (independent K- and h-derivative scans in one program ran concurrently
+# on the 2-core host and deadlocked in the batched SVD; see _over_temperatures).
+_k_derivatives_batch = _over_temperatures(_k_derivatives_one, (2, 3, 4, 5))
+_field_derivative_batch = _over_temperatures(_field_derivative_one, (3, 4, 5, 6))
 
 
 def trg_free_energy(T, *, chi: int, h=0.0, steps: int | None = None, method: str = "trg",
@@ -425,7 +440,7 @@ def trg_free_energy(T, *, chi: int, h=0.0, steps: int | None = None, method: str
     """Free energy per site ``f = -T ln Z / N`` of the infinite 2D Ising lattice from TRG or HOTRG.
 
     Args:
-        T: temperature(s) in units of J, scalar or 1D array, finite and > 0 (vmapped).
+        T: temperature(s) in units of J, scalar or 1D array, finite and > 0 (mapped, one compile).
         chi: bond dimension >= 2 (TRG chi = 32: |d lnZ/lnZ| ~ 1e-7 at T_c; HOTRG is more accurate at equal chi).
         h: magnetic field in units of J (reduced field h / T), finite.
         steps: coarse-graining steps (None: 32, i.e. converged to the infinite lattice).
@@ -467,7 +482,7 @@ def trg_thermodynamics(T, *, chi: int, h=0.0, steps: int | None = None, method: 
     the Z2-symmetric network (m = 0 at h = 0).
 
     Args:
-        T: temperature(s) in units of J, scalar or 1D array, finite and > 0 (vmapped).
+        T: temperature(s) in units of J, scalar or 1D array, finite and > 0 (mapped, one compile).
         chi: bond dimension >= 2 (static).
         h: magnetic field in units of J, finite.
         steps: coarse-graining steps (None: 32).
@@ -581,3 +596,136 @@ def trg_scaling_dimensions(K=None, *, chi: int, steps: int = 16, method: str = "
     plateau = int(np.argmin(stat)) if np.isfinite(stat).any() else steps - 1
     return ScalingSpectrum(step=np.arange(1, steps + 1), central_charge=charges, scaling_dimensions=dims,
                            stationarity=stat, plateau=plateau)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the heat-capacity peak: third derivative by nested forward mode
+
+
+def _heat_capacity_and_slope_one(T, chi, steps, method, broadening):
+    K = 1.0 / T
+
+    def g(k):
+        return _log_partition(k, jnp.zeros_like(k), chi, steps, method, broadening)
+
+    def derivative(f):
+        return lambda k: jax.jvp(f, (k,), (jnp.ones_like(k),))[1]
+
+    g2 = derivative(derivative(g))
+    # forward over forward over forward: every level re-enters the regularised SVD rule (finite at degeneracies);
+    # forward-over-reverse gave NaN through lax.scan here, pure forward mode does not
+    g2_k, g3_k = jax.jvp(g2, (K,), (jnp.ones_like(K),))
+    heat_capacity = K * K * g2_k
+    slope_k = 2.0 * K * g2_k + K * K * g3_k  # dC/dK
+    return heat_capacity, -K * K * slope_k  # dC/dT = -K^2 dC/dK
+
+
+_heat_capacity_and_slope_batch = _over_temperatures(_heat_capacity_and_slope_one, (1, 2, 3, 4))
+
+
+def trg_heat_capacity_and_slope(T, *, chi: int, steps: int | None = None, method: str = "trg",
+                                broadening: float = DEFAULT_BROADENING) -> tuple[Array, Array]:
+    """Heat capacity per site ``C = K^2 d^2(ln Z/N)/dK^2`` and its temperature derivative ``dC/dT`` (h = 0).
+
+    Both by automatic differentiation of the TRG/HOTRG ln Z / N: the second and third K-derivatives come from
+    nested forward mode (``jax.jvp`` three times), each level through the regularised SVD rule, so ``dC/dT``
+    stays finite at and near T_c; ``dC/dT`` is what gradient ascent on the (finite-chi) heat-capacity peak needs
+    (:func:`trg_heat_capacity_peak`). Costs about 8 forward evaluations.
+
+    Args:
+        T: temperature(s) in units of J, scalar or 1D array, finite and > 0 (mapped, one compile).
+        chi: bond dimension >= 2 (static).
+        steps: coarse-graining steps (None: 32; the network is the torus of 2^steps sites).
+        method: ``"trg"`` or ``"hotrg"``.
+        broadening: relative Lorentzian width of the SVD derivative, in [0, 1e-3].
+
+    Returns:
+        ``(C, dC/dT)``, each of the shape of ``T``.
+    """
+    temps = _temperatures(T)
+    chi, steps, method = _check_chi(chi), _check_steps(steps), _check_method(method)
+    broadening = _check_broadening(broadening)
+    _warn_if_float32()
+    c, dc = _heat_capacity_and_slope_batch(jnp.asarray(temps.reshape(-1)), chi, steps, method, broadening)
+    return c.reshape(temps.shape), dc.reshape(temps.shape)
+
+
+class HeatCapacityPeak(NamedTuple):
+    """Result of :func:`trg_heat_capacity_peak`.
+
+    Attributes:
+        temperature: temperature of the heat-capacity maximum found (units of J), float.
+        heat_capacity: C per site there, float.
+        slope: dC/dT there (close to 0 at convergence), float.
+        converged: whether the step size fell below ``tol`` within ``max_iterations``.
+        history: ``(iterations, 3)`` array of ``(T, C, dC/dT)`` at every iterate.
+    """
+
+    temperature: float
+    heat_capacity: float
+    slope: float
+    converged: bool
+    history: np.ndarray
+
+
+def trg_heat_capacity_peak(*, chi: int, steps: int | None = None, method: str = "trg", T_init: float = 2.4,
+                           step_size: float = 0.02, tol: float = 1e-4, max_iterations: int = 60,
+                           broadening: float = DEFAULT_BROADENING) -> HeatCapacityPeak:
+    """Locate the maximum of the TRG/HOTRG heat capacity C(T) by gradient ascent on the autodiff ``dC/dT``.
+
+    Sign-gradient ascent with step halving (Rprop): ``T <- T + step * sign(dC/dT)``, the step halved each time
+    the sign of ``dC/dT`` flips (the maximum was stepped over), until it is below ``tol``. The step is set by the
+    sign only because C is sharply peaked (``|d^2C/dT^2|`` grows like chi at T_c), so no fixed learning rate
+    suits both the flanks and the top. ``dC/dT`` is exact autodiff of the network (third K-derivative by nested
+    forward mode, :func:`trg_heat_capacity_and_slope`). At finite chi and ``2^steps`` sites the peak sits above
+    T_c by the finite-chi (and finite-size) offset; it moves to T_c as chi and steps grow.
+
+    Args:
+        chi: bond dimension >= 2 (static).
+        steps: coarse-graining steps (None: 32).
+        method: ``"trg"`` or ``"hotrg"``.
+        T_init: starting temperature (units of J), > 0.
+        step_size: initial step in T, > 0.
+        tol: stop when the step falls below this, > 0.
+        max_iterations: evaluations of (C, dC/dT) at most, >= 1.
+        broadening: relative Lorentzian width of the SVD derivative, in [0, 1e-3].
+
+    Returns:
+        :class:`HeatCapacityPeak`.
+    """
+    chi, steps, method = _check_chi(chi), _check_steps(steps), _check_method(method)
+    broadening = _check_broadening(broadening)
+    T = _finite_scalar(T_init, "T_init")
+    step = _finite_scalar(step_size, "step_size")
+    tol = _finite_scalar(tol, "tol")
+    if T <= 0 or step <= 0 or tol <= 0:
+        raise ValueError(f"T_init, step_size and tol must be > 0, got {T_init!r}, {step_size!r}, {tol!r}")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
+        raise ValueError(f"max_iterations must be an integer >= 1, got {max_iterations!r}")
+    _warn_if_float32()
+    history, previous_sign, converged, seen = [], 0.0, False, {}
+    for _ in range(int(max_iterations)):
+        if T not in seen:  # the iterates revisit temperatures while they bracket the top
+            c, dc = _heat_capacity_and_slope_batch(jnp.asarray([T]), chi, steps, method, broadening)
+            seen[T] = (float(c[0]), float(dc[0]))
+        c, dc = seen[T]
+        if not (np.isfinite(c) and np.isfinite(dc)):
+            raise FloatingPointError(f"non-finite heat capacity or slope at T = {T}: C = {c}, dC/dT = {dc}")
+        history.append((T, c, dc))
+        sign = float(np.sign(dc))
+        if sign == 0.0:
+            converged = True
+            break
+        if previous_sign and sign != previous_sign:
+            step *= 0.5
+            if step < tol:
+                converged = True
+                break
+        previous_sign = sign
+        T = T + step * sign
+        if T <= 0:
+            raise FloatingPointError("gradient ascent left T > 0; start closer to the peak (T_init)")
+    hist = np.asarray(history)
+    best = int(np.argmax(hist[:, 1]))  # the highest C evaluated (the last iterates bracket the top within tol)
+    return HeatCapacityPeak(temperature=float(hist[best, 0]), heat_capacity=float(hist[best, 1]),
+                            slope=float(hist[best, 2]), converged=converged, history=hist)
