@@ -1,16 +1,25 @@
-"""Checkerboard Metropolis throughput: jaxrg vs a vectorised numpy and a one-thread numba checkerboard, side by side.
+"""Checkerboard Metropolis throughput: jaxrg's int8 and bit-packed kernels vs numpy and numba, side by side.
 
 Attempted spin flips per nanosecond for L in {64, 256, 1024} and batch {1, 16}, after a warm-up (compilation excluded),
-with ``block_until_ready``; every implementation is timed in the same run, interleaved, and the median of several
-repetitions is kept, so the ratios are meaningful on a shared, noisy machine.
+with ``block_until_ready``. Implementations: ``jaxrg`` (int8 kernel, :func:`jaxrg.metropolis`), ``bitpacked``
+(:func:`jaxrg.sampling.bitpacked.bitpacked_metropolis`, one bit per spin), a vectorised numpy checkerboard and a
+one-thread numba checkerboard. All are timed in the same run, interleaved repetition by repetition, and the median is
+kept, so the ratios are meaningful on a shared, noisy machine. Besides wall-clock flips/ns every row records flips per
+CPU-ns (``<name>_per_core``: flips / process CPU time), the per-core throughput whatever the number of threads used.
+On an accelerator backend (GPU/TPU) the run adds ``--gpu-sizes`` (default 4096 8192 16384) for the two jaxrg kernels
+only (the CPU baselines are skipped there), so the GPU measurement is the one command below.
 
-Usage: python benchmarks/metropolis.py [--quick] [--sizes 64 256 1024] [--batches 1 16] [--out PATH]
-Writes benchmarks/results/metropolis-<host>.json.
+Usage: python benchmarks/metropolis.py [--quick] [--sizes 64 256 1024] [--batches 1 16] [--gpu-sizes 4096 ...]
+       [--out PATH]
+Writes benchmarks/results/metropolis-<host>.json: ``rows`` (L, batch, jaxrg, bitpacked, numpy, numba, *_per_core,
+ratio_vs_numpy, ratio_vs_numba (int8 kernel), bitpacked_ratio_vs_numpy, bitpacked_ratio_vs_numba, bitpacked_vs_int8,
+device) and, on an accelerator, ``accelerator_rows`` (the --gpu-sizes, jaxrg kernels only, baselines None).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -24,16 +33,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrg import ising
-from jaxrg.simulation import batched_kernel
+from jaxrg.sampling import bitpacked_metropolis, metropolis
 
 T_BENCH = 2.269185314213022  # near T_c: acceptance ~ 0.2, the representative regime
 
 
-# --- jaxrg -----------------------------------------------------------------------------------------------------
-def make_jaxrg(L: int, batch: int, sweeps: int):
+# --- jaxrg (int8 kernel jaxrg.metropolis or the bit-packed kernel), vmapped over the batch -------------------------
+def make_jaxrg(L: int, batch: int, sweeps: int, factory=metropolis):
     c = ising.couplings(np.full(batch, T_BENCH))
-    init, step = batched_kernel("metropolis", c, 1)
-    state = init(jax.random.key(0), ising.random_spins(jax.random.key(1), L, (batch, 1)))
+    init_one = lambda c1, key, s: factory(c1).init(key, s)  # noqa: E731
+    step_one = lambda c1, key, st: factory(c1).step(key, st)  # noqa: E731
+    init = lambda key, spins: jax.vmap(init_one)(c, jax.random.split(key, batch), spins)  # noqa: E731
+    step = lambda key, st: jax.vmap(step_one)(c, jax.random.split(key, batch), st)  # noqa: E731
+    state = init(jax.random.key(0), ising.random_spins(jax.random.key(1), L, (batch,)))
 
     @jax.jit
     def run(key, state):
@@ -112,69 +124,96 @@ def make_numba(L: int, batch: int, sweeps: int):
     K = 1.0 / T_BENCH
     thr = np.minimum(np.floor(np.exp(-2.0 * K * np.arange(-4, 5)) * 2.0**32), 2**32 - 1).astype(np.uint64)
     state = {"x": np.uint64(88172645463325252)}
-    kernel(s, thr, 1, state["x"])  # compile
+    state["x"] = np.uint64(kernel(s, thr, 1, state["x"]))  # compile
 
     def go():
-        state["x"] = kernel(s, thr, sweeps, state["x"])
+        state["x"] = np.uint64(kernel(s, thr, sweeps, state["x"]))  # keep the argument type: no recompilation
 
     return go
 
 
-def time_it(fn, repeats: int) -> float:
-    times = []
+def time_interleaved(impls: dict, repeats: int) -> dict:
+    """Median wall and CPU seconds per call of each implementation, timed in turn within every repetition."""
+    wall = {name: [] for name in impls}
+    cpu = {name: [] for name in impls}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in impls.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return {name: (statistics.median(wall[name]), statistics.median(cpu[name])) for name in impls}
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[64, 256, 1024])
     p.add_argument("--batches", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--gpu-sizes", type=int, nargs="*", default=[4096, 8192, 16384],
+                   help="extra sizes run only on a GPU/TPU backend (jaxrg kernels only)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="fewer sweeps and repeats (smoke run)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
+    accelerator = jax.default_backend() != "cpu"
+    configs = [(L, B, False) for L in args.sizes for B in args.batches]
+    if accelerator:
+        configs += [(L, B, True) for L in args.gpu_sizes for B in args.batches]
 
-    rows = []
-    for L in args.sizes:
-        for B in args.batches:
-            flips_per_sweep = L * L * B
-            # aim at ~0.1-0.5 s per timed call for jaxrg; baselines get fewer sweeps (they are slower), same units.
-            sweeps = max(2, int(2e7 / flips_per_sweep)) if not args.quick else 2
-            base_sweeps = max(1, sweeps // 20)
-            impls = {
-                "jaxrg": (make_jaxrg(L, B, sweeps), sweeps),
-                "numpy": (make_numpy(L, B, base_sweeps), base_sweeps),
-                "numba": (make_numba(L, B, base_sweeps), base_sweeps),
-            }
-            for fn, _ in impls.values():
-                if fn is not None:
-                    fn()  # warm-up (compilation)
-            row = {"L": L, "batch": B}
-            for name, (fn, n) in impls.items():
-                if fn is None:
-                    row[name] = None
-                    continue
-                dt = time_it(fn, repeats)
-                row[name] = flips_per_sweep * n / dt / 1e9
-            row["ratio_vs_numpy"] = row["jaxrg"] / row["numpy"]
-            row["ratio_vs_numba"] = row["jaxrg"] / row["numba"] if row["numba"] else None
-            rows.append(row)
-            print(
-                f"L={L:5d} batch={B:3d}  jaxrg {row['jaxrg']:.4f}  numpy {row['numpy']:.4f}  "
-                f"numba {row['numba'] or float('nan'):.4f} flips/ns  x{row['ratio_vs_numpy']:.1f} numpy  "
-                f"x{row['ratio_vs_numba'] or float('nan'):.1f} numba",
-                flush=True,
-            )
+    rounds8 = functools.partial(bitpacked_metropolis, planes_per_round=8)
+    rows, accelerator_rows = [], []  # accelerator_rows: no baselines (kept apart so run_all's ratios stay defined)
+    for L, B, jax_only in configs:
+        flips_per_sweep = L * L * B
+        # aim at ~0.1-0.5 s per timed call for jaxrg; baselines get fewer sweeps (they are slower), same units.
+        target = 5e9 if accelerator else 2e7
+        sweeps = max(2, int(target / flips_per_sweep)) if not args.quick else 2
+        bp_sweeps = sweeps if accelerator or args.quick else 2 * sweeps
+        base_sweeps = max(1, sweeps // 20)
+        impls = {
+            "jaxrg": (make_jaxrg(L, B, sweeps), sweeps),
+            "bitpacked": (make_jaxrg(L, B, bp_sweeps, bitpacked_metropolis), bp_sweeps),
+            # off CPU the bit-packed default is one unrolled round of 32 planes; also time rounds of 8 (while loop)
+            "bitpacked_rounds8": (make_jaxrg(L, B, bp_sweeps, rounds8) if accelerator else None, bp_sweeps),
+            "numpy": (None if jax_only else make_numpy(L, B, base_sweeps), base_sweeps),
+            "numba": (None if jax_only else make_numba(L, B, base_sweeps), base_sweeps),
+        }
+        for fn, _ in impls.values():
+            if fn is not None:
+                fn()  # warm-up (compilation)
+        timed = time_interleaved({k: fn for k, (fn, _) in impls.items() if fn is not None}, repeats)
+        row = {"L": L, "batch": B}
+        for name, (fn, n) in impls.items():
+            if fn is None:
+                row[name] = row[f"{name}_per_core"] = None
+                continue
+            wall, cpu = timed[name]
+            row[name] = flips_per_sweep * n / wall / 1e9
+            row[f"{name}_per_core"] = flips_per_sweep * n / cpu / 1e9 if cpu > 0 else None
+        for kernel, prefix in (("jaxrg", ""), ("bitpacked", "bitpacked_")):
+            for base in ("numpy", "numba"):
+                row[f"{prefix}ratio_vs_{base}"] = row[kernel] / row[base] if row[base] else None
+        row["bitpacked_vs_int8"] = row["bitpacked"] / row["jaxrg"]
+        row["device"] = str(jax.devices()[0].device_kind)
+        (accelerator_rows if jax_only else rows).append(row)
+        fmt = lambda v: "  n/a " if v is None else f"{v:6.3f}"  # noqa: E731
+        fmtx = lambda v: " n/a" if v is None else f"{v:4.1f}"  # noqa: E731
+        print(
+            f"L={L:5d} batch={B:3d}  flips/ns int8 {fmt(row['jaxrg'])}  bitpacked {fmt(row['bitpacked'])}  "
+            f"numpy {fmt(row['numpy'])}  numba {fmt(row['numba'])} | per core {fmt(row['jaxrg_per_core'])} "
+            f"{fmt(row['bitpacked_per_core'])} {fmt(row['numpy_per_core'])} {fmt(row['numba_per_core'])} | "
+            f"int8 x{fmtx(row['ratio_vs_numpy'])} numpy x{fmtx(row['ratio_vs_numba'])} numba; "
+            f"bitpacked x{fmtx(row['bitpacked_ratio_vs_numpy'])} numpy x{fmtx(row['bitpacked_ratio_vs_numba'])} numba",
+            flush=True,
+        )
 
     host = socket.gethostname()
     result = {
         "benchmark": "metropolis",
-        "metric": "attempted spin flips per ns (median of repeats)",
+        "metric": "attempted spin flips per ns (median of repeats); *_per_core: flips per CPU-ns (process time)",
+        "kernels": {"jaxrg": "int8 checkerboard (jaxrg.metropolis, hash RNG)",
+                    "bitpacked": "bit-packed 16 spins/word, bit-serial exact acceptance (bitpacked_metropolis)",
+                    "numpy": "vectorised numpy checkerboard", "numba": "one-thread numba checkerboard"},
         "temperature": T_BENCH,
         "device": str(jax.devices()[0].device_kind),
         "backend": jax.default_backend(),
@@ -186,6 +225,7 @@ def main(argv=None) -> dict:
         "load_average": os.getloadavg(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "rows": rows,
+        "accelerator_rows": accelerator_rows,
     }
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"metropolis-{host}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)

@@ -314,8 +314,8 @@ def bitpacked_metropolis(couplings: Couplings, *, planes_per_round: int | None =
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K >= 0`` and ``h = 0`` (vmap for batches).
         planes_per_round: random bit-planes per round (static even int in 2..32; ``None``:
-            :func:`default_planes_per_round`). A speed knob only: the chain's law does not depend on it, but the
-            random stream (and so the trajectory for a given key) does.
+            :func:`default_planes_per_round`). A speed knob only: plane ``i`` always draws the same bits and a
+            settled comparison never changes, so the trajectory for a given key is bitwise the same for every value.
 
     Returns:
         :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins (``L`` even,
