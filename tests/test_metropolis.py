@@ -110,3 +110,14 @@ def test_simulate_rejects_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         jaxrg.simulate(args.pop("L"), args.pop("T"), **args)
+
+
+@pytest.mark.parametrize("L", [4, 6, 16])
+def test_flat_neighbour_sum_matches_lattice(L):
+    from jaxrg import lattice
+    from jaxrg.sampling.metropolis import _flat_neighbour_sum
+
+    black, white = lattice.split_checkerboard(ising.random_spins(jax.random.key(L), L))
+    for colour, other in ((0, white), (1, black)):
+        want = np.asarray(lattice.compact_neighbour_sum(other, colour))
+        np.testing.assert_array_equal(np.asarray(_flat_neighbour_sum(other, colour)).reshape(want.shape), want)

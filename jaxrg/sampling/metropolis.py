@@ -56,14 +56,32 @@ def acceptance_thresholds(couplings: Couplings) -> Array:
     return jnp.floor(p * _THRESHOLD_SCALE).astype(jnp.uint32)
 
 
+def _flat_neighbour_sum(other: Array, colour: int) -> Array:
+    """:func:`jaxrg.lattice.compact_neighbour_sum` on the flattened ``(L * L/2,)`` colour array.
+
+    Same values; written on one flat axis because XLA's CPU code for the 2D version (a row-parity select between two
+    column rolls) runs about 20% slower.
+    """
+    L, n = other.shape
+    flat = other.reshape(-1)
+    j = jax.lax.iota(jnp.int32, L * n)
+    column = j % n
+    left = jnp.where(column == 0, jnp.roll(flat, -(n - 1)), jnp.roll(flat, 1))  # k - 1, periodic within the row
+    right = jnp.where(column == n - 1, jnp.roll(flat, n - 1), jnp.roll(flat, -1))  # k + 1
+    even_row = (j // n) % 2 == 0
+    horizontal = jnp.where(even_row, left, right) if colour == 0 else jnp.where(even_row, right, left)
+    return jnp.roll(flat, n) + jnp.roll(flat, -n) + flat + horizontal
+
+
 def _update_colour(
     key: Array, spins: Array, other: Array, colour: int, thresholds: Array, rng: str
 ) -> tuple[Array, Array]:
-    n = lattice.compact_neighbour_sum(other, colour)
-    index = ((spins * n + 4) // 2 + 5 * (spins > 0)).astype(jnp.int32)
-    bits = rng_lib.hash_bits(key, spins.shape, rng) >> 1
+    s = spins.reshape(-1)
+    n = _flat_neighbour_sum(other, colour)
+    index = ((s * n + 4) // 2 + 5 * (s > 0)).astype(jnp.int32)
+    bits = rng_lib.hash_bits(key, s.shape, rng) >> 1  # same counters, row-major, as for the (L, L/2) shape
     accept = bits < jnp.take(thresholds, index)
-    return jnp.where(accept, -spins, spins), jnp.mean(accept.astype(jnp.float32))
+    return jnp.where(accept, -s, s).reshape(spins.shape), jnp.mean(accept.astype(jnp.float32))
 
 
 def metropolis(couplings: Couplings, *, rng: str = "hash") -> Kernel:
