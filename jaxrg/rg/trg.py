@@ -40,10 +40,10 @@ warn when called without x64.
 
 Symmetry breaking: at ``h = 0`` the network is exactly Z2 symmetric, so ``dg/dh = 0`` at every temperature.
 :func:`trg_thermodynamics` therefore takes the h-derivative at the reduced field ``h + eta`` with a small
-``eta = symmetry_breaking_field`` (default 1e-8), which selects the + phase below T_c once ``2^steps * eta m >> 1``
-(the network closes on a torus of ``2^steps`` sites; default steps 32 give ``2^32 * 1e-8 = 43``). Free energy,
+``eta = symmetry_breaking_field`` (default ``32 / 2^steps``: 7e-9 at the default 32 steps), which selects the + phase
+below T_c once ``2^steps * eta m >> 1`` (the network closes on a torus of ``2^steps`` sites). Free energy,
 energy and heat capacity are evaluated at ``h`` itself. Above T_c the returned m is the linear response
-``chi * eta`` (~1e-8).
+``chi * eta`` (~1e-8 at 32 steps).
 """
 
 from __future__ import annotations
@@ -79,8 +79,12 @@ __all__ = [
 METHODS = ("trg", "hotrg")
 #: Default number of coarse-graining steps: a torus of 2^32 sites, finite-size term < 1e-9 in ln Z / N.
 DEFAULT_STEPS = 32
-#: Default symmetry-breaking reduced field for the magnetisation in :func:`trg_thermodynamics`.
-DEFAULT_SYMMETRY_BREAKING_FIELD = 1e-8
+
+
+def default_symmetry_breaking_field(steps: int) -> float:
+    """Reduced field ``32 / 2^steps`` (capped at 1e-3) used for the magnetisation by :func:`trg_thermodynamics`:
+    on the torus of ``2^steps`` sites it gives the + phase a weight ``exp(64 m)`` over the - phase."""
+    return min(1e-3, 32.0 * 0.5**steps)
 
 
 class TRGThermodynamics(NamedTuple):
@@ -470,7 +474,7 @@ def _finite_scalar(x, name):
 
 
 def trg_thermodynamics(T, *, chi: int, h=0.0, steps: int | None = None, method: str = "trg",
-                       symmetry_breaking_field: float = DEFAULT_SYMMETRY_BREAKING_FIELD,
+                       symmetry_breaking_field: float | None = None,
                        broadening: float = DEFAULT_BROADENING) -> TRGThermodynamics:
     """Free energy, energy, heat capacity and magnetisation per site from one differentiable TRG/HOTRG function.
 
@@ -478,7 +482,7 @@ def trg_thermodynamics(T, *, chi: int, h=0.0, steps: int | None = None, method: 
     forward-mode derivative (which also gives d^2g/dK^2 for the heat capacity: reverse-over-forward), magnetisation
     = dg/dh by ``jax.grad`` at ``h / T + symmetry_breaking_field``. Below T_c and at h = 0 the small positive field
     selects the + phase, so ``magnetization`` is the spontaneous magnetisation (needs
-    ``2^steps * symmetry_breaking_field * m >> 1``; default steps = 32 and field 1e-8 give 43 m); set it to 0 for
+    ``2^steps * symmetry_breaking_field * m >> 1``; the default ``32 / 2^steps`` gives ``32 m``); set it to 0 for
     the Z2-symmetric network (m = 0 at h = 0).
 
     Args:
@@ -487,7 +491,7 @@ def trg_thermodynamics(T, *, chi: int, h=0.0, steps: int | None = None, method: 
         h: magnetic field in units of J, finite.
         steps: coarse-graining steps (None: 32).
         method: ``"trg"`` or ``"hotrg"``.
-        symmetry_breaking_field: extra reduced field, in [0, 1e-3].
+        symmetry_breaking_field: extra reduced field, in [0, 1e-3]; None for ``min(1e-3, 32 / 2^steps)``.
         broadening: relative Lorentzian width of the SVD derivative, in [0, 1e-3].
 
     Returns:
@@ -497,6 +501,8 @@ def trg_thermodynamics(T, *, chi: int, h=0.0, steps: int | None = None, method: 
     chi, steps, method = _check_chi(chi), _check_steps(steps), _check_method(method)
     broadening = _check_broadening(broadening)
     h_j = _finite_scalar(h, "h")
+    if symmetry_breaking_field is None:
+        symmetry_breaking_field = default_symmetry_breaking_field(steps)
     eta = _finite_scalar(symmetry_breaking_field, "symmetry_breaking_field")
     if not 0.0 <= eta <= 1e-3:
         raise ValueError(f"symmetry_breaking_field must be in [0, 1e-3], got {symmetry_breaking_field!r}")
