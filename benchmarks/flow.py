@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import socket
@@ -101,7 +100,8 @@ def main():
             a = fl.analyze_flow(result.flow, space)
             dkc, dnu = sensitivities(result.flow, space, a)
             row = {
-                "n": n, "seed": seed, "K_c": a.K_c, "f_at_zero": np.asarray(result.flow(jnp.zeros(n))).tolist(), "nu": a.nu, "fixed_point": a.fixed_point.tolist(),
+                "n": n, "seed": seed, "K_c": a.K_c, "nu": a.nu, "fixed_point": a.fixed_point.tolist(),
+                "f_at_zero": np.asarray(result.flow(jnp.zeros(n))).tolist(),
                 "fixed_point_residual": a.residual, "eigenvalues_real": np.real(a.eigenvalues).tolist(),
                 "eigenvalues_imag": np.imag(a.eigenvalues).tolist(), "n_relevant": a.n_relevant,
                 "dKc_deps": dkc, "dnu_deps": dnu, "final_loss": float(result.loss_history[-1]),

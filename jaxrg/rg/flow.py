@@ -55,7 +55,6 @@ Analysis (all pure JAX; derivatives through the implicit function theorem):
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 from typing import Callable, NamedTuple
 
