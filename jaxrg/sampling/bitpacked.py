@@ -81,8 +81,9 @@ class BitpackedInfo(NamedTuple):
     Attributes:
         acceptance: fraction of sites flipped (NaN when the couplings are unsupported, see module docstring).
         sweeps: work done, 1 sweep.
-        planes: random bit-planes used (the larger of the two half-sweeps; at most 32): about
-            ``log2(sites) + 1``, the depth at which every bit-serial comparison of the half-sweep was settled.
+        planes: random bit-planes drawn (the larger of the two half-sweeps; at most 32): with rounds, the first
+            multiple of ``planes_per_round`` at which every comparison of the half-sweep was settled (about
+            ``log2(sites) + 1``); 32 when ``planes_per_round = 32``.
     """
 
     acceptance: Array
