@@ -70,7 +70,8 @@ def test_thermodynamics_vs_onsager_and_finite_at_kc(method, tol_e, tol_c):
 
     Tolerances from the chi = 8 truncation error: relative free-energy error <= 1e-4 (published TRG value at K_c
     7e-5, smaller away from it; HOTRG about 10x smaller); each K-derivative of that error grows roughly by
-    1/|K - K_c| ~ 10, so energy errors ~ 1e-3 (TRG) / 1e-4 (HOTRG) and heat-capacity errors ~ 1e-2 are expected.
+    1/|K - K_c| ~ 5 .. 10, so energy errors <~ 1e-3 (TRG) / 1e-4 (HOTRG) and heat-capacity errors <~ 1e-2 are
+    expected (2e-3 seen for both methods; 5e-3 asserted).
     """
     T = np.array([2.0, 2.6, exact.CRITICAL_TEMPERATURE])
     r = trg.trg_thermodynamics(T, chi=8, steps=24, method=method, symmetry_breaking_field=1e-6)
