@@ -19,7 +19,9 @@ applied in rounds of ``planes_per_round`` until no spin of the half-sweep is und
 planes; the loop is skipped when ``planes_per_round = 32``, the default off CPU: one fused kernel, no host sync).
 A 32-bit hash word serves two planes of a 16-spin word: random bits come from the keyed counter hash of
 :mod:`jaxrg.rng` (counter = plane pair * words + word, fresh key per half-sweep), so every spin of every lattice at
-every plane gets its own bits; nothing is shared between spins, lattices or sweeps.
+every plane gets its own bits; nothing is shared between spins, lattices or sweeps. (NVIDIA's ising-gpu packs 4 bits
+per spin, 16 spins per 64-bit word, adds neighbour words nibble-wise and draws one Philox float per spin; here one bit
+per spin is stored and a half-sweep draws about ``(log2(sites) + 1) / 32`` hash words per spin.)
 
 Precision. ``p`` is evaluated in the default float dtype (float32, relative rounding ~ 6e-8; float64 under x64) and
 truncated to 32 binary digits; spins still undecided after plane 32 (``u`` agrees with ``p`` to 32 digits) are
