@@ -36,9 +36,16 @@ BENCHMARKS = {
 def _rows_metropolis(d):
     for r in d.get("rows", []):
         label = f"L={r['L']} batch={r['batch']}"
-        yield ("metropolis " + label, "flips/ns", r["jaxrg"], r["numpy"], r["jaxrg"] / r["numpy"], "numpy")
-        if r.get("numba"):
-            yield ("metropolis " + label, "flips/ns", r["jaxrg"], r["numba"], r["jaxrg"] / r["numba"], "numba")
+        for kernel, name in (("jaxrg", "metropolis int8"), ("bitpacked", "metropolis bit-packed")):
+            if r.get(kernel) is None:
+                continue
+            yield (f"{name} {label}", "flips/ns", r[kernel], r["numpy"], r[kernel] / r["numpy"], "numpy")
+            if r.get("numba"):
+                yield (f"{name} {label}", "flips/ns", r[kernel], r["numba"], r[kernel] / r["numba"], "numba")
+    for r in d.get("accelerator_rows", []):  # GPU/TPU: jaxrg kernels only (no host baseline)
+        for kernel in ("jaxrg", "bitpacked", "bitpacked_rounds8"):
+            if r.get(kernel) is not None:
+                yield (f"metropolis {kernel} L={r['L']} batch={r['batch']}", "flips/ns", r[kernel], None, None, "")
 
 
 def _rows_cluster(d):

@@ -35,4 +35,5 @@ from jaxrg.sampling.multispin import patch_metropolis  # issue 7: 2x2-patch Hami
 from jaxrg.rg.flow import FlowModel, analyze_flow, coupling_space, train_flow  # issue 7: learned flows  # noqa: E402
 from jaxrg.sampling import swendsen_wang, wolff  # issue 3: cluster samplers  # noqa: E402
 from jaxrg.rg.inverse import generate  # issue 8: inverse-RG generators (jaxrg.rg.inverse)  # noqa: E402
+from jaxrg.sampling.bitpacked import bitpacked_metropolis, pack_spins, unpack_spins  # issue 12: multi-spin coding  # noqa: E402,E501
 from jaxrg import parallel  # issue 11: sharded batches, domain decomposition  # noqa: E402

@@ -96,6 +96,10 @@ def batched_kernel(sampler: str, couplings: ising.Couplings, chains: int):
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
     init, step = _batched_functions(sampler, int(chains))
     couplings = jax.tree.map(jnp.asarray, couplings)
+    # Inside the compiled chain the couplings are traced: let each factory check the concrete values here (e.g. a
+    # sampler without field support rejects h != 0 now instead of returning frozen spins).
+    for K, h in zip(np.ravel(np.asarray(couplings.K)), np.ravel(np.asarray(couplings.h))):
+        SAMPLERS[sampler](ising.Couplings(jnp.asarray(K), jnp.asarray(h)))
     return jax.tree_util.Partial(init, couplings), jax.tree_util.Partial(step, couplings)
 
 

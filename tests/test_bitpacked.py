@@ -229,3 +229,11 @@ def test_traced_field_freezes_spins_and_reports_nan():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_simulate_rejects_a_field_up_front():
+    """simulate checks the concrete couplings before compiling: the bit-packed kernel has no field term."""
+    import jaxrg
+
+    with pytest.raises(ValueError, match="must be 0 for the bit-packed kernel"):
+        jaxrg.simulate(8, [2.0, 2.5], sampler="bitpacked_metropolis", h=0.1, sweeps=32)
