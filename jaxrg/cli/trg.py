@@ -32,7 +32,9 @@ def execute(config: dict, ctx: Context) -> dict:
         scaling = None
         if config["scaling_steps"]:
             s = trg_scaling_dimensions(chi=config["chi"], steps=config["scaling_steps"], method=config["method"], num=4)
-            scaling = {"step": s.step, "central_charge": s.central_charge, "scaling_dimensions": s.scaling_dimensions}
+            step_c, c_c, x_c = s.estimate
+            scaling = {"step": s.step, "central_charge": s.central_charge, "scaling_dimensions": s.scaling_dimensions,
+                       "estimate": {"step": step_c, "central_charge": c_c, "scaling_dimensions": x_c}}
     result = {"config": config, "T": T, "free_energy": f}
     lines = [f"{'T':>10} {'f (' + config['method'] + ')':>20}"]
     if config["h"] == 0.0:
@@ -47,6 +49,9 @@ def execute(config: dict, ctx: Context) -> dict:
         lines += ["", "K = K_c: step, central charge (exact 1/2), x_1 (1/8), x_2 (1), x_3 (9/8)"]
         lines += [f"{int(k):4d} {c:8.4f} " + " ".join(f"{x:8.4f}" for x in xs[:3])
                   for k, c, xs in zip(scaling["step"], scaling["central_charge"], scaling["scaling_dimensions"])]
+        est = scaling["estimate"]
+        lines.append(f"estimate (most stationary step {est['step']}): c = {est['central_charge']:.4f}, "
+                     f"x_sigma = {est['scaling_dimensions'][0]:.4f}, x_epsilon = {est['scaling_dimensions'][1]:.4f}")
     ctx.out("\n".join(lines))
     return result
 
