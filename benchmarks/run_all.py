@@ -77,6 +77,22 @@ def _rows_hmc(d):
                r.get("ess_per_second_over_metropolis"), "metropolis")
 
 
+def _rows_trg(d):
+    for case, r in d.get("accuracy_lnZ_at_Kc", {}).items():
+        yield (f"{case} ln Z/N at K_c", "relative error", r["relative_error"], None, None, "Onsager")
+    for case, r in d.get("thermodynamics_chi24", {}).items():
+        for T, err in zip(r["T"], r["heat_capacity_relative_error"]):
+            yield (f"{case} heat capacity T={T}", "relative error", err, None, None, "Onsager")
+    for case, r in d.get("scaling_dimensions_at_Kc", {}).items():
+        e = r["estimate"]
+        for name, exact in (("central_charge", 0.5), ("x_sigma", 0.125), ("x_epsilon", 1.0)):
+            yield (f"{case} at K_c (step {e['step']})", name, e[name], exact, None, "exact")
+    for method, t in d.get("time_per_step", {}).items():
+        for r in t.get("rows", []):
+            yield (f"{method} step chi={r['chi']}", "seconds (min)", r["jax_seconds_min"], r["numpy_seconds_min"],
+                   r["numpy_seconds_min"] / r["jax_seconds_min"], "numpy")
+
+
 def _rows_flow(d):
     for r in d.get("summary", []):
         tag = f"learned flow n={r['n']} ({r.get('seeds', '?')} seeds, {r.get('failed_seeds', 0)} failed)"
@@ -95,6 +111,7 @@ def _rows_scale(d):
 
 
 EXTRACTORS = {
+    "trg": _rows_trg,
     "flow": _rows_flow,
     "scale": _rows_scale,
     "metropolis": _rows_metropolis,
@@ -106,10 +123,11 @@ EXTRACTORS = {
 
 
 def _device(d) -> str:
-    for key in ("device", "device_kind", "backend"):
-        v = d.get(key)
-        if isinstance(v, str):
-            return v
+    for where in (d, d.get("host") if isinstance(d.get("host"), dict) else {}):
+        for key in ("device", "device_kind", "backend"):
+            v = where.get(key)
+            if isinstance(v, str):
+                return v
     return "?"
 
 
