@@ -49,6 +49,8 @@ def test_subcommand_help(command, capsys):
         (["phi4", "--sampler", "langevin"], "sampler must be one of"),
         (["generate", "--size", "48"], "size must be a power of 2, got 48"),
         (["generate", "--n", "8"], "n must be an integer >= 64"),
+        (["generate", "--model", "no/such.eqx"], "model: no such file 'no/such.eqx'"),
+        (["generate", "--model", "pyproject.toml"], "is not a generator file written by jaxrg.rg.inverse.save"),
         (["vft"], "data is required"),
         (["flow", "--n", "4"], "n must be one of 1, 2, 3, 5, got 4"),
         (["flow", "--L", "10"], "L must be a multiple of 4"),

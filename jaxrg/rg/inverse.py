@@ -690,9 +690,21 @@ def _load_bytes(data: bytes):
 
 
 def load(path):
-    """Load a generator written by :func:`save`."""
+    """Load a generator written by :func:`save`.
+
+    Raises:
+        ValueError: the file does not exist, or is not a generator file written by :func:`save` (never unpickled:
+            the header is JSON and the weights are read into the architecture the header names).
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"model: no such file {os.fspath(path)!r}")
     with open(path, "rb") as f:
-        return _load_bytes(f.read())
+        data = f.read()
+    try:
+        return _load_bytes(data)
+    except Exception as e:  # malformed header, unknown architecture, truncated or mismatched weights
+        raise ValueError(f"model: {os.fspath(path)!r} is not a generator file written by jaxrg.rg.inverse.save "
+                         f"({type(e).__name__}: {e})") from None
 
 
 def load_pretrained() -> SymmetricConvGenerator:
