@@ -62,7 +62,10 @@ def _positive_int(value, name: str, minimum: int = 1) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _batched_functions(sampler: str, chains: int):
-    """``init(couplings, key, spins)`` and ``step(couplings, key, state)`` over ``(n_T, chains)`` (stable identities)."""
+    """``init(couplings, key, spins)`` and ``step(couplings, key, state)`` over ``(n_T, chains)``, cached by name.
+
+    The identities are stable, so kernels built from them share compiled programs (see :func:`batched_kernel`).
+    """
     def init_one(c, key, spins):
         return SAMPLERS[sampler](c).init(key, spins)
 

@@ -56,5 +56,6 @@ register(Command(
     execute=execute,
     description="Exact free energy, energy and heat capacity per spin of the 2D Ising model (J = k_B = 1) in float64: "
     "Onsager's solution (with the spontaneous magnetisation) for the infinite lattice, Kaufman's for the L x L torus, "
-    f"and for L <= {MOMENTS_MAX_L} also <|m|>, the Binder cumulant and the susceptibility from the row transfer matrix.",
+    f"and for L <= {MOMENTS_MAX_L} also <|m|>, the Binder cumulant and the susceptibility from the row transfer "
+    "matrix.",
 ))

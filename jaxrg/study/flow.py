@@ -59,7 +59,7 @@ def training_config(cfg: dict):
 
 
 def train_and_analyse(cfg: dict, seed: int) -> dict:
-    """Train one flow and analyse it: fixed point, eigenvalues, nu, K_c, and f_theta along the nn axis (numpy tree)."""
+    """Train one flow; analyse it: fixed point, eigenvalues, nu, K_c, RG trajectories from the nn axis (numpy)."""
     import jax
     import jax.numpy as jnp
 
