@@ -1,7 +1,9 @@
-"""Shared test helper: chi-square goodness of fit of sampled histograms against exact probabilities."""
+"""Shared test helpers: chi-square goodness of fit of sampled histograms against exact probabilities."""
 
 import numpy as np
 from scipy import stats as sps
+
+from jaxrg import exact
 
 
 def chi_square_p(counts, probabilities):
@@ -26,3 +28,17 @@ def chi_square_p(counts, probabilities):
     obs, exp_ = np.asarray(obs), np.asarray(exp_)
     chi2 = np.sum((obs - exp_) ** 2 / exp_)
     return sps.chi2.sf(chi2, len(obs) - 1), chi2, len(obs) - 1
+
+
+def energy_histogram_p(energy_per_spin, L, T):
+    """Chi-square test of sampled energies per spin against the exact energy distribution of the ``L x L`` torus.
+
+    Asserts that every sampled energy is a level of the exact spectrum, then returns ``chi_square_p`` of the counts.
+    """
+    energies = np.rint(np.asarray(energy_per_spin).ravel() * L * L).astype(int)
+    levels, probs = exact.energy_distribution(L, T)
+    levels = np.rint(np.asarray(levels)).astype(int)
+    impossible = sorted(set(np.unique(energies).tolist()) - set(levels.tolist()))
+    assert not impossible, f"impossible total energies sampled: {impossible}"
+    counts = np.array([np.sum(energies == E) for E in levels], dtype=float)
+    return chi_square_p(counts, np.asarray(probs))
