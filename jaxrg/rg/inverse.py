@@ -38,7 +38,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 import time
 from typing import NamedTuple
 
@@ -50,6 +49,7 @@ import optax
 from jax import Array
 
 from jaxrg import exact, ising, observables, rng
+from jaxrg import io as jaxrg_io
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import majority_rule
 from jaxrg.sampling.driver import run_chain
@@ -670,17 +670,8 @@ def save(path, model) -> None:
     buf = _io.BytesIO()
     buf.write((json.dumps(header) + "\n").encode())
     eqx.tree_serialise_leaves(buf, model)
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".eqx")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with jaxrg_io.atomic_write(path, "wb") as f:
+        f.write(buf.getvalue())
 
 
 def _load_bytes(data: bytes):

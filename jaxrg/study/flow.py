@@ -175,7 +175,9 @@ def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
         ax.set_xlabel("RG step")
         ax.set_ylabel("K")
     else:
-        names = first_names(cfg)
+        from jaxrg.rg.flow import coupling_space
+
+        names = coupling_space(cfg["n"]).names
         ax.plot(fp[0], fp[1], "k*", ms=12, label="non-trivial fixed point")
         ax.set_xlabel(names[0])
         ax.set_ylabel(names[1])
@@ -192,13 +194,6 @@ def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
              "nearest-neighbour axis at K = 0.30 ... 0.60 (first seed): starts below the learned K_c flow to the "
              "high-temperature sink, starts above it to the low-temperature one, and both pass near the "
              "non-trivial fixed point. Right: training history.")]
-
-
-def first_names(cfg: dict) -> tuple[str, ...]:
-    """Names of the flow coordinates of the section's coupling space."""
-    from jaxrg.rg import flow as fl
-
-    return fl.coupling_space(cfg["n"]).names
 
 
 register_section(Section(
