@@ -18,7 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import lattice
+from jaxrg import _checks, lattice
+
+validate_temperature = _checks.temperatures  # the one temperature check, public under the model's name
 
 __all__ = [
     "Couplings",
@@ -46,40 +48,6 @@ class Couplings(NamedTuple):
     h: Array
 
 
-def validate_temperature(T, *, name: str = "T", minimum: float = 0.0, max_ndim: int | None = 1) -> np.ndarray:
-    """Return temperatures as a float64 numpy array after checking they are finite and > 0 (and >= ``minimum``).
-
-    The one temperature check of the library (:mod:`jaxrg.exact` uses it with ``max_ndim=None``).
-
-    Args:
-        T: temperature(s), a number or an array.
-        name: the parameter name used in error messages.
-        minimum: smallest allowed value (inclusive) when > 0; values must always be > 0.
-        max_ndim: largest allowed number of dimensions (None: any shape).
-
-    Raises:
-        ValueError: naming ``name`` when a value is NaN, infinite, not positive, below ``minimum``, not numeric, or the
-            array has too many dimensions or no element.
-        TypeError: when ``T`` is a traced value (this is a Python-boundary check, not traceable).
-    """
-    if isinstance(T, jax.core.Tracer):
-        raise TypeError(f"{name} is a traced value: temperatures are checked at the Python boundary, outside jit")
-    try:
-        arr = np.asarray(T, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive real number or array of them, got {T!r}") from None
-    if max_ndim is not None and arr.ndim > max_ndim:
-        raise ValueError(f"{name} must be a scalar or a 1D array of temperatures, got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} must contain at least one temperature")
-    bad = ~np.isfinite(arr) | (arr <= 0.0) | (arr < minimum)
-    if np.any(bad):
-        first = arr[bad].flat[0]
-        bound = f">= {minimum}" if minimum > 0.0 else "> 0"
-        raise ValueError(f"{name} must be finite and {bound} (temperatures in units of J), got {first}")
-    return arr
-
-
 def couplings(T, h=0.0) -> Couplings:
     """Couplings ``(K, h/T)`` for temperature(s) ``T`` and field ``h`` (both in units of J).
 
@@ -99,15 +67,27 @@ def couplings(T, h=0.0) -> Couplings:
     return Couplings(K=jnp.asarray(1.0 / T, dtype), h=jnp.asarray(h_arr / T, dtype))
 
 
-def validate_spins(spins, *, name: str = "spins", even: bool = False, minimum: int = 2) -> Array:
+def validate_spins(spins, *, name: str = "spins", even: bool = False, minimum: int = 2,
+                   max_ndim: int | None = None) -> Array:
     """Check that ``spins`` is an ``(..., L, L)`` int8 array; returns it as a jax array.
 
+    The one spins check of the library: every sampler's ``init`` calls it.
+
+    Args:
+        spins: the configuration(s).
+        name: the parameter name used in error messages.
+        even: require an even ``L`` (checkerboard layouts).
+        minimum: smallest allowed ``L``.
+        max_ndim: largest allowed number of axes (2: a single configuration; vmap for batches).
+
     Raises:
-        ValueError: for a wrong dtype, a non-square last pair of axes, or a bad size.
+        ValueError: for a wrong dtype, a non-square last pair of axes, too many axes, or a bad size.
     """
     shape = np.shape(spins)
     if len(shape) < 2 or shape[-1] != shape[-2]:
         raise ValueError(f"{name} must have shape (..., L, L), got {shape}")
+    if max_ndim is not None and len(shape) > max_ndim:
+        raise ValueError(f"{name} must be one (L, L) configuration (vmap for batches), got shape {shape}")
     dtype = getattr(spins, "dtype", None)
     if dtype != jnp.int8:
         raise ValueError(f"{name} must be int8 in {{-1, +1}}, got dtype {dtype}")

@@ -5,18 +5,18 @@ The checkerboard colour of site ``(i, j)`` is ``(i + j) % 2``: colour 0 ("black"
 nearest-neighbour bond joins a black and a white site, so a colour can be updated in parallel.
 
 Compact layout (after the NVIDIA ising-gpu code): each colour is stored as an ``(L, L/2)`` array,
-``black[i, k] = s[i, 2k + i % 2]`` and ``white[i, k] = s[i, 2k + 1 - i % 2]``. The four neighbours of a black site are
-the white sites ``(i - 1, k)``, ``(i + 1, k)``, ``(i, k)`` and ``(i, k - 1)`` on even rows or ``(i, k + 1)`` on odd rows;
-for white sites the horizontal partner is ``k + 1`` on even rows and ``k - 1`` on odd rows.
+``black[i, k] = s[i, 2k + i % 2]`` and ``white[i, k] = s[i, 2k + 1 - i % 2]``. The four neighbours of a black site
+are the white sites ``(i - 1, k)``, ``(i + 1, k)``, ``(i, k)`` and ``(i, k - 1)`` on even rows or ``(i, k + 1)`` on odd
+rows; for white sites the horizontal partner is ``k + 1`` on even rows and ``k - 1`` on odd rows.
 """
 
 from __future__ import annotations
 
-import numbers
-
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+
+from jaxrg import _checks
 
 __all__ = [
     "validate_size",
@@ -34,13 +34,7 @@ def validate_size(L, *, name: str = "L", minimum: int = 2, even: bool = False) -
     Raises:
         ValueError: naming ``name`` and the allowed values.
     """
-    if isinstance(L, bool) or not isinstance(L, (numbers.Integral, np.integer)):
-        raise ValueError(f"{name} must be an integer lattice size, got {L!r}")
-    L = int(L)
-    if L < minimum or (even and L % 2):
-        kind = "an even integer" if even else "an integer"
-        raise ValueError(f"{name} must be {kind} >= {minimum}, got {L}")
-    return L
+    return _checks.integer(L, name, minimum=minimum, even=even)
 
 
 def neighbour_sum(spins: Array) -> Array:

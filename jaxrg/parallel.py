@@ -21,6 +21,8 @@ Three layers, all on ``jax.sharding`` / ``shard_map`` / ``jax.distributed`` (no 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import os
 from typing import Any, Callable, NamedTuple, Sequence
@@ -31,20 +33,24 @@ import numpy as np
 from jax import Array
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxrg import lattice, rng as rng_lib
+from jaxrg import _checks, ising, lattice, rng as rng_lib
 from jaxrg.ising import Couplings
 from jaxrg.sampling import SAMPLERS
-from jaxrg.sampling.base import Kernel
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, closed_over
 from jaxrg.sampling.driver import ChainOutput
 from jaxrg.sampling.metropolis import MetropolisInfo, MetropolisState, acceptance_thresholds
 
 __all__ = [
     "resolve_devices",
     "batch_mesh",
+    "ShardedKernel",
+    "ReplicatedMeasure",
     "ShardedBatch",
     "sharded_batch",
     "replicate",
     "rows_mesh",
+    "domain_init",
+    "domain_kernel",
     "domain_metropolis",
     "initialize_distributed",
     "start_distributed",
@@ -114,24 +120,90 @@ def _pad_rows(x, pad: int):
     return jnp.concatenate([x] + [last] * pad, axis=0)
 
 
+def _constrain(tree: Any, sharding: NamedSharding) -> Any:
+    return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardedKernel:
+    """A ``(n_T, chains)`` batched kernel laid out on a ``("temperature", "chain")`` mesh (see :func:`sharded_batch`).
+
+    ``kernel(key, state, params)`` with ``params`` padded to ``n_T + pad`` rows; every member draws the key it gets
+    in the unsharded :class:`~jaxrg.sampling.base.BatchedKernel`. Frozen and hashable: the driver compiles it once.
+    """
+
+    kernel: Callable
+    chains: int
+    n_T: int
+    pad: int
+    mesh: Mesh
+    replicate_state: bool
+    replicate_outputs: bool
+
+    def member_keys(self, key: Array) -> Array:
+        """Exactly the keys of the unsharded batch, then copies of the last row for the padding temperatures."""
+        keys = _pad_rows(jax.random.split(key, (self.n_T, self.chains)), self.pad)
+        return jax.lax.with_sharding_constraint(keys, NamedSharding(self.mesh, P(*BATCH_AXES)))
+
+    def _members(self, keys: Array, state: Any, params: Any) -> tuple[Any, Any]:
+        over_chains = jax.vmap(self.kernel, in_axes=(0, 0, None))
+        return jax.vmap(over_chains, in_axes=(0, 0, 0))(keys, state, params)
+
+    def __call__(self, key: Array, state: Any, params: Any) -> tuple[Any, Any]:
+        batch, replicated = NamedSharding(self.mesh, P(*BATCH_AXES)), NamedSharding(self.mesh, P())
+        if self.replicate_state:
+            return self._replicated_step(key, state, params)
+        state, info = self._members(self.member_keys(key), _constrain(state, batch), params)
+        state = _constrain(state, batch)
+        return state, (_constrain(info, replicated) if self.replicate_outputs else info)
+
+    def _replicated_step(self, key: Array, state: Any, params: Any) -> tuple[Any, Any]:
+        """Each device updates its block of the replicated batch, then the blocks are all-gathered."""
+        d_T, d_chain = self.mesh.shape["temperature"], self.mesh.shape["chain"]
+        block_T, block_chain = (self.n_T + self.pad) // d_T, self.chains // d_chain
+
+        def local_members(params, keys, state):
+            t0 = jax.lax.axis_index("temperature") * block_T
+            c0 = jax.lax.axis_index("chain") * block_chain
+            take = lambda x, axis, start, size: jax.lax.dynamic_slice_in_dim(x, start, size, axis)  # noqa: E731
+            block = lambda x: take(take(x, 0, t0, block_T), 1, c0, block_chain)  # noqa: E731
+            state, info = self._members(block(keys), jax.tree.map(block, state),
+                                        jax.tree.map(lambda x: take(x, 0, t0, block_T), params))
+            gather = lambda x: jax.lax.all_gather(  # noqa: E731
+                jax.lax.all_gather(x, "chain", axis=1, tiled=True), "temperature", axis=0, tiled=True)
+            return jax.tree.map(gather, (state, info))
+
+        sweep = jax.shard_map(  # all-gathered blocks: replicated (the vma check cannot see it)
+            local_members, mesh=self.mesh, in_specs=(P(), P(), P()), out_specs=P(), check_vma=False)
+        keys = _pad_rows(jax.random.split(key, (self.n_T, self.chains)), self.pad)
+        return sweep(params, keys, state)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicatedMeasure:
+    """A measurement whose records are replicated on every device, so that every process can read them."""
+
+    fn: Callable
+    mesh: Mesh
+
+    def __call__(self, state: Any, params: Any) -> Any:
+        return _constrain(self.fn(state, params), NamedSharding(self.mesh, P()))
+
+
 class ShardedBatch(NamedTuple):
     """A batched kernel over ``(n_T, chains)`` laid out on a device mesh (see :func:`sharded_batch`).
 
     Attributes:
-        mesh: the ``("temperature", "chain")`` mesh.
-        n_T: number of real temperatures.
-        n_T_padded: temperatures including the padding copies (a multiple of the mesh's temperature axis).
-        init: ``init(key, spins)`` with spins ``(n_T, chains, L, L)`` (padded and placed here) -> sharded state.
-        step: ``step(key, state) -> (state, info)``, members keyed as in :func:`jaxrg.simulation.batched_kernel`.
+        kernel: the :class:`ShardedKernel` (run it with :func:`jaxrg.sampling.driver.run_chain` and ``params``).
+        params: the couplings, padded to the mesh (pass them to the kernel).
+        init: ``init(spins, key)`` with spins ``(n_T, chains, L, L)`` (padded and placed here) -> sharded state.
         measure: ``measure(fn)`` wraps a per-member measurement so every process can read its records.
         unpad: ``unpad(ChainOutput)`` -> the output with padding dropped and the state readable on every process.
     """
 
-    mesh: Mesh
-    n_T: int
-    n_T_padded: int
+    kernel: ShardedKernel
+    params: Any
     init: Callable
-    step: Callable
     measure: Callable
     unpad: Callable
 
@@ -159,77 +231,33 @@ def sharded_batch(
     Returns:
         :class:`ShardedBatch`.
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+    _checks.choice(sampler, "sampler", sorted(SAMPLERS))
     mesh = batch_mesh(devices, chains=chains)
     chains = int(chains)
     n_T = int(couplings.K.shape[0])
     d_T = mesh.shape["temperature"]
-    n_T_padded = -(-n_T // d_T) * d_T
-    pad = n_T_padded - n_T
+    pad = -(-n_T // d_T) * d_T - n_T
     if replicate_state is None:
         replicate_state = jax.process_count() > 1
     replicate_outputs = jax.process_count() > 1
     batch_sharding = NamedSharding(mesh, P(*BATCH_AXES))
-    replicated = NamedSharding(mesh, P())
-    couplings_padded = jax.tree.map(lambda x: _pad_rows(jnp.asarray(x), pad), couplings)
-
-    factory = SAMPLERS[sampler]
-    over_chains_init = jax.vmap(lambda c, k, s: factory(c).init(k, s), in_axes=(None, 0, 0))
-    over_chains_step = jax.vmap(lambda c, k, s: factory(c).step(k, s), in_axes=(None, 0, 0))
-    batch_init = jax.vmap(over_chains_init, in_axes=(0, 0, 0))
-    batch_step = jax.vmap(over_chains_step, in_axes=(0, 0, 0))
-
-    def member_keys(key):  # exactly the keys of the unsharded batch, then the padding rows
-        return jax.lax.with_sharding_constraint(_pad_rows(jax.random.split(key, (n_T, chains)), pad), batch_sharding)
-
-    def constrain(tree, sharding):
-        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, sharding), tree)
+    kernel = ShardedKernel(SAMPLERS[sampler].build_kernel(), chains, n_T, pad, mesh, bool(replicate_state),
+                           replicate_outputs)
+    params = jax.tree.map(lambda x: _pad_rows(jnp.asarray(x), pad), couplings)
+    init_one = SAMPLERS[sampler].init
 
     @jax.jit
-    def _init(key, spins):
-        return constrain(batch_init(couplings_padded, member_keys(key), spins),
-                         replicated if replicate_state else batch_sharding)
+    def _init(spins, key):
+        keys = kernel.member_keys(key)
+        state = jax.vmap(jax.vmap(init_one))(spins, keys)
+        return _constrain(state, NamedSharding(mesh, P()) if replicate_state else batch_sharding)
 
-    def init(key, spins):
+    def init(spins, key):
         spins = _pad_rows(np.asarray(spins), pad) if pad else np.asarray(spins)
-        return _init(key, _global_array(spins, batch_sharding))
-
-    def step(key, state):
-        if replicate_state:
-            return replicated_step(key, state)
-        state = constrain(state, batch_sharding)
-        state, info = batch_step(couplings_padded, member_keys(key), state)
-        state = constrain(state, batch_sharding)
-        if replicate_outputs:
-            info = constrain(info, replicated)
-        return state, info
-
-    d_chain = mesh.shape["chain"]
-    block_T, block_chain = n_T_padded // d_T, chains // d_chain
-
-    def local_members(c, keys, state):  # each device: its block of the replicated batch, then an all-gather
-        t0 = jax.lax.axis_index("temperature") * block_T
-        c0 = jax.lax.axis_index("chain") * block_chain
-        take = lambda x, axis, start, size: jax.lax.dynamic_slice_in_dim(x, start, size, axis)  # noqa: E731
-        block = lambda x: take(take(x, 0, t0, block_T), 1, c0, block_chain)  # noqa: E731
-        state, info = batch_step(jax.tree.map(lambda x: take(x, 0, t0, block_T), c), block(keys),
-                                 jax.tree.map(block, state))
-        gather = lambda x: jax.lax.all_gather(  # noqa: E731
-            jax.lax.all_gather(x, "chain", axis=1, tiled=True), "temperature", axis=0, tiled=True)
-        return jax.tree.map(gather, (state, info))
-
-    replicated_sweep = jax.shard_map(  # all-gathered blocks: replicated (the vma check cannot see it)
-        local_members, mesh=mesh, in_specs=(P(), P(), P()), out_specs=P(), check_vma=False)
-
-    def replicated_step(key, state):
-        keys = _pad_rows(jax.random.split(key, (n_T, chains)), pad)
-        return replicated_sweep(couplings_padded, keys, state)
+        return _init(_global_array(spins, batch_sharding), key)
 
     def measure(fn):
-        if not replicate_outputs:
-            return fn
-        return lambda state: constrain(fn(state), replicated)
+        return ReplicatedMeasure(fn, mesh) if replicate_outputs else fn
 
     def unpad(out: ChainOutput) -> ChainOutput:
         state = out.state
@@ -240,7 +268,7 @@ def sharded_batch(
         info = jax.tree.map(lambda x: np.asarray(x)[:n_T], out.info)
         return ChainOutput(state, measurements, info)
 
-    return ShardedBatch(mesh, n_T, n_T_padded, init, step, measure, unpad)
+    return ShardedBatch(kernel, params, init, measure, unpad)
 
 
 # --- domain decomposition of one lattice -------------------------------------------------------------------------
@@ -270,13 +298,53 @@ def _strip_update(key, spins, other, colour, thresholds, global_rows, n_dev):
     return jnp.where(accept, -spins, spins), count
 
 
-def domain_metropolis(couplings: Couplings, devices: Sequence[jax.Device] | None = None, *, rng: str = "hash") -> Kernel:
+def _domain_sweep(key_black, key_white, thresholds, black, white, *, n_dev: int):
+    rows = black.shape[0]
+    global_rows = jax.lax.axis_index(ROWS_AXIS) * rows + jnp.arange(rows)
+    black, acc_b = _strip_update(key_black, black, white, 0, thresholds, global_rows, n_dev)
+    white, acc_w = _strip_update(key_white, white, black, 1, thresholds, global_rows, n_dev)
+    return black, white, acc_b, acc_w
+
+
+def domain_kernel(key: Array, state: MetropolisState, couplings: Couplings, *, mesh: Mesh
+                  ) -> tuple[MetropolisState, MetropolisInfo]:
+    """One checkerboard sweep of a row-sharded lattice at couplings ``(K, h)`` (scalars, traced)."""
+    n_dev = mesh.shape[ROWS_AXIS]
+    sweep = jax.shard_map(
+        functools.partial(_domain_sweep, n_dev=n_dev), mesh=mesh,
+        in_specs=(P(), P(), P(), P(ROWS_AXIS, None), P(ROWS_AXIS, None)),
+        out_specs=(P(ROWS_AXIS, None), P(ROWS_AXIS, None), P(), P()),
+    )
+    thresholds = acceptance_thresholds(couplings)
+    key_black, key_white = jax.random.split(key)
+    black, white, acc_b, acc_w = sweep(key_black, key_white, thresholds, state.black, state.white)
+    n_sites = black.shape[0] * black.shape[1]
+    acc = lambda c: c.astype(jnp.float32) / jnp.float32(n_sites)  # noqa: E731  (= jnp.mean of 0/1 float32)
+    info = MetropolisInfo(acceptance=0.5 * (acc(acc_b) + acc(acc_w)), sweeps=jnp.ones((), jnp.float32))
+    return MetropolisState(black, white), info
+
+
+def domain_init(spins, mesh: Mesh) -> MetropolisState:
+    """Place one ``(L, L)`` int8 lattice as row-sharded compact colours on ``mesh`` (``L`` a multiple of its size)."""
+    spins = ising.validate_spins(spins, even=True, max_ndim=2)
+    n_dev = mesh.shape[ROWS_AXIS]
+    L = spins.shape[-1]
+    if L % n_dev:
+        raise ValueError(f"L must be a multiple of the number of devices ({n_dev}) for row strips, got L={L}")
+    strips = NamedSharding(mesh, P(ROWS_AXIS, None))
+    black, white = (np.asarray(x) for x in lattice.split_checkerboard(np.asarray(spins)))
+    return MetropolisState(_global_array(black, strips), _global_array(white, strips))
+
+
+def domain_metropolis(couplings: Couplings, devices: Sequence[jax.Device] | None = None, *,
+                      rng: str = "hash") -> SamplingAlgorithm:
     """Checkerboard Metropolis on ONE lattice split in row strips over ``devices`` (bitwise equal to one device).
 
     Each device holds rows ``[r * L/n, (r + 1) * L/n)`` of both compact colour arrays; before each colour's
     half-sweep the strips swap their boundary rows of the other colour with ``ppermute``. The random bits are
-    those of :func:`jaxrg.sampling.metropolis.metropolis` with the same key (site counter = global compact index),
-    so the spins after any number of sweeps do not depend on the number of devices.
+    those of :func:`jaxrg.metropolis` with the same key (site counter = global compact index), so the spins after any
+    number of sweeps do not depend on the number of devices. The kernel layer is :func:`domain_kernel` (bound with
+    ``BoundKernel(domain_kernel, (("mesh", rows_mesh(devices)),))``), the state layer :func:`domain_init`.
 
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` and ``h``.
@@ -284,51 +352,20 @@ def domain_metropolis(couplings: Couplings, devices: Sequence[jax.Device] | None
         rng: ``"hash"`` only (threefry bits cannot be drawn per strip independently of the decomposition).
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` (spins ``(L, L)`` int8) places the compact colours
-        row-sharded; ``step(key, state) -> (MetropolisState, MetropolisInfo)`` is one sweep (jit it, or run it with
-        :func:`jaxrg.run_chain`).
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(spins)`` (spins ``(L, L)`` int8) places the compact
+        colours row-sharded; ``step(key, state) -> (MetropolisState, MetropolisInfo)`` is one sweep.
     """
     if rng != "hash":
         raise ValueError(f"rng must be 'hash' for domain decomposition (site-keyed bits), got {rng!r}")
     if jnp.ndim(couplings.K) != 0 or jnp.ndim(couplings.h) != 0:
         raise ValueError("couplings must be scalars for one domain-decomposed lattice (K and h of shape ())")
     mesh = rows_mesh(devices)
-    n_dev = mesh.shape[ROWS_AXIS]
-    strips = NamedSharding(mesh, P(ROWS_AXIS, None))
 
-    def init(key, spins) -> MetropolisState:
+    def init(spins, key=None) -> MetropolisState:
         del key
-        shape = np.shape(spins)
-        if len(shape) != 2 or shape[0] != shape[1]:
-            raise ValueError(f"spins must be one (L, L) lattice, got shape {shape}")
-        L = lattice.validate_size(shape[0], name="L", minimum=2, even=True)
-        if L % n_dev:
-            raise ValueError(f"L must be a multiple of the number of devices ({n_dev}) for row strips, got L={L}")
-        black, white = (np.asarray(x) for x in lattice.split_checkerboard(np.asarray(spins)))
-        return MetropolisState(_global_array(black, strips), _global_array(white, strips))
+        return domain_init(spins, mesh)
 
-    def local_sweep(key_black, key_white, thresholds, black, white):
-        rows = black.shape[0]
-        global_rows = jax.lax.axis_index(ROWS_AXIS) * rows + jnp.arange(rows)
-        black, acc_b = _strip_update(key_black, black, white, 0, thresholds, global_rows, n_dev)
-        white, acc_w = _strip_update(key_white, white, black, 1, thresholds, global_rows, n_dev)
-        return black, white, acc_b, acc_w
-
-    sweep = jax.shard_map(
-        local_sweep, mesh=mesh, in_specs=(P(), P(), P(), P(ROWS_AXIS, None), P(ROWS_AXIS, None)),
-        out_specs=(P(ROWS_AXIS, None), P(ROWS_AXIS, None), P(), P()),
-    )
-
-    def step(key, state: MetropolisState) -> tuple[MetropolisState, MetropolisInfo]:
-        thresholds = acceptance_thresholds(couplings)
-        key_black, key_white = jax.random.split(key)
-        black, white, acc_b, acc_w = sweep(key_black, key_white, thresholds, state.black, state.white)
-        n_sites = black.shape[0] * black.shape[1]
-        acc = lambda c: c.astype(jnp.float32) / jnp.float32(n_sites)  # noqa: E731  (= jnp.mean of 0/1 float32)
-        info = MetropolisInfo(acceptance=0.5 * (acc(acc_b) + acc(acc_w)), sweeps=jnp.ones((), jnp.float32))
-        return MetropolisState(black, white), info
-
-    return Kernel(init, step)
+    return closed_over(init, BoundKernel(domain_kernel, (("mesh", mesh),)), couplings)
 
 
 # --- multi-host start -----------------------------------------------------------------------------------------------

@@ -20,19 +20,19 @@ Coarse-graining of configurations is :func:`jaxrg.rg.blocking.block_average` (re
 
 from __future__ import annotations
 
-import numbers
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import lattice, observables, stats
+from jaxrg import _checks, lattice, observables, stats
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import block_average
 from jaxrg.sampling import hmc as hmc_lib
-from jaxrg.sampling.base import Kernel
+from jaxrg.sampling.base import BatchedKernel, BoundKernel, SamplingAlgorithm, closed_over
 from jaxrg.sampling.driver import run_chain
 from jaxrg.stats import Estimate
 
@@ -41,6 +41,7 @@ __all__ = [
     "couplings",
     "action",
     "action_per_site",
+    "log_density_at",
     "log_density",
     "magnetization_per_site",
     "phi_squared_per_site",
@@ -52,6 +53,9 @@ __all__ = [
     "measure",
     "Phi4MetropolisState",
     "Phi4MetropolisInfo",
+    "metropolis_init",
+    "metropolis_kernel",
+    "tuning_kernel",
     "metropolis",
     "hmc",
     "nuts",
@@ -128,13 +132,18 @@ def action_per_site(phi: Array, couplings: Phi4Couplings) -> Array:
     return action(phi, couplings) / (phi.shape[-1] * phi.shape[-2])
 
 
+def log_density_at(phi: Array, couplings: Phi4Couplings) -> Array:
+    """``-S(phi)`` at ``couplings``: the unnormalised log-density in the ``log_density(x, model)`` form of kernels."""
+    return -action(phi, couplings)
+
+
 def log_density(couplings: Phi4Couplings):
-    """``phi -> -S(phi)``: the unnormalised log-density for HMC (scalar couplings; vmap the factory for batches)."""
+    """``phi -> -S(phi)`` at fixed couplings (for tuning, e.g. window adaptation)."""
+    return functools.partial(_log_density_of, couplings)
 
-    def logp(phi: Array) -> Array:
-        return -action(phi, couplings)
 
-    return logp
+def _log_density_of(couplings: Phi4Couplings, phi: Array) -> Array:
+    return log_density_at(phi, couplings)
 
 
 def magnetization_per_site(phi: Array) -> Array:
@@ -241,57 +250,60 @@ def _local_action_change(phi: Array, new: Array, neighbours: Array, couplings: P
     )
 
 
-def metropolis(couplings: Phi4Couplings, *, step_size=1.0) -> Kernel:
-    """Checkerboard local Metropolis on phi: every site of one colour proposes ``phi + step_size * U(-1, 1)``.
+def metropolis_init(phi: Array, key: Array | None = None, *, step_size=1.0) -> Phi4MetropolisState:
+    """The local-Metropolis state of one ``(L, L)`` field (L even) with proposal half-width ``step_size``."""
+    del key
+    if phi.ndim != 2 or phi.shape[-1] % 2 or phi.shape[-2] % 2:
+        raise ValueError(f"phi must be one (L, L) field with even L for the checkerboard, got shape {phi.shape}")
+    return Phi4MetropolisState(phi, jnp.asarray(step_size, phi.dtype))
+
+
+def metropolis_kernel(key: Array, state: Phi4MetropolisState, couplings: Phi4Couplings
+                      ) -> tuple[Phi4MetropolisState, Phi4MetropolisInfo]:
+    """One checkerboard sweep: every site of one colour proposes ``phi + step_size * U(-1, 1)``, then the other."""
+    phi = state.position
+    black = jnp.asarray(lattice.checkerboard_mask(phi.shape[-1]))
+    accepted = jnp.zeros((), phi.dtype)
+    for colour, k in zip((black, ~black), jax.random.split(key, 2)):
+        k_prop, k_acc = jax.random.split(k)
+        shift = state.step_size * jax.random.uniform(k_prop, phi.shape, phi.dtype, -1.0, 1.0)
+        new = phi + shift
+        d_action = _local_action_change(phi, new, lattice.neighbour_sum(phi), couplings)
+        log_u = jnp.log(jax.random.uniform(k_acc, phi.shape, phi.dtype))
+        accept = colour & (log_u < -d_action)
+        phi = jnp.where(accept, new, phi)
+        accepted = accepted + jnp.sum(accept)
+    info = Phi4MetropolisInfo(acceptance=accepted / phi.size, sweeps=jnp.ones((), phi.dtype))
+    return Phi4MetropolisState(phi, state.step_size), info
+
+
+def tuning_kernel(key: Array, state: Phi4MetropolisState, couplings: Phi4Couplings, *, target: float = 0.5
+                  ) -> tuple[Phi4MetropolisState, Phi4MetropolisInfo]:
+    """A thermalisation sweep that also moves ``step_size`` towards ``target`` acceptance (not a valid MCMC step)."""
+    state, info = metropolis_kernel(key, state, couplings)
+    factor = jnp.exp(jnp.clip(info.acceptance - target, -0.5, 0.5))
+    return state._replace(step_size=state.step_size * factor), info
+
+
+def metropolis(couplings: Phi4Couplings, *, step_size=1.0) -> SamplingAlgorithm:
+    """Checkerboard local Metropolis on phi at fixed couplings (the convenience layer of :func:`metropolis_kernel`).
 
     Args:
         couplings: scalar :class:`Phi4Couplings` (vmap for batches).
         step_size: initial proposal half-width (> 0); it lives in the state, so a warmup can tune it.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, phi) -> Phi4MetropolisState``,
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(phi) -> Phi4MetropolisState``,
         ``step(key, state) -> (Phi4MetropolisState, Phi4MetropolisInfo)``; one step is one sweep (both colours).
     """
     if isinstance(step_size, (int, float)) and not step_size > 0:
         raise ValueError(f"step_size must be > 0, got {step_size!r}")
-
-    def init(key: Array, phi: Array) -> Phi4MetropolisState:
-        del key
-        if phi.shape[-1] % 2 or phi.shape[-2] % 2:
-            raise ValueError(f"phi must be (L, L) with even L for the checkerboard, got shape {phi.shape}")
-        return Phi4MetropolisState(phi, jnp.asarray(step_size, phi.dtype))
-
-    def step(key: Array, state: Phi4MetropolisState) -> tuple[Phi4MetropolisState, Phi4MetropolisInfo]:
-        phi = state.position
-        black = jnp.asarray(lattice.checkerboard_mask(phi.shape[-1]))
-        accepted = jnp.zeros((), phi.dtype)
-        for colour, k in zip((black, ~black), jax.random.split(key, 2)):
-            k_prop, k_acc = jax.random.split(k)
-            shift = state.step_size * jax.random.uniform(k_prop, phi.shape, phi.dtype, -1.0, 1.0)
-            new = phi + shift
-            d_action = _local_action_change(phi, new, lattice.neighbour_sum(phi), couplings)
-            log_u = jnp.log(jax.random.uniform(k_acc, phi.shape, phi.dtype))
-            accept = colour & (log_u < -d_action)
-            phi = jnp.where(accept, new, phi)
-            accepted = accepted + jnp.sum(accept)
-        info = Phi4MetropolisInfo(acceptance=accepted / phi.size, sweeps=jnp.ones((), phi.dtype))
-        return Phi4MetropolisState(phi, state.step_size), info
-
-    return Kernel(init, step)
+    return closed_over(functools.partial(metropolis_init, step_size=step_size), BoundKernel(metropolis_kernel),
+                       couplings)
 
 
-def _tune_metropolis_step(step, target: float = 0.5):
-    """A thermalisation step that also moves ``step_size`` towards ``target`` acceptance (not a valid MCMC step)."""
-
-    def tuning_step(key, state):
-        state, info = step(key, state)
-        factor = jnp.exp(jnp.clip(info.acceptance - target, -0.5, 0.5))
-        return state._replace(step_size=state.step_size * factor), info
-
-    return tuning_step
-
-
-def hmc(couplings: Phi4Couplings, *, step_size, num_integration_steps: int, inverse_mass_matrix=None) -> Kernel:
+def hmc(couplings: Phi4Couplings, *, step_size, num_integration_steps: int, inverse_mass_matrix=None
+        ) -> SamplingAlgorithm:
     """blackjax HMC on ``exp(-S)``; see :func:`jaxrg.sampling.hmc.hmc` (state ``.position`` is the field)."""
     return hmc_lib.hmc(
         log_density(couplings), step_size=step_size, num_integration_steps=num_integration_steps,
@@ -299,7 +311,8 @@ def hmc(couplings: Phi4Couplings, *, step_size, num_integration_steps: int, inve
     )
 
 
-def nuts(couplings: Phi4Couplings, *, step_size, inverse_mass_matrix=None, max_num_doublings: int = 10) -> Kernel:
+def nuts(couplings: Phi4Couplings, *, step_size, inverse_mass_matrix=None, max_num_doublings: int = 10
+         ) -> SamplingAlgorithm:
     """blackjax NUTS on ``exp(-S)``; see :func:`jaxrg.sampling.hmc.nuts`."""
     return hmc_lib.nuts(
         log_density(couplings), step_size=step_size, inverse_mass_matrix=inverse_mass_matrix,
@@ -354,31 +367,29 @@ class Phi4Result(NamedTuple):
     fields: np.ndarray
 
 
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+@functools.partial(jax.jit, static_argnames=("sampler", "num_steps", "num_integration_steps", "max_num_doublings",
+                                             "target_acceptance"))
+def _window_adaptation(couplings: Phi4Couplings, keys: Array, phi0: Array, *, sampler: str, num_steps: int,
+                       num_integration_steps: int, max_num_doublings: int, target_acceptance: float):
+    """blackjax window adaptation of every ``(kappa, chain)`` member at once; couplings ``(n_kappa, chains)``."""
+
+    def warm_one(c, key, phi):
+        state, adapted, _ = hmc_lib.window_adaptation(
+            sampler, log_density(c), key, phi, num_steps=num_steps, num_integration_steps=num_integration_steps,
+            max_num_doublings=max_num_doublings, target_acceptance=target_acceptance,
+        )
+        return state, adapted
+
+    return jax.vmap(jax.vmap(warm_one))(couplings, keys, phi0)
 
 
-def _batch(fn, n_kappa: int, chains: int):
-    """vmap ``fn(couplings, key, *per_chain)`` over chains (inner) and couplings (outer), one key per lane."""
-    inner = jax.vmap(fn, in_axes=(None, 0, 0))
-    outer = jax.vmap(inner, in_axes=(0, 0, 0))
-
-    def batched(c, key, per_chain):
-        return outer(c, jax.random.split(key, (n_kappa, chains)), per_chain)
-
-    return batched
-
-
-def _kernel(sampler: str, c: Phi4Couplings, params, num_integration_steps: int, max_num_doublings: int) -> Kernel:
-    if sampler == "hmc":
-        return hmc(c, step_size=params.step_size, num_integration_steps=num_integration_steps,
-                   inverse_mass_matrix=params.inverse_mass_matrix)
-    if sampler == "nuts":
-        return nuts(c, step_size=params.step_size, inverse_mass_matrix=params.inverse_mass_matrix,
-                    max_num_doublings=max_num_doublings)
-    return metropolis(c)
+def _measure_fields(state: Any, params: Any) -> tuple[Array, Array, Array, Array]:
+    """:func:`measure` of a ``(n_kappa, chains)`` batch; the couplings come from the kernel's parameters."""
+    if isinstance(params, hmc_lib.HMCParameters):
+        c = params.model  # already (n_kappa, chains)
+    else:
+        c = jax.tree.map(lambda x: x[:, None], params)
+    return measure(state.position, c)
 
 
 def prepare(
@@ -394,62 +405,44 @@ def prepare(
     max_num_doublings: int = 10,
     target_acceptance: float = 0.8,
 ):
-    """Thermalise (and for HMC/NUTS tune) a batch of chains; returns ``(step, state, params, couplings)``.
+    """Thermalise (and for HMC/NUTS tune) a batch of chains; returns ``(kernel, state, params, couplings)``.
 
-    ``step(key, state)`` is the batched kernel over ``(n_kappa, chains)`` with the tuned parameters fixed, ``params``
-    holds the per-chain step size (and inverse mass matrix for HMC/NUTS). Used by :func:`simulate` and benchmarks.
-    Arguments as in :func:`simulate`.
+    ``kernel(key, state, params)`` is the batched kernel over ``(n_kappa, chains)``; ``params`` are the couplings
+    (Metropolis, whose tuned proposal width lives in the state) or :class:`~jaxrg.sampling.hmc.HMCParameters` with
+    the per-chain step size and inverse mass matrix (HMC/NUTS). Run them with :func:`jaxrg.sampling.driver.run_chain`.
+    Used by :func:`simulate` and benchmarks; arguments as in :func:`simulate`.
     """
     L = lattice.validate_size(L, name="L", minimum=4, even=True)
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    sampler = _checks.choice(sampler, "sampler", SAMPLERS)
     c = couplings(np.atleast_1d(np.asarray(kappa, dtype=np.float64)), lam)
     n_kappa = c.kappa.shape[0]
-    chains = _positive_int(chains, "chains")
-    thermalize = _positive_int(thermalize, "thermalize", minimum=20 if sampler != "metropolis" else 0)
-    seed = _positive_int(seed, "seed", minimum=0)
-    num_integration_steps = _positive_int(num_integration_steps, "num_integration_steps")
-    max_num_doublings = _positive_int(max_num_doublings, "max_num_doublings")
+    chains = _checks.integer(chains, "chains", minimum=1)
+    thermalize = _checks.integer(thermalize, "thermalize", minimum=20 if sampler != "metropolis" else 0)
+    seed = _checks.integer(seed, "seed", minimum=0)
+    num_integration_steps = _checks.integer(num_integration_steps, "num_integration_steps", minimum=1)
+    max_num_doublings = _checks.integer(max_num_doublings, "max_num_doublings", minimum=1, maximum=15)
+    target_acceptance = _checks.real(target_acceptance, "target_acceptance", minimum=0.0, maximum=1.0, strict=True)
 
     key_field, key_warm, _ = jax.random.split(jax.random.key(seed), 3)
     phi0 = jax.random.normal(key_field, (n_kappa, chains, L, L), c.kappa.dtype)
 
     if sampler == "metropolis":
-        init = _batch(lambda cc, k, x: metropolis(cc).init(k, x), n_kappa, chains)
-        step_one = lambda cc, k, s: metropolis(cc).step(k, s)  # noqa: E731
-        state = init(c, key_warm, phi0)
+        state = jax.vmap(jax.vmap(metropolis_init))(phi0)
         if thermalize:
-            tune = _batch(lambda cc, k, s: _tune_metropolis_step(metropolis(cc).step)(k, s), n_kappa, chains)
-            state = run_chain(lambda k, s: tune(c, k, s), key_warm, state, n_measurements=thermalize).state
-        params = state.step_size
-    else:
+            state = run_chain(BatchedKernel(BoundKernel(tuning_kernel), chains), key_warm, state, c,
+                              n_measurements=thermalize).state
+        return BatchedKernel(BoundKernel(metropolis_kernel), chains), state, c, c
 
-        def warm_one(cc, k, x):
-            s, p, _ = hmc_lib.window_adaptation(
-                sampler, log_density(cc), k, x, num_steps=thermalize, num_integration_steps=num_integration_steps,
-                max_num_doublings=max_num_doublings, target_acceptance=target_acceptance,
-            )
-            return s, p
-
-        state, params = _batch(warm_one, n_kappa, chains)(c, key_warm, phi0)
-
-        def step_one(cc, k, sp):
-            s, p = sp
-            return _kernel(sampler, cc, p, num_integration_steps, max_num_doublings).step(k, s)
-
-    if sampler == "metropolis":
-        batched_step = _batch(step_one, n_kappa, chains)
-
-        def step(key, s):
-            return batched_step(c, key, s)
-
-    else:
-        batched_step = _batch(step_one, n_kappa, chains)
-
-        def step(key, s):
-            return batched_step(c, key, (s, params))
-
-    return step, state, params, c
+    c_chains = jax.tree.map(lambda x: jnp.broadcast_to(x[:, None], (n_kappa, chains)), c)
+    state, adapted = _window_adaptation(
+        c_chains, jax.random.split(key_warm, (n_kappa, chains)), phi0, sampler=sampler, num_steps=thermalize,
+        num_integration_steps=num_integration_steps, max_num_doublings=max_num_doublings,
+        target_acceptance=target_acceptance,
+    )
+    kernel = hmc_lib.build_kernel(sampler, log_density_at, num_integration_steps=num_integration_steps,
+                                  max_num_doublings=max_num_doublings)
+    params = hmc_lib.HMCParameters(c_chains, adapted.step_size, adapted.inverse_mass_matrix)
+    return BatchedKernel(kernel, chains, params_per_chain=True), state, params, c
 
 
 def simulate(
@@ -496,24 +489,22 @@ def simulate(
     Returns:
         :class:`Phi4Result`.
     """
-    sweeps = _positive_int(sweeps, "sweeps")
-    measure_every = _positive_int(measure_every, "measure_every")
+    sweeps = _checks.integer(sweeps, "sweeps", minimum=1)
+    measure_every = _checks.integer(measure_every, "measure_every", minimum=1)
     n_measurements = sweeps // measure_every
     if n_measurements < 16:
         raise ValueError(
             f"sweeps // measure_every must be >= 16 measurements for error bars, got {sweeps} // {measure_every}"
         )
-    step, state, params, c = prepare(
+    kernel, state, params, c = prepare(
         L, kappa, lam=lam, sampler=sampler, thermalize=thermalize, chains=chains, seed=seed,
         num_integration_steps=num_integration_steps, max_num_doublings=max_num_doublings,
         target_acceptance=target_acceptance,
     )
     key_run = jax.random.split(jax.random.key(seed), 3)[2]
-    couplings_b = jax.tree.map(lambda x: x[:, None], c)
     out = run_chain(
-        step, key_run, state, n_measurements=n_measurements, steps_per_measurement=measure_every,
-        measure=lambda s: measure(s.position, couplings_b), chunk_size=chunk_size, progress=progress,
-        description=f"phi4 {sampler}",
+        kernel, key_run, state, params, n_measurements=n_measurements, steps_per_measurement=measure_every,
+        measure=_measure_fields, chunk_size=chunk_size, progress=progress, description=f"phi4 {sampler}",
     )
     s_series, m_series, p_series, sd_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_kappa, chains, n)
     n_kappa = s_series.shape[0]
@@ -533,7 +524,7 @@ def simulate(
     nan = np.full(n_kappa, np.nan)
     per_kappa = lambda x: np.mean(np.asarray(x), axis=-1)  # noqa: E731
     get = lambda name: per_kappa(getattr(info, name)) if hasattr(info, name) else nan  # noqa: E731
-    step_size = np.asarray(params if sampler == "metropolis" else params.step_size)
+    step_size = np.asarray(state.step_size if sampler == "metropolis" else params.step_size)
 
     squeeze = np.ndim(kappa) == 0
     pick = (lambda x: x[0]) if squeeze else (lambda x: x)

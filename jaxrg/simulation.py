@@ -1,27 +1,29 @@
 """``jaxrg.simulate``: a batched Monte Carlo run of the 2D Ising model over temperatures and chains.
 
-All temperatures and chains run as one vmapped batch through :func:`jaxrg.sampling.driver.run_chain`; the time series
-are reduced to observables with error bars by :func:`jaxrg.observables.thermodynamics`.
+All temperatures and chains run as one vmapped batch: the sampler's module-level kernel, vmapped over couplings and
+chains (:class:`~jaxrg.sampling.base.BatchedKernel`), runs through :func:`jaxrg.sampling.driver.run_chain` with the
+couplings as traced arguments, so a new temperature or seed with the same shapes compiles nothing. The time series are
+reduced to observables with error bars by :func:`jaxrg.observables.thermodynamics`.
 """
 
 from __future__ import annotations
 
 import functools
-import numbers
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import ising, lattice, observables, parallel
+from jaxrg import _checks, files, ising, lattice, observables, parallel
 from jaxrg.observables import Timeseries
 from jaxrg.sampling import SAMPLERS
+from jaxrg.sampling.base import BatchedKernel
 from jaxrg.sampling.driver import run_chain
 from jaxrg.stats import Estimate
 
-__all__ = ["SimulationResult", "simulate", "batched_kernel"]
+__all__ = ["SimulationResult", "simulate", "measure_spins", "simulation_to_tree", "simulation_from_tree"]
 
 
 class SimulationResult(NamedTuple):
@@ -54,59 +56,9 @@ class SimulationResult(NamedTuple):
     spins: np.ndarray
 
 
-def _positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-@functools.lru_cache(maxsize=None)
-def _batched_functions(sampler: str, chains: int):
-    """``init(couplings, key, spins)`` and ``step(couplings, key, state)`` over ``(n_T, chains)``, cached by name.
-
-    The identities are stable, so kernels built from them share compiled programs (see :func:`batched_kernel`).
-    """
-    def init_one(c, key, spins):
-        return SAMPLERS[sampler](c).init(key, spins)
-
-    def step_one(c, key, state):
-        return SAMPLERS[sampler](c).step(key, state)
-
-    batch_init = jax.vmap(jax.vmap(init_one, in_axes=(None, 0, 0)), in_axes=(0, 0, 0))
-    batch_step = jax.vmap(jax.vmap(step_one, in_axes=(None, 0, 0)), in_axes=(0, 0, 0))
-
-    def init(couplings, key, spins):
-        n_T = couplings.K.shape[0]
-        return batch_init(couplings, jax.random.split(key, (n_T, chains)), spins)
-
-    def step(couplings, key, state):
-        n_T = couplings.K.shape[0]
-        return batch_step(couplings, jax.random.split(key, (n_T, chains)), state)
-
-    return init, step
-
-
-def batched_kernel(sampler: str, couplings: ising.Couplings, chains: int):
-    """``(init, step)`` over a batch ``(n_T, chains)``: temperatures from ``couplings`` (shape ``(n_T,)``).
-
-    Returns:
-        ``init(key, spins)`` with spins ``(n_T, chains, L, L)`` and ``step(key, state)``; each (T, chain) pair draws
-        its own key from ``jax.random.split(key, (n_T, chains))``. Both are :class:`jax.tree_util.Partial` over the
-        couplings, so :func:`jaxrg.sampling.driver.run_chain` compiles once per sampler, batch shape and lattice size
-        and reuses the program for other temperatures.
-    """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    init, step = _batched_functions(sampler, int(chains))
-    couplings = jax.tree.map(jnp.asarray, couplings)
-    # Inside the compiled chain the couplings are traced: let each factory check the concrete values here (e.g. a
-    # sampler without field support rejects h != 0 now instead of returning frozen spins).
-    for K, h in zip(np.ravel(np.asarray(couplings.K)), np.ravel(np.asarray(couplings.h))):
-        SAMPLERS[sampler](ising.Couplings(jnp.asarray(K), jnp.asarray(h)))
-    return jax.tree_util.Partial(init, couplings), jax.tree_util.Partial(step, couplings)
-
-
-def _measure(state):
+def measure_spins(state: Any, params: Any = None) -> tuple[Array, Array]:
+    """Energy and magnetisation per spin of a state exposing ``state.spins`` (the measurement of :func:`simulate`)."""
+    del params
     s = state.spins
     return ising.energy_per_spin(s), ising.magnetization_per_spin(s)
 
@@ -148,7 +100,7 @@ def simulate(
         progress: show a progress bar.
         checkpoint: a directory for checkpoints (``thermalize.npz``, ``measure.npz``) saved after every chunk; if it
             holds checkpoints of the same run, the run resumes from them, bitwise identical to an uninterrupted run
-            (see :func:`jaxrg.io.run_chain_checkpointed`). ``None``: no checkpoints.
+            (see :func:`jaxrg.sampling.driver.run_chain`). ``None``: no checkpoints.
         devices: list of ``jax.Device`` to shard the ``(n_T, chains)`` batch over (default ``None``: all devices of
             all processes); results are bitwise identical for any device list (see :mod:`jaxrg.parallel`).
 
@@ -161,15 +113,13 @@ def simulate(
     """
     L = lattice.validate_size(L, name="L", minimum=4, even=True)
     T_arr = ising.validate_temperature(T)
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    sweeps = _positive_int(sweeps, "sweeps")
-    thermalize = _positive_int(thermalize, "thermalize", minimum=0)
-    chains = _positive_int(chains, "chains")
-    measure_every = _positive_int(measure_every, "measure_every")
-    seed = _positive_int(seed, "seed", minimum=0)
-    if initial not in ("random", "ordered"):
-        raise ValueError(f"initial must be 'random' or 'ordered', got {initial!r}")
+    sampler = _checks.choice(sampler, "sampler", sorted(SAMPLERS))
+    sweeps = _checks.integer(sweeps, "sweeps", minimum=1)
+    thermalize = _checks.integer(thermalize, "thermalize", minimum=0)
+    chains = _checks.integer(chains, "chains", minimum=1)
+    measure_every = _checks.integer(measure_every, "measure_every", minimum=1)
+    seed = _checks.integer(seed, "seed", minimum=0)
+    initial = _checks.choice(initial, "initial", ("random", "ordered"))
     n_measurements = sweeps // measure_every
     if n_measurements < 16:
         raise ValueError(
@@ -179,10 +129,14 @@ def simulate(
     T_1d = np.atleast_1d(T_arr)
     n_T = T_1d.shape[0]
     couplings = ising.couplings(T_1d, h)
+    if SAMPLERS[sampler].check_params is not None:
+        SAMPLERS[sampler].check_params(couplings)
     devices = parallel.resolve_devices(devices)
     sharded = parallel.sharded_batch(sampler, couplings, chains, devices) if len(devices) > 1 else None
-    init, step = batched_kernel(sampler, couplings, chains) if sharded is None else (sharded.init, sharded.step)
-    measure = _measure if sharded is None else sharded.measure(_measure)
+    if sharded is None:
+        kernel, params, measure = BatchedKernel(SAMPLERS[sampler].build_kernel(), chains), couplings, measure_spins
+    else:
+        kernel, params, measure = sharded.kernel, sharded.params, sharded.measure(measure_spins)
 
     key = jax.random.key(seed)
     key_spins, key_init, key_therm, key_run = jax.random.split(key, 4)
@@ -190,32 +144,29 @@ def simulate(
         spins = ising.random_spins(key_spins, L, (n_T, chains))
     else:
         spins = ising.ordered_spins(L, (n_T, chains))
-    if sharded is None and devices != [jax.devices()[0]]:
-        spins = jax.device_put(spins, devices[0])
-    state = init(key_init, spins)
-    chain = run_chain
-    if checkpoint is not None:  # same chains, saved after every chunk and resumed from the saved chunks
-        from jaxrg import io
+    if sharded is None:
+        if devices != [jax.devices()[0]]:
+            spins = jax.device_put(spins, devices[0])
+        state = _batched_init(SAMPLERS[sampler].init, spins, jax.random.split(key_init, (n_T, chains)))
+    else:
+        state = sharded.init(spins, key_init)
 
+    def checkpoint_of(phase: str) -> dict:
+        if checkpoint is None:
+            return {}
         run_args = dict(L=L, T=T_1d, sampler=sampler, sweeps=sweeps, thermalize=thermalize, chains=chains,
                         measure_every=measure_every, seed=seed, h=float(h), initial=initial, chunk_size=chunk_size,
                         dtype=str(jnp.result_type(float)))
-
-        def chain(*args, description, **kwargs):
-            phase = "thermalize" if description == "thermalizing" else "measure"
-            return io.run_chain_checkpointed(
-                *args, checkpoint=f"{checkpoint}/{phase}.npz", fingerprint=io.fingerprint(dict(run_args, phase=phase)),
-                description=description, **kwargs,
-            )
+        return dict(checkpoint=f"{checkpoint}/{phase}.npz", fingerprint=files.fingerprint(dict(run_args, phase=phase)))
 
     if thermalize:
-        state = chain(
-            step, key_therm, state, n_measurements=thermalize, chunk_size=chunk_size, progress=progress,
-            description="thermalizing",
+        state = run_chain(
+            kernel, key_therm, state, params, n_measurements=thermalize, chunk_size=chunk_size, progress=progress,
+            description="thermalizing", **checkpoint_of("thermalize"),
         ).state
-    out = chain(
-        step, key_run, state, n_measurements=n_measurements, steps_per_measurement=measure_every, measure=measure,
-        chunk_size=chunk_size, progress=progress, description="measuring",
+    out = run_chain(
+        kernel, key_run, state, params, n_measurements=n_measurements, steps_per_measurement=measure_every,
+        measure=measure, chunk_size=chunk_size, progress=progress, description="measuring", **checkpoint_of("measure"),
     )
     if sharded is not None:  # drop the padding temperatures; make the final state readable on every process
         out = sharded.unpad(out)
@@ -246,3 +197,39 @@ def simulate(
         timeseries=Timeseries(pick(e_series), pick(m_series)),
         spins=pick(final_spins),
     )
+
+
+@functools.partial(jax.jit, static_argnames="init")
+def _batched_init(init: Any, spins: Array, keys: Array) -> Any:
+    """``init`` over a ``(n_T, chains)`` batch of configurations, one key per member (compiled once per shape)."""
+    return jax.vmap(jax.vmap(init))(spins, keys)
+
+
+# --- the result schema on disk (a nested dict of arrays for jaxrg.files.write_hdf5) -------------------------------
+
+_ESTIMATES = ("energy", "abs_magnetization", "heat_capacity", "susceptibility", "binder")
+_ARRAYS = ("T", "tau_energy", "tau_abs_magnetization", "acceptance", "sweeps_per_step", "spins")
+
+
+def simulation_to_tree(result) -> dict[str, Any]:
+    """A :class:`jaxrg.SimulationResult` as a nested dict of numpy arrays (for :func:`write_hdf5`)."""
+    tree: dict[str, Any] = {"L": np.asarray(result.L)}
+    for name in _ARRAYS:
+        tree[name] = np.asarray(getattr(result, name))
+    for name in _ESTIMATES:
+        est = getattr(result, name)
+        tree[name] = {"mean": np.asarray(est.mean), "error": np.asarray(est.error)}
+    tree["timeseries"] = {"energy": np.asarray(result.timeseries.energy),
+                          "magnetization": np.asarray(result.timeseries.magnetization)}
+    return tree
+
+
+def simulation_from_tree(tree: dict[str, Any]):
+    """Inverse of :func:`simulation_to_tree`: a :class:`jaxrg.SimulationResult` with numpy arrays."""
+    kwargs = {"L": int(tree["L"])}
+    kwargs.update({name: np.asarray(tree[name]) for name in _ARRAYS})
+    kwargs.update({name: Estimate(np.asarray(tree[name]["mean"]), np.asarray(tree[name]["error"]))
+                   for name in _ESTIMATES})
+    kwargs["timeseries"] = Timeseries(np.asarray(tree["timeseries"]["energy"]),
+                                      np.asarray(tree["timeseries"]["magnetization"]))
+    return SimulationResult(**kwargs)

@@ -36,13 +36,13 @@ def test_acceptance_and_energy_error_obey_exact_gaussian_relations():
     logp = lambda x: -0.5 * jnp.sum(x * x)  # noqa: E731
     kernel = hmc_lib.hmc(logp, step_size=0.45, num_integration_steps=5)
     x0 = jax.random.normal(jax.random.key(seed), (chains, 16, 16))
-    state = jax.vmap(kernel.init)(jax.random.split(jax.random.key(seed + 1), chains), x0)
+    state = jax.vmap(kernel.init)(x0)
 
-    def step(key, s):
+    def step(key, s, params):
         return jax.vmap(kernel.step)(jax.random.split(key, chains), s)
 
     out = run_chain(step, jax.random.key(seed + 2), state, n_measurements=n,
-                    measure=lambda s: jnp.mean(s.position**2, axis=(-2, -1)))
+                    measure=lambda s, p: jnp.mean(s.position**2, axis=(-2, -1)))
     # per-chain averages over all steps (the driver averages info); chains are independent
     info = out.info
     assert set(info._fields) >= {"acceptance", "energy_error", "exp_minus_energy_error", "divergent", "sweeps"}
@@ -83,11 +83,11 @@ def test_window_adaptation_then_sampling_recovers_gaussian_variances():
                            inverse_mass_matrix=p.inverse_mass_matrix)
         return kern.step(key, s)
 
-    def step(key, s):
+    def step(key, s, params):
         return jax.vmap(one)(jax.random.split(key, chains), s, params)
 
-    out = run_chain(step, jax.random.key(seed + 2), state, n_measurements=n,
-                    measure=lambda s: jnp.mean((s.position / SIGMA) ** 2, axis=(-2, -1)))
+    out = run_chain(step, jax.random.key(seed + 2), state, params, n_measurements=n,
+                    measure=lambda s, p: jnp.mean((s.position / SIGMA) ** 2, axis=(-2, -1)))
     z2 = np.asarray(out.measurements).mean(axis=0)  # per chain, exact expectation 1
     err = z2.std(ddof=1) / math.sqrt(chains)
     assert abs(z2.mean() - 1.0) < 4.5 * err, (seed, algorithm, z2.mean(), err)

@@ -75,7 +75,7 @@ def test_kernel_is_vmappable_and_deterministic():
 
     def one(c, key, s):
         k = metropolis(c)
-        state, info = k.step(key, k.init(key, s))
+        state, info = k.step(key, k.init(s))
         return state.spins, info.acceptance
 
     s1, acc1 = jax.jit(jax.vmap(one))(c, keys, spins)

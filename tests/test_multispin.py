@@ -86,7 +86,7 @@ def test_patch_metropolis_matches_enumeration_4x4(J):
 
     def chain(key):
         k_init, k_run = jax.random.split(key)
-        state = kernel.init(k_init, ising.random_spins(k_init, 4))
+        state = kernel.init(ising.random_spins(k_init, 4))
 
         def body(state, k):
             state, info = kernel.step(k, state)
@@ -125,8 +125,8 @@ def test_bad_input_rejected():
         patch_metropolis(jnp.array([np.nan, 0, 0, 0, 0, 0]))
     kernel = patch_metropolis(jnp.zeros(6))
     with pytest.raises(ValueError):
-        kernel.init(jax.random.key(0), jnp.ones((2, 2), jnp.int8))
+        kernel.init(jnp.ones((2, 2), jnp.int8))
     with pytest.raises(ValueError):
-        kernel.init(jax.random.key(0), jnp.ones((5, 5), jnp.int8))
+        kernel.init(jnp.ones((5, 5), jnp.int8))
     with pytest.raises(ValueError, match="rng"):
         patch_metropolis(jnp.zeros(6), rng="mt")

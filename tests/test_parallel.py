@@ -65,7 +65,7 @@ def test_domain_decomposition_equals_single_device_bitwise(tmp_path):
     spins0 = ising.random_spins(jax.random.key(DOMAIN["seed"]), DOMAIN["L"])
     kernel = metropolis(c)
     step = jax.jit(kernel.step)
-    state = kernel.init(None, spins0)
+    state = kernel.init(spins0)
     key = jax.random.key(DOMAIN["seed"] + 1)
     acc = []
     for t in range(DOMAIN["sweeps"]):
@@ -137,4 +137,4 @@ def test_input_validation():
     with pytest.raises(ValueError, match="process_id"):
         parallel.initialize_distributed("127.0.0.1:1", num_processes=2, process_id=2)
     with pytest.raises(ValueError, match="spins"):
-        parallel.domain_metropolis(c).init(None, np.ones((4, 6), np.int8))
+        parallel.domain_metropolis(c).init(np.ones((4, 6), np.int8))

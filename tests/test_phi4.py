@@ -55,18 +55,18 @@ def hmc_run():
     L, seed, chains, n = 8, 3, 8, 300
     kappas = (*FREE_KAPPAS, INTERACTING[0])
     lams = (0.0, 0.0, INTERACTING[1])
-    step, state, params, c = phi4.prepare(L, kappas, lam=lams, sampler="hmc", thermalize=150, chains=chains,
+    kernel, state, params, c = phi4.prepare(L, kappas, lam=lams, sampler="hmc", thermalize=150, chains=chains,
                                           seed=seed, num_integration_steps=8)
     cb = jax.tree.map(lambda x: x[:, None], c)
 
-    def measure(s):
+    def measure(s, p):
         phi = s.position
         C = phi4.two_point_function(phi)
         row = 0.5 * (C[..., 0, : L // 2 + 1] + C[..., : L // 2 + 1, 0])  # distances 0..L/2, both axes
         blocked = phi4.block_average(phi, 2)
         return row, jnp.mean(blocked**2, axis=(-2, -1)), phi4.schwinger_dyson(phi, cb)
 
-    out = run_chain(step, jax.random.key(seed + 10), state, n_measurements=n, measure=measure)
+    out = run_chain(kernel, jax.random.key(seed + 10), state, params, n_measurements=n, measure=measure)
     return seed, out, [chain_means(x) for x in out.measurements]  # each (n_kappa, chains, ...)
 
 

@@ -53,12 +53,12 @@ def relaxed_run():
     kernel = ri.relaxed_ising(c, step_size=params.step_size, num_integration_steps=8,
                               inverse_mass_matrix=params.inverse_mass_matrix)
     spins = ising.random_spins(jax.random.key(seed + 1), L, (chains,))
-    state = jax.vmap(kernel.init)(jax.random.split(jax.random.key(seed + 2), chains), spins)
+    state = jax.vmap(kernel.init)(spins, jax.random.split(jax.random.key(seed + 2), chains))
 
-    def step(key, s):
+    def step(key, s, params):
         return jax.vmap(kernel.step)(jax.random.split(key, chains), s)
 
-    def measure(s):
+    def measure(s, params):
         return ising.energy_per_spin(s.spins), ising.magnetization_per_spin(s.spins)
 
     out = run_chain(step, jax.random.key(seed + 3), state, n_measurements=n + 25, steps_per_measurement=thin,

@@ -27,7 +27,7 @@ def execute(config: dict, ctx: Context) -> dict:
     import jax
     import numpy as np
 
-    from jaxrg import exact, io
+    from jaxrg import exact, files
     from jaxrg.rg import inverse
 
     _check(config)
@@ -54,8 +54,8 @@ def execute(config: dict, ctx: Context) -> dict:
     if config["output"] or config["picture"]:
         spins = np.asarray(inverse.generate(model, config["size"], config["n"], key_spins), np.int8)
         if config["output"]:
-            io.write_hdf5(config["output"], {"spins": spins, "levels": table, "params": result["params"]},
-                          attrs={"config": config, **io.environment_metadata()})
+            files.write_hdf5(config["output"], {"spins": spins, "levels": table, "params": result["params"]},
+                          attrs={"config": config, **files.environment_metadata()})
             ctx.log(f"wrote {config['output']}")
         if config["picture"]:
             import matplotlib
@@ -67,7 +67,7 @@ def execute(config: dict, ctx: Context) -> dict:
             ax.imshow(spins[0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
             ax.set_axis_off()
             ax.set_title(f"generated {config['size']} x {config['size']} configuration at T_c")
-            with io.atomic_write(config["picture"], "wb") as f:
+            with files.atomic_write(config["picture"], "wb") as f:
                 fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
             plt.close(fig)
             ctx.log(f"wrote {config['picture']}")

@@ -40,7 +40,7 @@ def execute(config: dict, ctx: Context) -> dict:
     import numpy as np
 
     import jaxrg
-    from jaxrg import io
+    from jaxrg import files, simulation
 
     if config["sampler"] not in _samplers():  # choices are checked already; this guards a changed registry
         raise ValueError(f"sampler must be one of {sorted(_samplers())}, got {config['sampler']!r}")
@@ -49,11 +49,11 @@ def execute(config: dict, ctx: Context) -> dict:
     ctx.log(f"jaxrg simulate: L={L}, {len(T)} temperatures, sampler={config['sampler']}")
     r = jaxrg.simulate(L, np.asarray(T, dtype=np.float64), progress=ctx.progress, **run_args)
     exact = _exact(L, r.T, config["h"])
-    tree = io.simulation_to_tree(r)
+    tree = simulation.simulation_to_tree(r)
     if exact is not None:
         tree["exact"] = exact
     if config["output"]:
-        io.write_hdf5(config["output"], tree, attrs={"config": config, **io.environment_metadata()})
+        files.write_hdf5(config["output"], tree, attrs={"config": config, **files.environment_metadata()})
         ctx.log(f"wrote {config['output']}")
     ctx.out(format_table(r, exact))
     result = {k: v for k, v in tree.items() if k not in ("timeseries", "spins")}

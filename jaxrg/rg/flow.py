@@ -316,7 +316,7 @@ def _blocked_data(key, couplings, space, L, n_chains, n_thermalize, n_samples, s
 
         def one_chain(key):
             k_therm, k_run = jax.random.split(key)
-            state = kernel.init(key, jnp.ones((L, L), jnp.int8))
+            state = kernel.init(jnp.ones((L, L), jnp.int8))
             state = _sweeps(kernel, k_therm, state, n_thermalize) if n_thermalize else state
 
             def sample(state, k):
@@ -354,7 +354,7 @@ def cd_model_moments(key: Array, coarse_couplings: Array, spins: Array, space: C
     kernel = patch_metropolis(_patch(coarse_couplings, space))
 
     def chain(key, s):
-        return _sweeps(kernel, key, kernel.init(key, s), k).spins
+        return _sweeps(kernel, key, kernel.init(s), k).spins
 
     final = jax.vmap(chain)(jax.random.split(key, spins.shape[0]), spins)
     return jnp.mean(coupling_operators(final, space, coarse_couplings.dtype), axis=0)
@@ -500,7 +500,7 @@ def _hmc_couplings(k_h, k_s, flow, n_hmc, beta, low, high, n_trajectories, step_
     kernel = hmc(log_density, step_size=step_size, num_integration_steps=num_integration_steps)
 
     def chain(key, J0):
-        state = kernel.init(key, J0)
+        state = kernel.init(J0)
         state = jax.lax.scan(lambda st, k: (kernel.step(k, st)[0], None), state,
                              jax.random.split(key, n_trajectories))[0]
         return state.position

@@ -33,7 +33,7 @@ the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` r
 from __future__ import annotations
 
 import importlib.resources
-import io as _io
+import io
 import json
 import math
 import numbers
@@ -48,12 +48,12 @@ import numpy as np
 import optax
 from jax import Array
 
-from jaxrg import exact, ising, observables, rng
-from jaxrg import io as jaxrg_io
+from jaxrg import exact, files, ising, observables, rng
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import majority_rule
+from jaxrg.sampling import wolff
+from jaxrg.sampling.base import BatchedKernel
 from jaxrg.sampling.driver import run_chain
-from jaxrg.simulation import batched_kernel
 from jaxrg.stats import Estimate
 
 __all__ = [
@@ -355,17 +355,21 @@ def critical_configurations(
     steps_between = max(2, L // 8) if steps_between is None else _int(steps_between, "steps_between", 1)
     thermalize = 100 + 20 * steps_between if thermalize is None else _int(thermalize, "thermalize", 0)
     couplings = ising.couplings(np.array([exact.CRITICAL_TEMPERATURE]))
-    init, step = batched_kernel("wolff", couplings, chains)
-    key = jax.random.key(seed)
-    k_init, k_therm, k_run = jax.random.split(key, 3)
-    state = init(k_init, ising.ordered_spins(L, (1, chains)))
+    kernel = BatchedKernel(wolff.build_kernel(), chains)
+    _, k_therm, k_run = jax.random.split(jax.random.key(seed), 3)
+    state = jax.vmap(jax.vmap(wolff.init))(ising.ordered_spins(L, (1, chains)))
     if thermalize:
-        state = run_chain(step, k_therm, state, n_measurements=thermalize).state
+        state = run_chain(kernel, k_therm, state, couplings, n_measurements=thermalize).state
     per_chain = math.ceil(n / chains)
-    out = run_chain(step, k_run, state, n_measurements=per_chain, steps_per_measurement=steps_between,
-                    measure=lambda s: s.spins)
+    out = run_chain(kernel, k_run, state, couplings, n_measurements=per_chain, steps_per_measurement=steps_between,
+                    measure=_spins_of)
     spins = np.asarray(out.measurements)[:, 0]  # (per_chain, chains, L, L)
     return np.ascontiguousarray(np.swapaxes(spins, 0, 1).reshape(-1, L, L)[:n])
+
+
+def _spins_of(state, params):
+    del params
+    return state.spins
 
 
 class TrainResult(NamedTuple):
@@ -667,17 +671,17 @@ def _skeleton(header: dict):
 def save(path, model) -> None:
     """Save a generator: a JSON header line naming the architecture, then ``eqx.tree_serialise_leaves`` (atomic)."""
     header = _header(model)
-    buf = _io.BytesIO()
+    buf = io.BytesIO()
     buf.write((json.dumps(header) + "\n").encode())
     eqx.tree_serialise_leaves(buf, model)
-    with jaxrg_io.atomic_write(path, "wb") as f:
+    with files.atomic_write(path, "wb") as f:
         f.write(buf.getvalue())
 
 
 def _load_bytes(data: bytes):
     newline = data.index(b"\n")
     header = json.loads(data[:newline].decode())
-    return eqx.tree_deserialise_leaves(_io.BytesIO(data[newline + 1:]), _skeleton(header))
+    return eqx.tree_deserialise_leaves(io.BytesIO(data[newline + 1:]), _skeleton(header))
 
 
 def load(path):

@@ -31,23 +31,24 @@ Operator values are centred in float64 before products are formed, and the linea
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import numbers
 from functools import partial
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import ising, lattice, stats
+from jaxrg import files, ising, lattice, stats
 from jaxrg.rg.blocking import BLOCK_RULES, block_hierarchy, validate_block_size
 from jaxrg.rg.operators import even_operators, odd_operators, operator_values
 from jaxrg.sampling import SAMPLERS
+from jaxrg.sampling.base import BatchedKernel
 from jaxrg.sampling.driver import default_chunk_size, run_chain
-from jaxrg.simulation import batched_kernel
 from jaxrg.stats import Estimate
 
 __all__ = [
@@ -133,6 +134,37 @@ def _operators(n_even, n_odd):
 # ----------------------------------------------------------------------------------------------------------------
 # operator values on every level
 # ----------------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class _KeyCarrying:
+    """A kernel over ``(state, key)``: the key for the tie-breaking of the next measurement travels with the state."""
+
+    kernel: Any
+
+    def __call__(self, key, carry, params):
+        state, _ = carry
+        key_step, key_next = jax.random.split(key)
+        state, info = self.kernel(key_step, state, params)
+        return (state, key_next), info
+
+
+@dataclasses.dataclass(frozen=True)
+class _LevelMeasure:
+    """Operator values at every blocking level of each chain's configuration (hashable: static in the driver)."""
+
+    b: int
+    levels: int
+    operators: tuple
+    rule: str
+    chains: int
+    L: int
+
+    def __call__(self, carry, params):
+        state, key = carry
+        spins = state.spins.reshape(self.chains, self.L, self.L)
+        one = partial(_level_values, b=self.b, levels=self.levels, operators=self.operators, rule=self.rule)
+        return jax.vmap(one)(spins, jax.random.split(key, self.chains))
 
 
 def _level_values(spins: Array, key: Array, b: int, levels: int, operators, rule: str) -> Array:
@@ -449,13 +481,13 @@ def sample_series(
     """
 
     couplings = ising.couplings(np.atleast_1d(T))
-    init, step = batched_kernel(sampler, couplings, chains)
+    kernel = BatchedKernel(SAMPLERS[sampler].build_kernel(), chains)
     key_spins, key_init, key_therm, key_run, key_tie = jax.random.split(key, 5)
     if initial == "random":
         spins = ising.random_spins(key_spins, L, (1, chains))
     else:
         spins = ising.ordered_spins(L, (1, chains))
-    state = init(key_init, spins)
+    state = jax.vmap(jax.vmap(SAMPLERS[sampler].init))(spins)
     # Thermalise; the mean work per step (sweeps) over the last quarter converts `thin` into kernel steps. (Averaged
     # over the whole run it would be far too small for Wolff from a hot start at T_c, where early clusters are tiny.)
     key_first, key_last = jax.random.split(key_therm)
@@ -463,39 +495,25 @@ def sample_series(
     n_first, first_chunk = _chunking(thermalize - n_last, chunk_size)
     n_last, last_chunk = _chunking(n_last, chunk_size)
     if n_first > 0:
-        state = run_chain(step, key_first, state, n_measurements=n_first, chunk_size=first_chunk).state
-    therm = run_chain(step, key_last, state, n_measurements=n_last, chunk_size=last_chunk)
+        state = run_chain(kernel, key_first, state, couplings, n_measurements=n_first, chunk_size=first_chunk).state
+    therm = run_chain(kernel, key_last, state, couplings, n_measurements=n_last, chunk_size=last_chunk)
     state = therm.state
     sweeps_per_step = float(np.mean(np.asarray(therm.info.sweeps)))
     steps_per_measurement = max(1, math.ceil(thin / max(sweeps_per_step, 1e-12)))
 
-    def step_with_key(key, carry):
-        state, _ = carry
-        key_step, key_next = jax.random.split(key)
-        state, info = step(key_step, state)
-        return (state, key_next), info
-
-    one = partial(_level_values, b=b, levels=levels, operators=operators, rule=rule)
-
-    def measure(carry):
-        state, key = carry
-        spins = state.spins.reshape(chains, L, L)
-        return jax.vmap(one)(spins, jax.random.split(key, chains))
-
     n_measurements, chunk = _chunking(n_measurements, chunk_size)
-    chain = run_chain
+    checkpointing = {}
     if checkpoint is not None:
-        from jaxrg import io
-
         run_args = dict(L=L, T=float(T), b=b, levels=levels, operators=[str(o) for o in operators], rule=rule,
                         sampler=sampler, chains=chains, n_measurements=n_measurements, thermalize=thermalize,
                         thin=float(thin), initial=initial, key=np.asarray(jax.random.key_data(key)).tolist(),
                         steps_per_measurement=steps_per_measurement, dtype=str(jnp.result_type(float)))
-        chain = partial(io.run_chain_checkpointed, checkpoint=checkpoint, fingerprint=io.fingerprint(run_args))
-    out = chain(
-        step_with_key, key_run, (state, key_tie), n_measurements=n_measurements,
-        steps_per_measurement=steps_per_measurement, measure=measure, chunk_size=chunk,
-        progress=progress,
+        checkpointing = dict(checkpoint=checkpoint, fingerprint=files.fingerprint(run_args))
+    out = run_chain(
+        _KeyCarrying(kernel), key_run, (state, key_tie), couplings, n_measurements=n_measurements,
+        steps_per_measurement=steps_per_measurement,
+        measure=_LevelMeasure(b=b, levels=levels, operators=tuple(operators), rule=rule, chains=chains, L=L),
+        chunk_size=chunk, progress=progress, **checkpointing,
         description=f"MCRG L={L}",
     )
     series = np.moveaxis(np.asarray(out.measurements, np.float64), 0, 1)  # (chains, n_time, levels + 1, n_ops)

@@ -1,20 +1,35 @@
-"""Samplers of the 2D Ising model, all sharing the kernel shape of :mod:`jaxrg.sampling.base`.
+"""Samplers of the 2D Ising model and of continuous lattice fields, all in the kernel shape of :mod:`.base`.
 
-``SAMPLERS`` maps the names accepted by ``jaxrg.simulate(..., sampler=...)`` to kernel factories
-``factory(couplings) -> Kernel``.
+Each sampler is a :class:`~jaxrg.sampling.base.Sampler`: ``jaxrg.metropolis(couplings)`` is the convenience layer,
+``jaxrg.metropolis.init`` / ``jaxrg.metropolis.build_kernel`` the layers below it. ``SAMPLERS`` maps the names
+accepted by ``jaxrg.simulate(..., sampler=...)`` to the Ising spin samplers.
 """
 
-from jaxrg.sampling.base import Kernel
-from jaxrg.sampling.bitpacked import bitpacked_metropolis
-from jaxrg.sampling.metropolis import metropolis
-from jaxrg.sampling.swendsen_wang import swendsen_wang
-from jaxrg.sampling.wolff import wolff
+from jaxrg.sampling.base import (
+    BatchedKernel as BatchedKernel,
+    BoundKernel as BoundKernel,
+    Kernel as Kernel,
+    Sampler as Sampler,
+    SamplingAlgorithm as SamplingAlgorithm,
+)
+from jaxrg.sampling.bitpacked import bitpacked_metropolis as bitpacked_metropolis
+from jaxrg.sampling.metropolis import metropolis as metropolis
+from jaxrg.sampling.multispin import patch_metropolis as patch_metropolis
+from jaxrg.sampling.swendsen_wang import swendsen_wang as swendsen_wang
+from jaxrg.sampling.wolff import wolff as wolff
 
-SAMPLERS = {
-    "metropolis": metropolis,
-    "wolff": wolff,
-    "swendsen_wang": swendsen_wang,
-    "bitpacked_metropolis": bitpacked_metropolis,  # zero field only (h != 0: ValueError / NaN acceptance)
-}
+SAMPLERS: dict[str, Sampler] = {s.name: s for s in (metropolis, wolff, swendsen_wang, bitpacked_metropolis)}
 
-__all__ = ["Kernel", "SAMPLERS", "metropolis", "wolff", "swendsen_wang", "bitpacked_metropolis"]
+__all__ = [
+    "SAMPLERS",
+    "BatchedKernel",
+    "BoundKernel",
+    "Kernel",
+    "Sampler",
+    "SamplingAlgorithm",
+    "bitpacked_metropolis",
+    "metropolis",
+    "patch_metropolis",
+    "swendsen_wang",
+    "wolff",
+]

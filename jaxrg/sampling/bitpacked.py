@@ -29,9 +29,8 @@ rejected. Each acceptance probability is therefore ``p`` to within ``max(2^-32, 
 precision of the int8 kernel's thresholds; nothing is quantised more coarsely.
 
 Field. Only ``h = 0`` and ``K >= 0`` are supported. Concrete couplings outside that raise ``ValueError``; traced
-couplings (inside ``vmap``/``jit``) cannot be checked in Python, so the kernel then leaves the spins unchanged and
-reports ``acceptance = NaN`` instead of sampling a wrong distribution. Use :func:`jaxrg.sampling.metropolis.metropolis`
-for a field.
+couplings (inside ``vmap``/``jit``) cannot be checked in Python, so the kernel then stops with an error
+(:func:`equinox.error_if`) instead of sampling a wrong distribution. Use :func:`jaxrg.metropolis` for a field.
 """
 
 from __future__ import annotations
@@ -39,18 +38,24 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import lattice, rng as rng_lib
+from jaxrg import _checks, ising, lattice, rng as rng_lib
 from jaxrg.ising import Couplings
-from jaxrg.sampling.base import Kernel
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, Sampler, closed_over
 
 __all__ = [
     "BitpackedState",
     "BitpackedInfo",
+    "init",
+    "kernel",
+    "build_kernel",
+    "check_params",
+    "as_sampling_algorithm",
     "bitpacked_metropolis",
     "pack_spins",
     "unpack_spins",
@@ -119,10 +124,6 @@ def _unpack_colour(words: Array, n: int) -> Array:
     return (2 * bits.astype(jnp.int8) - 1).reshape(*batch, L, n)
 
 
-def _is_concrete(*xs) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
-
-
 def pack_spins(spins: Array) -> tuple[Array, Array]:
     """Pack a ``+-1`` int8 lattice into the bit-packed two-colour layout.
 
@@ -135,15 +136,11 @@ def pack_spins(spins: Array) -> tuple[Array, Array]:
     Raises:
         ValueError: for a wrong dtype or shape, an odd or too small ``L``, or (concrete input) values other than +-1.
     """
-    shape = np.shape(spins)
-    if len(shape) < 2 or shape[-1] != shape[-2]:
-        raise ValueError(f"spins must have shape (..., L, L), got {shape}")
-    if getattr(spins, "dtype", None) != jnp.int8:
-        raise ValueError(f"spins must be int8 in {{-1, +1}}, got dtype {getattr(spins, 'dtype', type(spins))}")
-    L = shape[-1]
-    if L % 2 or not 4 <= L <= MAX_L:
-        raise ValueError(f"spins: L must be even with 4 <= L <= {MAX_L} for the checkerboard, got L = {L}")
-    if _is_concrete(spins) and not bool(np.all(np.abs(np.asarray(spins)) == 1)):
+    spins = ising.validate_spins(spins, even=True, minimum=4)
+    L = spins.shape[-1]
+    if L > MAX_L:
+        raise ValueError(f"spins: L must be <= {MAX_L} for the bit-packed counters, got L = {L}")
+    if _checks.is_concrete(spins) and not bool(np.all(np.abs(np.asarray(spins)) == 1)):
         raise ValueError("spins must hold only -1 and +1")
     black, white = lattice.split_checkerboard(jnp.asarray(spins))
     return _pack_colour(black), _pack_colour(white)
@@ -175,8 +172,8 @@ def threshold_planes(K: Array) -> Array:
         K: scalar coupling ``J/T >= 0``.
 
     Returns:
-        ``(2, 32)`` uint32: entry ``[c, i]`` is ``0xFFFFFFFF`` if binary digit ``i + 1`` of ``p`` (after the point) is 1,
-        where ``p`` is ``p3`` (c = 0) or ``p4`` (c = 1) truncated to 32 digits.
+        ``(2, 32)`` uint32: entry ``[c, i]`` is ``0xFFFFFFFF`` if binary digit ``i + 1`` of ``p`` (after the point)
+        is 1, where ``p`` is ``p3`` (c = 0) or ``p4`` (c = 1) truncated to 32 digits.
     """
     K = jnp.asarray(K, jnp.result_type(float))
     p = jnp.exp(-jnp.stack([4.0 * K, 8.0 * K]))
@@ -222,7 +219,7 @@ _LOW = 0xFFFF
 
 
 def _compare_planes(first_pair, pairs, three, four, state, counter, key_words, digits, n_words):
-    """Bit-serial ``u < p`` over the plane pairs ``first_pair .. first_pair + pairs - 1`` (``first_pair`` may be traced).
+    """Bit-serial ``u < p`` over the plane pairs ``first_pair .. first_pair + pairs - 1`` (``first_pair`` traceable).
 
     ``state`` (uint32 per 16-spin word) holds the undecided spins in its low half and the accepted ones in its high
     half: one array, so XLA evaluates each hash once. Pair ``q`` draws one 32-bit hash word per packed word (counter
@@ -247,7 +244,7 @@ def _compare_planes(first_pair, pairs, three, four, state, counter, key_words, d
     return state
 
 
-def _half_sweep(key, words, other, colour, digits, allowed, planes_per_round):
+def _half_sweep(key, words, other, colour, digits, planes_per_round):
     """Metropolis update of one colour; returns ``(new words, number flipped, random bit-planes used)``."""
     L, S = words.shape
     G = (L // 2) // S
@@ -287,7 +284,6 @@ def _half_sweep(key, words, other, colour, digits, allowed, planes_per_round):
         pair, state = jax.lax.while_loop(more, next_round, (jnp.int32(0), state))
         planes = jnp.minimum(2 * pair, MAX_PLANES)
     accept = (state >> jnp.uint32(16)).astype(WORD_DTYPE)
-    accept = accept & jnp.where(allowed, jnp.asarray(0xFFFF, WORD_DTYPE), jnp.asarray(0, WORD_DTYPE))
     flipped = jnp.sum(jax.lax.population_count(accept).astype(jnp.int32))
     return (own ^ accept).reshape(L, S), flipped, planes
 
@@ -297,13 +293,8 @@ def _check_couplings(couplings: Couplings) -> None:
     if np.ndim(K) or np.ndim(h):
         raise ValueError(f"couplings must be scalars (vmap for batches), got K shape {np.shape(K)}, "
                          f"h shape {np.shape(h)}")
-    if _is_concrete(K):
-        k = float(np.asarray(K))
-        if not (np.isfinite(k) and k >= 0.0):
-            raise ValueError(f"couplings.K must be finite and >= 0 (ferromagnet, K = J/T), got {k}")
-    if _is_concrete(h) and float(np.asarray(h)) != 0.0:
-        raise ValueError(f"couplings.h must be 0 for the bit-packed kernel (got {float(np.asarray(h))}); "
-                         "use jaxrg.metropolis for a field")
+    if _checks.is_concrete(couplings):
+        check_params(couplings)
 
 
 def default_planes_per_round() -> int:
@@ -311,54 +302,77 @@ def default_planes_per_round() -> int:
     return 8 if jax.default_backend() == "cpu" else MAX_PLANES
 
 
-def bitpacked_metropolis(couplings: Couplings, *, planes_per_round: int | None = None) -> Kernel:
-    """Bit-packed checkerboard Metropolis kernel (one bit per spin) for ``K >= 0`` at zero field.
+def init(spins: Array, key: Array | None = None) -> BitpackedState:
+    """The bit-packed state of one ``(L, L)`` int8 configuration (``L`` even, ``4 <= L <= 32768``); ``key`` unused."""
+    del key
+    spins = ising.validate_spins(spins, even=True, minimum=4, max_ndim=2)
+    return BitpackedState(*pack_spins(spins))
+
+
+def kernel(key: Array, state: BitpackedState, couplings: Couplings, *, planes_per_round: int
+           ) -> tuple[BitpackedState, BitpackedInfo]:
+    """One bit-packed checkerboard sweep at ``K >= 0`` (traced) and zero field.
+
+    A traced ``h != 0`` or ``K < 0`` stops the run with an error (:func:`equinox.error_if`): the kernel has no field
+    term, so it must not return a chain of the wrong distribution.
+    """
+    K, h = couplings
+    K = eqx.error_if(K, (jnp.asarray(h) != 0) | (jnp.asarray(K) < 0),
+                     "bit-packed Metropolis needs h = 0 and K >= 0; use jaxrg.metropolis for a field")
+    digits = threshold_planes(K)
+    key_black, key_white = jax.random.split(key)
+    black, flipped_b, planes_b = _half_sweep(key_black, state.black, state.white, 0, digits, planes_per_round)
+    white, flipped_w, planes_w = _half_sweep(key_white, state.white, black, 1, digits, planes_per_round)
+    L = state.black.shape[-2]
+    info = BitpackedInfo(
+        acceptance=(flipped_b + flipped_w).astype(jnp.float32) / (L * L),
+        sweeps=jnp.ones((), jnp.float32),
+        planes=jnp.maximum(planes_b, planes_w),
+    )
+    return BitpackedState(black, white), info
+
+
+def build_kernel(*, planes_per_round: int | None = None) -> BoundKernel:
+    """The bit-packed kernel ``kernel(key, state, couplings) -> (BitpackedState, BitpackedInfo)``.
 
     Args:
-        couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K >= 0`` and ``h = 0`` (vmap for batches).
         planes_per_round: random bit-planes per round (static even int in 2..32; ``None``:
             :func:`default_planes_per_round`). A speed knob only: plane ``i`` always draws the same bits and a
             settled comparison never changes, so the trajectory for a given key is bitwise the same for every value.
+    """
+    if planes_per_round is None:
+        planes_per_round = default_planes_per_round()
+    planes_per_round = _checks.integer(planes_per_round, "planes_per_round", minimum=2, maximum=MAX_PLANES, even=True)
+    return BoundKernel(kernel, (("planes_per_round", planes_per_round),))
+
+
+def check_params(couplings: Couplings) -> None:
+    """Raise ValueError for concrete couplings the kernel cannot sample (``h != 0``, ``K < 0`` or not finite)."""
+    K, h = (np.asarray(x, np.float64) for x in couplings)
+    if not np.all(np.isfinite(K) & (K >= 0.0)):
+        raise ValueError(f"couplings.K must be finite and >= 0 (ferromagnet, K = J/T), got {K[~(K >= 0)].flat[0]}")
+    if np.any(h != 0.0):
+        raise ValueError(f"couplings.h must be 0 for the bit-packed kernel (got {h[h != 0].flat[0]}); "
+                         "use jaxrg.metropolis for a field")
+
+
+def as_sampling_algorithm(couplings: Couplings, *, planes_per_round: int | None = None) -> SamplingAlgorithm:
+    """Bit-packed checkerboard Metropolis (one bit per spin) for ``K >= 0`` at zero field.
+
+    Args:
+        couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K >= 0`` and ``h = 0`` (vmap for batches).
+        planes_per_round: see :func:`build_kernel`.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins (``L`` even,
-        ``4 <= L <= 32768``) returns a :class:`BitpackedState`; ``step(key, state) -> (BitpackedState, BitpackedInfo)``
-        is one full sweep (black then white sites).
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(spins)`` with ``(L, L)`` int8 spins returns a
+        :class:`BitpackedState`; ``step(key, state) -> (BitpackedState, BitpackedInfo)`` is one full sweep.
 
     Raises:
         ValueError: for non-scalar couplings, concrete ``K`` negative or not finite, concrete ``h != 0``, or a bad
             ``planes_per_round``.
     """
-    if planes_per_round is None:
-        planes_per_round = default_planes_per_round()
-    if (isinstance(planes_per_round, bool) or not isinstance(planes_per_round, (int, np.integer))
-            or not 2 <= planes_per_round <= MAX_PLANES or planes_per_round % 2):
-        raise ValueError(f"planes_per_round must be an even integer in 2..{MAX_PLANES}, got {planes_per_round!r}")
-    planes_per_round = int(planes_per_round)
     _check_couplings(couplings)
+    return closed_over(init, build_kernel(planes_per_round=planes_per_round), couplings)
 
-    def init(key: Array, spins: Array) -> BitpackedState:
-        del key
-        if np.ndim(spins) != 2:
-            raise ValueError(f"spins must be one (L, L) lattice (vmap for batches), got shape {np.shape(spins)}")
-        return BitpackedState(*pack_spins(spins))
 
-    def step(key: Array, state: BitpackedState) -> tuple[BitpackedState, BitpackedInfo]:
-        K, h = couplings
-        allowed = (jnp.asarray(h) == 0) & (jnp.asarray(K) >= 0)
-        digits = threshold_planes(K)
-        key_black, key_white = jax.random.split(key)
-        black, flipped_b, planes_b = _half_sweep(
-            key_black, state.black, state.white, 0, digits, allowed, planes_per_round
-        )
-        white, flipped_w, planes_w = _half_sweep(key_white, state.white, black, 1, digits, allowed, planes_per_round)
-        L = state.black.shape[-2]
-        acceptance = (flipped_b + flipped_w).astype(jnp.float32) / (L * L)
-        info = BitpackedInfo(
-            acceptance=jnp.where(allowed, acceptance, jnp.nan),
-            sweeps=jnp.ones((), jnp.float32),
-            planes=jnp.maximum(planes_b, planes_w),
-        )
-        return BitpackedState(black, white), info
-
-    return Kernel(init, step)
+bitpacked_metropolis = Sampler("bitpacked_metropolis", init, build_kernel, as_sampling_algorithm, check_params)

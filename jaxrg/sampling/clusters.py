@@ -19,13 +19,17 @@ run on GPU and vmap):
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jaxrg import rng as rng_lib
+from jaxrg import ising, rng as rng_lib
 
 __all__ = [
+    "ClusterState",
+    "init",
     "bond_probability_threshold",
     "random_words",
     "uniform_from_word",
@@ -40,6 +44,18 @@ __all__ = [
 ]
 
 _THRESHOLD_SCALE = 2.0**31  # compare 31 random bits against floor(p * 2^31)
+
+
+class ClusterState(NamedTuple):
+    """The state of the cluster samplers (Wolff, Swendsen-Wang): ``spins`` is ``(L, L)`` int8 in {-1, +1}."""
+
+    spins: Array
+
+
+def init(spins: Array, key: Array | None = None) -> ClusterState:
+    """The cluster-sampler state of one ``(L, L)`` int8 configuration; ``key`` is unused."""
+    del key
+    return ClusterState(ising.validate_spins(spins, max_ndim=2))
 
 
 def bond_probability_threshold(K: Array) -> Array:
@@ -104,7 +120,7 @@ _UINT = {32: jnp.uint32, 16: jnp.uint16, 8: jnp.uint8}
 
 
 def pack_columns(mask: Array, width: int) -> Array:
-    """Pack an ``(L, L)`` bool mask into ``(L / width, L)`` words: bit ``k`` of word ``[r, j]`` is site ``(k S + r, j)``.
+    """Pack an ``(L, L)`` bool mask into ``(L / width, L)`` words: bit ``k`` of word ``[r, j]`` is site ``(kS + r, j)``.
 
     ``S = L / width``. Horizontal neighbours are then neighbouring words of a row (``roll`` along axis 1) and vertical
     neighbours the next word row, or a one-bit rotation at the seam (see :func:`_packed_from_above`).

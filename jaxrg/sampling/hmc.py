@@ -3,16 +3,17 @@
 blackjax does the physics of the trajectory (velocity Verlet, Metropolis test, multinomial NUTS); this module only puts
 its kernels into the jaxrg kernel shape, so the same driver (:func:`jaxrg.sampling.driver.run_chain`) runs them::
 
-    kernel = hmc(log_density, step_size=0.1, inverse_mass_matrix=None, num_integration_steps=10)
-    state = kernel.init(key, phi)               # state.position is the (L, L) field
-    state, info = kernel.step(key, state)       # info: acceptance, energy_error, divergent, gradient evaluations
+    state = init(phi, log_density, couplings)       # state.position is the (L, L) field
+    kernel = build_kernel("hmc", log_density, num_integration_steps=10)
+    state, info = kernel(key, state, HMCParameters(couplings, step_size, inverse_mass_matrix))
+    algo = hmc(lambda x: log_density(x, couplings), step_size=0.1, num_integration_steps=10)  # convenience
 
 and runs blackjax's window adaptation (Stan's warmup: dual-averaging step size, Welford diagonal mass matrix) as a pure
 function, :func:`window_adaptation`, so that tuning vmaps over couplings and chains like everything else.
 
-``log_density`` is any function of one array (the field) returning a scalar; physics parameters enter through its
-closure, so a factory ``lambda couplings: hmc(model.log_density(couplings), ...)`` vmaps over couplings. Sizes
-(lattice shape, number of leapfrog steps, tree depth) are static.
+``log_density(x, model)`` is a module-level function of the field and of the model's parameters (a pytree, traced
+like the step size and mass matrix), so one compiled program serves every coupling. Sizes (lattice shape, number of
+leapfrog steps, tree depth) are static.
 
 Conventions of ``info`` (one kernel step = one trajectory):
 
@@ -29,18 +30,20 @@ Conventions of ``info`` (one kernel step = one trajectory):
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import functools
+from typing import Any, Callable, NamedTuple
 
 import blackjax
-import jax
 import jax.numpy as jnp
 from blackjax.mcmc import metrics as bj_metrics
 from blackjax.mcmc.hmc import HMCState
 from jax import Array
 
-from jaxrg.sampling.base import Kernel
+from jaxrg import _checks
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm
 
-__all__ = ["HMCState", "HMCInfo", "AdaptedParameters", "hmc", "nuts", "window_adaptation", "ALGORITHMS"]
+__all__ = ["HMCState", "HMCInfo", "HMCParameters", "AdaptedParameters", "init", "hmc_kernel", "nuts_kernel",
+           "build_kernel", "hmc", "nuts", "window_adaptation", "ALGORITHMS"]
 
 ALGORITHMS = ("hmc", "nuts")
 
@@ -68,10 +71,18 @@ class AdaptedParameters(NamedTuple):
     inverse_mass_matrix: Array
 
 
-def _default_inverse_mass_matrix(inverse_mass_matrix, position: Array) -> Array:
-    if inverse_mass_matrix is None:
-        return jnp.ones((position.size,), position.dtype)
-    return jnp.asarray(inverse_mass_matrix, position.dtype)
+class HMCParameters(NamedTuple):
+    """Call-time parameters of the HMC / NUTS kernels (all traced).
+
+    Attributes:
+        model: the parameters of the log-density, ``log_density(x, model)`` (e.g. couplings), any pytree.
+        step_size: leapfrog step (scalar > 0).
+        inverse_mass_matrix: ``(x.size,)`` diagonal inverse mass matrix (flattened field order).
+    """
+
+    model: Any
+    step_size: Array
+    inverse_mass_matrix: Array
 
 
 def _validate_positive(value, name: str) -> None:
@@ -79,38 +90,87 @@ def _validate_positive(value, name: str) -> None:
         raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
-def _validate_steps(value, name: str, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (maximum and value > maximum):
-        bound = f" and <= {maximum}" if maximum else ""
-        raise ValueError(f"{name} must be an integer >= 1{bound}, got {value!r}")
-    return value
+def init(position: Array, log_density: Callable[[Array, Any], Array], model: Any = None) -> HMCState:
+    """The HMC / NUTS state at ``position``: the field with its log-density and gradient at parameters ``model``."""
+    return blackjax.hmc.init(position, functools.partial(_bound_density, log_density, model))
 
 
-def _initial_energy(state: HMCState, momentum: Array, inverse_mass_matrix: Array) -> Array:
-    kinetic = bj_metrics.default_metric(inverse_mass_matrix).kinetic_energy(momentum)
-    return -state.logdensity + kinetic
+def _bound_density(log_density, model, x):
+    return log_density(x, model)
 
 
-def _wrap(log_density: Callable, blackjax_step: Callable, inverse_mass_matrix, n_steps: Callable) -> Kernel:
-    def init(key: Array, position: Array) -> HMCState:
+def _info(state: HMCState, info: Any, imm: Array, gradient_evaluations: Array) -> HMCInfo:
+    kinetic = bj_metrics.default_metric(imm).kinetic_energy(info.momentum)
+    energy_error = info.energy - (-state.logdensity + kinetic)
+    dtype = energy_error.dtype
+    return HMCInfo(
+        acceptance=jnp.asarray(info.acceptance_rate, dtype),
+        energy_error=energy_error,
+        exp_minus_energy_error=jnp.exp(-energy_error),
+        divergent=jnp.asarray(info.is_divergent, dtype),
+        gradient_evaluations=jnp.asarray(gradient_evaluations, dtype),
+        sweeps=jnp.ones((), dtype),
+    )
+
+
+def hmc_kernel(key: Array, state: HMCState, params: HMCParameters, *, log_density: Callable,
+               num_integration_steps: int) -> tuple[HMCState, HMCInfo]:
+    """One HMC trajectory (blackjax ``hmc``) of ``num_integration_steps`` leapfrog steps at ``params`` (traced)."""
+    density = functools.partial(_bound_density, log_density, params.model)
+    imm = jnp.asarray(params.inverse_mass_matrix, state.position.dtype)
+    new_state, info = blackjax.hmc.build_kernel()(key, state, density, params.step_size, imm, num_integration_steps)
+    return new_state, _info(state, info, imm, num_integration_steps)
+
+
+def nuts_kernel(key: Array, state: HMCState, params: HMCParameters, *, log_density: Callable,
+                max_num_doublings: int) -> tuple[HMCState, HMCInfo]:
+    """One NUTS trajectory (blackjax ``nuts``: iterative, multinomial) at ``params`` (traced)."""
+    density = functools.partial(_bound_density, log_density, params.model)
+    imm = jnp.asarray(params.inverse_mass_matrix, state.position.dtype)
+    new_state, info = blackjax.nuts.build_kernel()(key, state, density, params.step_size, imm,
+                                                   max_num_doublings=max_num_doublings)
+    return new_state, _info(state, info, imm, info.num_integration_steps)
+
+
+def build_kernel(algorithm: str, log_density: Callable[[Array, Any], Array], *, num_integration_steps: int = 16,
+                 max_num_doublings: int = 10) -> BoundKernel:
+    """The HMC or NUTS kernel ``kernel(key, state, HMCParameters) -> (HMCState, HMCInfo)``.
+
+    Args:
+        algorithm: ``"hmc"`` or ``"nuts"``.
+        log_density: ``log_density(x, model) -> scalar``, ``log p(x)`` up to a constant at parameters ``model``; a
+            module-level function (its identity keys the compiled programs, so a new closure per call recompiles).
+        num_integration_steps: leapfrog steps per trajectory (HMC; static int >= 1).
+        max_num_doublings: maximal tree depth (NUTS; static int in 1..15, at most ``2^depth - 1`` leapfrog steps;
+            under ``vmap`` every lane waits for the longest trajectory of the batch).
+    """
+    _checks.choice(algorithm, "algorithm", ALGORITHMS)
+    if algorithm == "hmc":
+        n = _checks.integer(num_integration_steps, "num_integration_steps", minimum=1)
+        return BoundKernel(hmc_kernel, (("log_density", log_density), ("num_integration_steps", n)))
+    depth = _checks.integer(max_num_doublings, "max_num_doublings", minimum=1, maximum=15)
+    return BoundKernel(nuts_kernel, (("log_density", log_density), ("max_num_doublings", depth)))
+
+
+def _as_algorithm(algorithm, log_density, step_size, inverse_mass_matrix, **static) -> SamplingAlgorithm:
+    _validate_positive(step_size, "step_size")
+    kernel = build_kernel(algorithm, _ignore_model, **static)
+
+    def init_one(position: Array, key: Array | None = None) -> HMCState:
         del key  # deterministic: the state is the position with its log-density and gradient
-        return blackjax.hmc.init(position, log_density)
+        return init(position, _ignore_model, log_density)
 
     def step(key: Array, state: HMCState) -> tuple[HMCState, HMCInfo]:
-        imm = _default_inverse_mass_matrix(inverse_mass_matrix, state.position)
-        new_state, info = blackjax_step(key, state, imm)
-        energy_error = info.energy - _initial_energy(state, info.momentum, imm)
-        dtype = energy_error.dtype
-        return new_state, HMCInfo(
-            acceptance=jnp.asarray(info.acceptance_rate, dtype),
-            energy_error=energy_error,
-            exp_minus_energy_error=jnp.exp(-energy_error),
-            divergent=jnp.asarray(info.is_divergent, dtype),
-            gradient_evaluations=jnp.asarray(n_steps(info), dtype),
-            sweeps=jnp.ones((), dtype),
-        )
+        imm = jnp.ones(state.position.size, state.position.dtype) if inverse_mass_matrix is None \
+            else inverse_mass_matrix
+        return kernel(key, state, HMCParameters(log_density, jnp.asarray(step_size), imm))
 
-    return Kernel(init, step)
+    return SamplingAlgorithm(init_one, step)
+
+
+def _ignore_model(x: Array, log_density: Callable) -> Array:
+    """``log_density(x)`` for the convenience layer: the model parameter is the one-argument density itself."""
+    return log_density(x)
 
 
 def hmc(
@@ -119,8 +179,8 @@ def hmc(
     step_size,
     num_integration_steps: int,
     inverse_mass_matrix=None,
-) -> Kernel:
-    """Hamiltonian Monte Carlo (blackjax ``hmc``: velocity Verlet, end-point Metropolis test) in the jaxrg kernel shape.
+) -> SamplingAlgorithm:
+    """Hamiltonian Monte Carlo (blackjax ``hmc``: velocity Verlet, end-point Metropolis test) at fixed parameters.
 
     Args:
         log_density: ``log p(x)`` up to a constant, a scalar function of the field ``x`` (any shape).
@@ -129,17 +189,11 @@ def hmc(
         inverse_mass_matrix: ``(x.size,)`` diagonal inverse mass matrix (flattened field order), or None for ones.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, x) -> HMCState`` (``state.position`` is ``x``) and
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(x) -> HMCState`` (``state.position`` is ``x``) and
         ``step(key, state) -> (HMCState, HMCInfo)``.
     """
-    _validate_positive(step_size, "step_size")
-    n = _validate_steps(num_integration_steps, "num_integration_steps")
-    build = blackjax.hmc.build_kernel()
-
-    def blackjax_step(key, state, imm):
-        return build(key, state, log_density, step_size, imm, n)
-
-    return _wrap(log_density, blackjax_step, inverse_mass_matrix, lambda info: n)
+    return _as_algorithm("hmc", log_density, step_size, inverse_mass_matrix,
+                         num_integration_steps=num_integration_steps)
 
 
 def nuts(
@@ -148,8 +202,8 @@ def nuts(
     step_size,
     inverse_mass_matrix=None,
     max_num_doublings: int = 10,
-) -> Kernel:
-    """The No-U-Turn Sampler (blackjax ``nuts``: iterative, multinomial) in the jaxrg kernel shape.
+) -> SamplingAlgorithm:
+    """The No-U-Turn Sampler (blackjax ``nuts``: iterative, multinomial) at fixed parameters.
 
     Args:
         log_density: ``log p(x)`` up to a constant, a scalar function of the field ``x``.
@@ -158,17 +212,10 @@ def nuts(
         max_num_doublings: maximal tree depth (static int in 1..15; at most ``2^depth - 1`` leapfrog steps).
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel` with ``step(key, state) -> (HMCState, HMCInfo)``; under ``vmap`` every
-        lane waits for the longest trajectory of the batch.
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm` with ``step(key, state) -> (HMCState, HMCInfo)``; under
+        ``vmap`` every lane waits for the longest trajectory of the batch.
     """
-    _validate_positive(step_size, "step_size")
-    depth = _validate_steps(max_num_doublings, "max_num_doublings", maximum=15)
-    build = blackjax.nuts.build_kernel()
-
-    def blackjax_step(key, state, imm):
-        return build(key, state, log_density, step_size, imm, max_num_doublings=depth)
-
-    return _wrap(log_density, blackjax_step, inverse_mass_matrix, lambda info: info.num_integration_steps)
+    return _as_algorithm("nuts", log_density, step_size, inverse_mass_matrix, max_num_doublings=max_num_doublings)
 
 
 def _acceptance_only(state, info, adaptation_state):
@@ -209,17 +256,15 @@ def window_adaptation(
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-    num_steps = _validate_steps(num_steps, "num_steps")
-    if num_steps < 20:
-        raise ValueError(f"num_steps must be >= 20 for the adaptation windows, got {num_steps}")
+    num_steps = _checks.integer(num_steps, "num_steps", minimum=20)
     if not 0.0 < float(target_acceptance) < 1.0:
         raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance!r}")
     _validate_positive(initial_step_size, "initial_step_size")
     if algorithm == "hmc":
-        extra = {"num_integration_steps": _validate_steps(num_integration_steps, "num_integration_steps")}
+        extra = {"num_integration_steps": _checks.integer(num_integration_steps, "num_integration_steps", minimum=1)}
         algo = blackjax.hmc
     else:
-        extra = {"max_num_doublings": _validate_steps(max_num_doublings, "max_num_doublings", maximum=15)}
+        extra = {"max_num_doublings": _checks.integer(max_num_doublings, "max_num_doublings", minimum=1, maximum=15)}
         algo = blackjax.nuts
     warmup = blackjax.window_adaptation(
         algo,

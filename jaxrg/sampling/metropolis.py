@@ -14,11 +14,12 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jaxrg import lattice, rng as rng_lib
+from jaxrg import _checks, ising, lattice, rng as rng_lib
 from jaxrg.ising import Couplings
-from jaxrg.sampling.base import Kernel
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, Sampler, closed_over
 
-__all__ = ["MetropolisState", "MetropolisInfo", "metropolis", "acceptance_thresholds"]
+__all__ = ["MetropolisState", "MetropolisInfo", "init", "kernel", "build_kernel", "as_sampling_algorithm", "metropolis",
+           "acceptance_thresholds"]
 
 _THRESHOLD_SCALE = 2.0**31  # compare 31 random bits against floor(p * 2^31); p = 1 gives 2^31 > any draw
 
@@ -91,33 +92,45 @@ def _update_colour(
     return jnp.where(accept, -s, s).reshape(spins.shape), jnp.mean(accept.astype(jnp.float32))
 
 
-def metropolis(couplings: Couplings, *, rng: str = "hash") -> Kernel:
-    """Checkerboard Metropolis kernel for couplings ``(K, h)`` (scalars; vmap for batches).
+def init(spins: Array, key: Array | None = None) -> MetropolisState:
+    """The Metropolis state of ``(L, L)`` int8 spins (L even, for the checkerboard); ``key`` is unused."""
+    del key
+    spins = ising.validate_spins(spins, even=True, max_ndim=2)
+    return MetropolisState(*lattice.split_checkerboard(spins))
+
+
+def kernel(key: Array, state: MetropolisState, couplings: Couplings, *, rng: str = "hash"
+           ) -> tuple[MetropolisState, MetropolisInfo]:
+    """One checkerboard sweep at couplings ``(K, h)`` (scalars, traced): black sites, then white sites."""
+    thresholds = acceptance_thresholds(couplings)
+    key_black, key_white = jax.random.split(key)
+    black, acc_b = _update_colour(key_black, state.black, state.white, 0, thresholds, rng)
+    white, acc_w = _update_colour(key_white, state.white, black, 1, thresholds, rng)
+    info = MetropolisInfo(acceptance=0.5 * (acc_b + acc_w), sweeps=jnp.ones((), jnp.float32))
+    return MetropolisState(black, white), info
+
+
+def build_kernel(*, rng: str = "hash") -> BoundKernel:
+    """The Metropolis kernel ``kernel(key, state, couplings) -> (MetropolisState, MetropolisInfo)``.
+
+    Args:
+        rng: ``"hash"`` (fast counter-based bits, see :mod:`jaxrg.rng`) or ``"threefry"`` (``jax.random.bits``).
+    """
+    return BoundKernel(kernel, (("rng", _checks.choice(rng, "rng", rng_lib.RNG_CHOICES)),))
+
+
+def as_sampling_algorithm(couplings: Couplings, *, rng: str = "hash") -> SamplingAlgorithm:
+    """Checkerboard Metropolis at fixed couplings ``(K, h)`` (scalars; vmap for batches).
 
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` and ``h``.
         rng: ``"hash"`` (fast counter-based bits, see :mod:`jaxrg.rng`) or ``"threefry"`` (``jax.random.bits``).
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel` with ``init(key, spins)`` (spins ``(L, L)`` int8, L even) and
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm` with ``init(spins)`` (spins ``(L, L)`` int8, L even) and
         ``step(key, state) -> (MetropolisState, MetropolisInfo)``; one step is one full sweep.
     """
+    return closed_over(init, build_kernel(rng=rng), couplings)
 
-    if rng not in rng_lib.RNG_CHOICES:
-        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
 
-    def init(key: Array, spins: Array) -> MetropolisState:
-        del key
-        if spins.shape[-1] % 2 or spins.shape[-2] % 2:
-            raise ValueError(f"spins must be (L, L) with even L for the checkerboard, got shape {spins.shape}")
-        return MetropolisState(*lattice.split_checkerboard(spins))
-
-    def step(key: Array, state: MetropolisState) -> tuple[MetropolisState, MetropolisInfo]:
-        thresholds = acceptance_thresholds(couplings)
-        key_black, key_white = jax.random.split(key)
-        black, acc_b = _update_colour(key_black, state.black, state.white, 0, thresholds, rng)
-        white, acc_w = _update_colour(key_white, state.white, black, 1, thresholds, rng)
-        info = MetropolisInfo(acceptance=0.5 * (acc_b + acc_w), sweeps=jnp.ones((), jnp.float32))
-        return MetropolisState(black, white), info
-
-    return Kernel(init, step)
+metropolis = Sampler("metropolis", init, build_kernel, as_sampling_algorithm)

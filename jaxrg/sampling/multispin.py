@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import ising, rng as rng_lib
-from jaxrg.sampling.base import Kernel
+from jaxrg import _checks, ising, rng as rng_lib
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, Sampler, closed_over
 
 __all__ = [
     "PATCH_OPERATORS",
@@ -44,6 +44,10 @@ __all__ = [
     "patch_operator_sums",
     "patch_reduced_hamiltonian",
     "patch_local_field",
+    "init",
+    "kernel",
+    "build_kernel",
+    "as_sampling_algorithm",
     "patch_metropolis",
     "split_sublattices",
     "merge_sublattices",
@@ -223,43 +227,56 @@ def _sublattice_field(sub: Array, a: int, b: int, J: Array) -> Array:
     )
 
 
-def patch_metropolis(couplings: Array, *, rng: str = "hash") -> Kernel:
-    """Four-sublattice Metropolis kernel for the 2 x 2-patch Hamiltonian ``-sum_a J_a S_a`` (see module docstring).
+def init(spins: Array, key: Array | None = None) -> PatchMetropolisState:
+    """The sublattice state of one ``(L, L)`` int8 configuration (L even >= 4); ``key`` is unused."""
+    del key
+    spins = ising.validate_spins(spins, even=True, minimum=4, max_ndim=2)
+    return PatchMetropolisState(split_sublattices(spins))
+
+
+def kernel(key: Array, state: PatchMetropolisState, couplings: Array, *, rng: str = "hash"
+           ) -> tuple[PatchMetropolisState, PatchMetropolisInfo]:
+    """One four-sublattice Metropolis sweep at the ``(6,)`` patch couplings ``J`` (traced)."""
+    J = couplings
+    sub = state.sub
+    keys = jax.random.split(key, 4)
+    accepted = jnp.zeros((), jnp.float32)
+    for c, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+        s = sub[a, b]
+        field = _sublattice_field(sub, a, b, J)
+        p = jnp.exp(jnp.minimum(0.0, -2.0 * s.astype(field.dtype) * field)).astype(jnp.float32)
+        u = (rng_lib.hash_bits(keys[c], s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
+        flip = u < p
+        sub = sub.at[a, b].set(jnp.where(flip, -s, s))
+        accepted = accepted + jnp.sum(flip.astype(jnp.float32))
+    info = PatchMetropolisInfo(acceptance=accepted / sub[0, 0].size / 4, sweeps=jnp.ones((), jnp.float32))
+    return PatchMetropolisState(sub), info
+
+
+def build_kernel(*, rng: str = "hash") -> BoundKernel:
+    """The patch kernel ``kernel(key, state, J) -> (PatchMetropolisState, PatchMetropolisInfo)``, ``J`` of shape (6,).
+
+    Args:
+        rng: ``"hash"`` (counter-based bits, :mod:`jaxrg.rng`) or ``"threefry"``.
+    """
+    return BoundKernel(kernel, (("rng", _checks.choice(rng, "rng", rng_lib.RNG_CHOICES)),))
+
+
+def as_sampling_algorithm(couplings: Array, *, rng: str = "hash") -> SamplingAlgorithm:
+    """Four-sublattice Metropolis for the 2 x 2-patch Hamiltonian ``-sum_a J_a S_a`` (see module docstring).
 
     Args:
         couplings: ``(6,)`` coupling vector ``J`` ordered as :data:`PATCH_OPERATORS` (vmap over it for batches).
         rng: ``"hash"`` (counter-based bits, :mod:`jaxrg.rng`) or ``"threefry"``.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` (``(L, L)`` int8, L even >= 4) and
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(spins)`` (``(L, L)`` int8, L even >= 4) and
         ``step(key, state) -> (PatchMetropolisState, PatchMetropolisInfo)``; one step is one sweep.
     """
-    if rng not in rng_lib.RNG_CHOICES:
-        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
     J = validate_patch_couplings(couplings)
     if J.ndim != 1:
         raise ValueError(f"couplings must have shape (6,) (vmap the kernel for batches), got {J.shape}")
+    return closed_over(init, build_kernel(rng=rng), J)
 
-    def init(key: Array, spins: Array) -> PatchMetropolisState:
-        del key
-        spins = ising.validate_spins(spins, even=True, minimum=4)
-        if spins.ndim != 2:
-            raise ValueError(f"spins must be one (L, L) configuration (vmap for batches), got shape {spins.shape}")
-        return PatchMetropolisState(split_sublattices(spins))
 
-    def step(key: Array, state: PatchMetropolisState) -> tuple[PatchMetropolisState, PatchMetropolisInfo]:
-        sub = state.sub
-        keys = jax.random.split(key, 4)
-        accepted = jnp.zeros((), jnp.float32)
-        for c, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-            s = sub[a, b]
-            field = _sublattice_field(sub, a, b, J)
-            p = jnp.exp(jnp.minimum(0.0, -2.0 * s.astype(field.dtype) * field)).astype(jnp.float32)
-            u = (rng_lib.hash_bits(keys[c], s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
-            flip = u < p
-            sub = sub.at[a, b].set(jnp.where(flip, -s, s))
-            accepted = accepted + jnp.sum(flip.astype(jnp.float32))
-        info = PatchMetropolisInfo(acceptance=accepted / sub[0, 0].size / 4, sweeps=jnp.ones((), jnp.float32))
-        return PatchMetropolisState(sub), info
-
-    return Kernel(init, step)
+patch_metropolis = Sampler("patch_metropolis", init, build_kernel, as_sampling_algorithm)

@@ -27,22 +27,29 @@ exposes ``state.spins`` (``(L, L)`` int8) like the spin samplers, so Ising obser
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import Array
 
+from jaxrg import _checks, ising
 from jaxrg.ising import Couplings
 from jaxrg.sampling import hmc as hmc_lib
-from jaxrg.sampling.base import Kernel
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm
 
 __all__ = [
     "RelaxedIsingState",
     "coupling_spectrum",
     "default_shift",
     "apply_sqrt_coupling",
+    "RelaxedIsingParameters",
+    "field_log_density",
     "log_density",
+    "init",
+    "kernel",
+    "build_kernel",
     "spins_given_field",
     "field_given_spins",
     "relaxed_ising",
@@ -86,23 +93,29 @@ def apply_sqrt_coupling(x: Array, spectrum: Array) -> Array:
     return jnp.real(jnp.fft.ifft2(jnp.fft.fft2(x) * jnp.sqrt(spectrum))).astype(x.dtype)
 
 
+def field_log_density(u: Array, model: tuple[Couplings, Array]) -> Array:
+    """``log p(u) = -u^T u / 2 + sum_i log cosh((B u)_i + h)`` (up to a constant) at ``model = (couplings, shift)``."""
+    couplings, shift = model
+    a = apply_sqrt_coupling(u, coupling_spectrum(u.shape[-1], couplings.K, shift)) + couplings.h
+    log_cosh = jnp.abs(a) + jnp.log1p(jnp.exp(-2.0 * jnp.abs(a)))  # log(2 cosh a), stable
+    return -0.5 * jnp.sum(u * u) + jnp.sum(log_cosh)
+
+
 def log_density(couplings: Couplings, L: int, shift=None):
-    """``u -> log p(u) = -u^T u / 2 + sum_i log cosh((B u)_i + h)`` (up to a constant), for HMC.
+    """``u -> log p(u)`` of :func:`field_log_density` at fixed couplings, for tuning (e.g. window adaptation).
 
     Args:
         couplings: scalar Ising :class:`~jaxrg.ising.Couplings` ``(K, h)``.
-        L: lattice size (static).
+        L: lattice size (static; kept for symmetry with the field shape).
         shift: diagonal shift ``d > 4 |K|``; default :func:`default_shift`.
     """
+    del L
     d = default_shift(couplings.K) if shift is None else shift
-    spectrum = coupling_spectrum(L, couplings.K, d)
+    return functools.partial(_at_model, (couplings, d))
 
-    def logp(u: Array) -> Array:
-        a = apply_sqrt_coupling(u, spectrum) + couplings.h
-        log_cosh = jnp.abs(a) + jnp.log1p(jnp.exp(-2.0 * jnp.abs(a)))  # log(2 cosh a), stable
-        return -0.5 * jnp.sum(u * u) + jnp.sum(log_cosh)
 
-    return logp
+def _at_model(model, u: Array) -> Array:
+    return field_log_density(u, model)
 
 
 def spins_given_field(key: Array, u: Array, couplings: Couplings, spectrum: Array) -> Array:
@@ -119,6 +132,53 @@ def field_given_spins(key: Array, spins: Array, spectrum: Array, dtype=None) -> 
     return mean + jax.random.normal(key, spins.shape, dtype)
 
 
+class RelaxedIsingParameters(NamedTuple):
+    """Call-time parameters of the relaxed-Ising kernel (all traced).
+
+    Attributes:
+        couplings: scalar Ising :class:`~jaxrg.ising.Couplings` ``(K, h)``.
+        shift: diagonal shift ``d > 4 |K|`` (e.g. :func:`default_shift`).
+        step_size: leapfrog step (> 0).
+        inverse_mass_matrix: ``(L*L,)`` diagonal inverse mass matrix.
+    """
+
+    couplings: Couplings
+    shift: Array
+    step_size: Array
+    inverse_mass_matrix: Array
+
+
+def init(spins: Array, key: Array, params: RelaxedIsingParameters) -> RelaxedIsingState:
+    """Draw ``u ~ p(u | spins)`` (an exact conditional, so spins from any sampler are a valid start)."""
+    spins = ising.validate_spins(spins, max_ndim=2)
+    spectrum = coupling_spectrum(spins.shape[-1], params.couplings.K, params.shift)
+    u = field_given_spins(key, spins, spectrum)
+    return RelaxedIsingState(hmc_lib.init(u, field_log_density, (params.couplings, params.shift)), spins)
+
+
+def kernel(key: Array, state: RelaxedIsingState, params: RelaxedIsingParameters, *, algorithm: str = "hmc",
+           num_integration_steps: int = 8, max_num_doublings: int = 10) -> tuple[RelaxedIsingState, Any]:
+    """One HMC (or NUTS) trajectory of ``u``, then all spins drawn exactly from ``p(s | u)``."""
+    field_kernel = hmc_lib.build_kernel(algorithm, field_log_density, num_integration_steps=num_integration_steps,
+                                        max_num_doublings=max_num_doublings)
+    key_field, key_spins = jax.random.split(key)
+    model = (params.couplings, params.shift)
+    field, info = field_kernel(key_field, state.field,
+                               hmc_lib.HMCParameters(model, params.step_size, params.inverse_mass_matrix))
+    spectrum = coupling_spectrum(state.spins.shape[-1], params.couplings.K, params.shift)
+    spins = spins_given_field(key_spins, field.position, params.couplings, spectrum)
+    return RelaxedIsingState(field, spins), info
+
+
+def build_kernel(*, algorithm: str = "hmc", num_integration_steps: int = 8, max_num_doublings: int = 10
+                 ) -> BoundKernel:
+    """The relaxed-Ising kernel ``kernel(key, state, RelaxedIsingParameters) -> (RelaxedIsingState, HMCInfo)``."""
+    _checks.choice(algorithm, "algorithm", hmc_lib.ALGORITHMS)
+    n = _checks.integer(num_integration_steps, "num_integration_steps", minimum=1)
+    depth = _checks.integer(max_num_doublings, "max_num_doublings", minimum=1, maximum=15)
+    return BoundKernel(kernel, (("algorithm", algorithm), ("num_integration_steps", n), ("max_num_doublings", depth)))
+
+
 def relaxed_ising(
     couplings: Couplings,
     *,
@@ -128,11 +188,11 @@ def relaxed_ising(
     shift=None,
     algorithm: str = "hmc",
     max_num_doublings: int = 10,
-) -> Kernel:
+) -> SamplingAlgorithm:
     """Ising sampler: HMC (or NUTS) on the continuous auxiliary field ``u``, then spins drawn exactly from ``p(s|u)``.
 
     Args:
-        couplings: scalar Ising :class:`~jaxrg.ising.Couplings` ``(K, h)`` (vmap the factory for batches).
+        couplings: scalar Ising :class:`~jaxrg.ising.Couplings` ``(K, h)`` (vmap for batches).
         step_size: leapfrog step (> 0), e.g. from :func:`jaxrg.sampling.hmc.window_adaptation` on
             :func:`log_density`.
         num_integration_steps: leapfrog steps per trajectory (HMC).
@@ -142,38 +202,23 @@ def relaxed_ising(
         max_num_doublings: NUTS tree depth.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins) -> RelaxedIsingState`` (draws ``u ~ p(u | spins)``,
-        an exact conditional, so a spin configuration from any sampler is a valid start) and
-        ``step(key, state) -> (RelaxedIsingState, HMCInfo)``.
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(spins, key) -> RelaxedIsingState`` (draws
+        ``u ~ p(u | spins)``) and ``step(key, state) -> (RelaxedIsingState, HMCInfo)``.
     """
-    if algorithm not in hmc_lib.ALGORITHMS:
-        raise ValueError(f"algorithm must be one of {hmc_lib.ALGORITHMS}, got {algorithm!r}")
+    kernel_fn = build_kernel(algorithm=algorithm, num_integration_steps=num_integration_steps,
+                             max_num_doublings=max_num_doublings)
     d = default_shift(couplings.K) if shift is None else shift
     if isinstance(shift, (int, float)) and isinstance(couplings.K, (int, float)) and not shift > 4 * abs(couplings.K):
         raise ValueError(f"shift must be > 4 |K| = {4 * abs(couplings.K)} (positive-definite coupling), got {shift}")
 
-    def make(L: int):
-        logp = log_density(couplings, L, d)
-        if algorithm == "hmc":
-            field_kernel = hmc_lib.hmc(logp, step_size=step_size, num_integration_steps=num_integration_steps,
-                                       inverse_mass_matrix=inverse_mass_matrix)
-        else:
-            field_kernel = hmc_lib.nuts(logp, step_size=step_size, inverse_mass_matrix=inverse_mass_matrix,
-                                        max_num_doublings=max_num_doublings)
-        return field_kernel, coupling_spectrum(L, couplings.K, d)
+    def params(n_sites: int) -> RelaxedIsingParameters:
+        imm = jnp.ones(n_sites) if inverse_mass_matrix is None else jnp.asarray(inverse_mass_matrix)
+        return RelaxedIsingParameters(couplings, jnp.asarray(d), jnp.asarray(step_size), imm)
 
-    def init(key: Array, spins: Array) -> RelaxedIsingState:
-        if spins.ndim != 2 or spins.shape[0] != spins.shape[1]:
-            raise ValueError(f"spins must be (L, L), got shape {spins.shape}")
-        field_kernel, spectrum = make(spins.shape[-1])
-        u = field_given_spins(key, spins, spectrum)
-        return RelaxedIsingState(field_kernel.init(key, u), spins.astype(jnp.int8))
+    def init_one(spins: Array, key: Array) -> RelaxedIsingState:
+        return init(spins, key, params(spins.shape[-1] * spins.shape[-2]))
 
     def step(key: Array, state: RelaxedIsingState):
-        field_kernel, spectrum = make(state.spins.shape[-1])
-        key_field, key_spins = jax.random.split(key)
-        field, info = field_kernel.step(key_field, state.field)
-        spins = spins_given_field(key_spins, field.position, couplings, spectrum)
-        return RelaxedIsingState(field, spins), info
+        return kernel_fn(key, state, params(state.spins.size))
 
-    return Kernel(init, step)
+    return SamplingAlgorithm(init_one, step)

@@ -22,18 +22,13 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jaxrg import rng as rng_lib
+from jaxrg import _checks, rng as rng_lib
 from jaxrg.ising import Couplings
-from jaxrg.sampling.base import Kernel
-from jaxrg.sampling.clusters import active_bonds, label_clusters, random_words, uniform_from_word
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, Sampler, closed_over
+from jaxrg.sampling.clusters import ClusterState, active_bonds, init, label_clusters, random_words, uniform_from_word
 
-__all__ = ["SwendsenWangState", "SwendsenWangInfo", "swendsen_wang"]
-
-
-class SwendsenWangState(NamedTuple):
-    """The configuration: ``spins`` is ``(L, L)`` int8 in {-1, +1}."""
-
-    spins: Array
+__all__ = ["ClusterState", "SwendsenWangInfo", "init", "kernel", "build_kernel", "as_sampling_algorithm",
+           "swendsen_wang"]
 
 
 class SwendsenWangInfo(NamedTuple):
@@ -42,55 +37,62 @@ class SwendsenWangInfo(NamedTuple):
     Attributes:
         n_clusters: number of Fortuin-Kasteleyn clusters (float32).
         largest_cluster: size of the largest cluster over N (float32).
+        acceptance: always 1 (every new orientation is accepted; heat bath on the clusters).
         sweeps: work in lattice sweeps, always 1 (float32).
     """
 
     n_clusters: Array
     largest_cluster: Array
+    acceptance: Array
     sweeps: Array
 
 
-def swendsen_wang(couplings: Couplings, *, rng: str = "threefry") -> Kernel:
-    """Swendsen-Wang kernel for couplings ``(K, h)`` (scalars; vmap for batches).
+def kernel(key: Array, state: ClusterState, couplings: Couplings, *, rng: str = "threefry"
+           ) -> tuple[ClusterState, SwendsenWangInfo]:
+    """Relabel all Fortuin-Kasteleyn clusters and re-orient each at couplings ``(K, h)`` (scalars, traced)."""
+    spins = state.spins
+    n_sites = spins.shape[-1] * spins.shape[-2]
+    words = random_words(key, 3 * n_sites, rng)
+    right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
+    labels = label_clusters(right, down).reshape(-1)
+    sizes = jnp.zeros(n_sites, jnp.int32).at[labels].add(1)  # indexed by root (the smallest site of a cluster)
+    # One uniform per root; a cluster reads the draw of its root, so all its sites get the same orientation.
+    # p_up is exactly 1/2 at h = 0 and the uniforms are multiples of 2^-24, so then each orientation has
+    # probability exactly 1/2.
+    p_up = jax.nn.sigmoid(2.0 * couplings.h * sizes).astype(jnp.float32)
+    up = uniform_from_word(words[2 * n_sites :]) < p_up
+    new = jnp.where(up[labels], 1, -1).astype(jnp.int8).reshape(spins.shape)
+    info = SwendsenWangInfo(
+        n_clusters=jnp.sum(sizes > 0).astype(jnp.float32),
+        largest_cluster=jnp.max(sizes).astype(jnp.float32) / n_sites,
+        acceptance=jnp.ones((), jnp.float32),
+        sweeps=jnp.ones((), jnp.float32),
+    )
+    return ClusterState(new), info
+
+
+def build_kernel(*, rng: str = "threefry") -> BoundKernel:
+    """The Swendsen-Wang kernel ``kernel(key, state, couplings) -> (ClusterState, SwendsenWangInfo)``.
+
+    Args:
+        rng: ``"threefry"`` (``jax.random.bits``, default) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`,
+            cheaper on CPU; the physics tests run with the default).
+    """
+    return BoundKernel(kernel, (("rng", _checks.choice(rng, "rng", rng_lib.RNG_CHOICES)),))
+
+
+def as_sampling_algorithm(couplings: Couplings, *, rng: str = "threefry") -> SamplingAlgorithm:
+    """Swendsen-Wang updates at fixed couplings ``(K, h)`` (scalars; vmap for batches).
 
     Args:
         couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` (> 0, ferromagnet) and ``h``.
-        rng: ``"threefry"`` (``jax.random.bits``, default) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`,
-            cheaper on CPU; the physics tests run with the default).
+        rng: see :func:`build_kernel`.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins, and
-        ``step(key, state) -> (SwendsenWangState, SwendsenWangInfo)``; one step relabels and re-orients all clusters.
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(spins)`` with ``(L, L)`` int8 spins, and
+        ``step(key, state) -> (ClusterState, SwendsenWangInfo)``; one step relabels and re-orients all clusters.
     """
-    if rng not in rng_lib.RNG_CHOICES:
-        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
+    return closed_over(init, build_kernel(rng=rng), couplings)
 
-    def init(key: Array, spins: Array) -> SwendsenWangState:
-        del key
-        if spins.ndim != 2 or spins.shape[0] != spins.shape[1] or spins.shape[0] < 2:
-            raise ValueError(f"spins must be one (L, L) configuration with L >= 2 (vmap for batches), got {spins.shape}")
-        if spins.dtype != jnp.int8:
-            raise ValueError(f"spins must be int8 in {{-1, +1}}, got dtype {spins.dtype}")
-        return SwendsenWangState(spins)
 
-    def step(key: Array, state: SwendsenWangState) -> tuple[SwendsenWangState, SwendsenWangInfo]:
-        spins = state.spins
-        n_sites = spins.shape[-1] * spins.shape[-2]
-        words = random_words(key, 3 * n_sites, rng)
-        right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
-        labels = label_clusters(right, down).reshape(-1)
-        sizes = jnp.zeros(n_sites, jnp.int32).at[labels].add(1)  # indexed by root (the smallest site of a cluster)
-        # One uniform per root; a cluster reads the draw of its root, so all its sites get the same orientation.
-        # p_up is exactly 1/2 at h = 0 and the uniforms are multiples of 2^-24, so then each orientation has
-        # probability exactly 1/2.
-        p_up = jax.nn.sigmoid(2.0 * couplings.h * sizes).astype(jnp.float32)
-        up = uniform_from_word(words[2 * n_sites :]) < p_up
-        new = jnp.where(up[labels], 1, -1).astype(jnp.int8).reshape(spins.shape)
-        info = SwendsenWangInfo(
-            n_clusters=jnp.sum(sizes > 0).astype(jnp.float32),
-            largest_cluster=jnp.max(sizes).astype(jnp.float32) / n_sites,
-            sweeps=jnp.ones((), jnp.float32),
-        )
-        return SwendsenWangState(new), info
-
-    return Kernel(init, step)
+swendsen_wang = Sampler("swendsen_wang", init, build_kernel, as_sampling_algorithm)

@@ -29,18 +29,12 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import Array
 
-from jaxrg import rng as rng_lib
+from jaxrg import _checks, rng as rng_lib
 from jaxrg.ising import Couplings
-from jaxrg.sampling.base import Kernel
-from jaxrg.sampling.clusters import active_bonds, grow_cluster, random_words, uniform_from_word
+from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, Sampler, closed_over
+from jaxrg.sampling.clusters import ClusterState, active_bonds, grow_cluster, init, random_words, uniform_from_word
 
-__all__ = ["WolffState", "WolffInfo", "wolff"]
-
-
-class WolffState(NamedTuple):
-    """The configuration: ``spins`` is ``(L, L)`` int8 in {-1, +1}."""
-
-    spins: Array
+__all__ = ["ClusterState", "WolffInfo", "init", "kernel", "build_kernel", "as_sampling_algorithm", "wolff"]
 
 
 class WolffInfo(NamedTuple):
@@ -57,49 +51,52 @@ class WolffInfo(NamedTuple):
     acceptance: Array
 
 
-def wolff(couplings: Couplings, *, substeps: int = 1, rng: str = "threefry") -> Kernel:
-    """Single-cluster Wolff kernel for couplings ``(K, h)`` (scalars; vmap for batches).
+def kernel(key: Array, state: ClusterState, couplings: Couplings, *, substeps: int = 1, rng: str = "threefry"
+           ) -> tuple[ClusterState, WolffInfo]:
+    """Grow and flip one Wolff cluster at couplings ``(K, h)`` (scalars, traced)."""
+    spins = state.spins
+    L = spins.shape[-1]
+    n_sites = L * L
+    words = random_words(key, 2 * n_sites + 2, rng)
+    right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
+    # Seed site: uniform, exactly so when N divides 2^32 (L a power of 2), else with relative bias < N / 2^32.
+    seed = (words[2 * n_sites] % jnp.uint32(n_sites)).astype(jnp.int32)
+    cluster = grow_cluster(seed, right, down, substeps)
+    size = jnp.sum(cluster, dtype=jnp.int32)
+    sigma = spins.reshape(-1)[seed].astype(jnp.float32)
+    # Metropolis acceptance of the cluster flip in a field: d(beta H) = 2 h sigma |C|; always 1 at h = 0.
+    log_accept = (-2.0 * couplings.h * sigma * size).astype(jnp.float32)
+    accept = uniform_from_word(words[2 * n_sites + 1]) < jnp.exp(jnp.minimum(log_accept, 0.0))
+    flipped = jnp.where(cluster & accept, -spins, spins)
+    size_f = size.astype(jnp.float32)
+    info = WolffInfo(cluster_size=size_f, sweeps=size_f / n_sites, acceptance=accept.astype(jnp.float32))
+    return ClusterState(flipped), info
+
+
+def build_kernel(*, substeps: int = 1, rng: str = "threefry") -> BoundKernel:
+    """The Wolff kernel ``kernel(key, state, couplings) -> (ClusterState, WolffInfo)``.
 
     Args:
-        couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` (> 0, ferromagnet) and ``h``.
         substeps: frontier expansions per while-loop iteration (static, >= 1; a tuning knob, not physics).
         rng: ``"threefry"`` (``jax.random.bits``, default) or ``"hash"`` (counter-based bits of :mod:`jaxrg.rng`,
             cheaper on CPU; the physics tests run with the default).
+    """
+    substeps = _checks.integer(substeps, "substeps", minimum=1)
+    return BoundKernel(kernel, (("substeps", substeps), ("rng", _checks.choice(rng, "rng", rng_lib.RNG_CHOICES))))
+
+
+def as_sampling_algorithm(couplings: Couplings, *, substeps: int = 1, rng: str = "threefry") -> SamplingAlgorithm:
+    """Single-cluster Wolff updates at fixed couplings ``(K, h)`` (scalars; vmap for batches).
+
+    Args:
+        couplings: :class:`~jaxrg.ising.Couplings` with scalar ``K`` (> 0, ferromagnet) and ``h``.
+        substeps, rng: see :func:`build_kernel`.
 
     Returns:
-        :class:`~jaxrg.sampling.base.Kernel`: ``init(key, spins)`` with ``(L, L)`` int8 spins, and
-        ``step(key, state) -> (WolffState, WolffInfo)``; one step grows and flips one cluster.
+        :class:`~jaxrg.sampling.base.SamplingAlgorithm`: ``init(spins)`` with ``(L, L)`` int8 spins, and
+        ``step(key, state) -> (ClusterState, WolffInfo)``; one step grows and flips one cluster.
     """
-    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
-        raise ValueError(f"substeps must be an integer >= 1, got {substeps!r}")
-    if rng not in rng_lib.RNG_CHOICES:
-        raise ValueError(f"rng must be one of {rng_lib.RNG_CHOICES}, got {rng!r}")
+    return closed_over(init, build_kernel(substeps=substeps, rng=rng), couplings)
 
-    def init(key: Array, spins: Array) -> WolffState:
-        del key
-        if spins.ndim != 2 or spins.shape[0] != spins.shape[1] or spins.shape[0] < 2:
-            raise ValueError(f"spins must be one (L, L) configuration with L >= 2 (vmap for batches), got {spins.shape}")
-        if spins.dtype != jnp.int8:
-            raise ValueError(f"spins must be int8 in {{-1, +1}}, got dtype {spins.dtype}")
-        return WolffState(spins)
 
-    def step(key: Array, state: WolffState) -> tuple[WolffState, WolffInfo]:
-        spins = state.spins
-        L = spins.shape[-1]
-        n_sites = L * L
-        words = random_words(key, 2 * n_sites + 2, rng)
-        right, down = active_bonds(words[: 2 * n_sites], spins, couplings.K)
-        # Seed site: uniform, exactly so when N divides 2^32 (L a power of 2), else with relative bias < N / 2^32.
-        seed = (words[2 * n_sites] % jnp.uint32(n_sites)).astype(jnp.int32)
-        cluster = grow_cluster(seed, right, down, substeps)
-        size = jnp.sum(cluster, dtype=jnp.int32)
-        sigma = spins.reshape(-1)[seed].astype(jnp.float32)
-        # Metropolis acceptance of the cluster flip in a field: d(beta H) = 2 h sigma |C|; always 1 at h = 0.
-        log_accept = (-2.0 * couplings.h * sigma * size).astype(jnp.float32)
-        accept = uniform_from_word(words[2 * n_sites + 1]) < jnp.exp(jnp.minimum(log_accept, 0.0))
-        flipped = jnp.where(cluster & accept, -spins, spins)
-        size_f = size.astype(jnp.float32)
-        info = WolffInfo(cluster_size=size_f, sweeps=size_f / n_sites, acceptance=accept.astype(jnp.float32))
-        return WolffState(flipped), info
-
-    return Kernel(init, step)
+wolff = Sampler("wolff", init, build_kernel, as_sampling_algorithm)

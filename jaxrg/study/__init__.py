@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from jaxrg import io
+from jaxrg import files
+from jaxrg.checkpoints import CheckpointError
 from jaxrg.cli.options import ConfigError, Option, read_toml, resolve
 
 __all__ = [
@@ -190,9 +191,9 @@ def config_to_toml(config: dict[str, dict]) -> str:
 
 
 def _read_stage(path: Path, stage: Stage) -> dict:
-    tree, attrs = io.read_hdf5(path)
+    tree, attrs = files.read_hdf5(path)
     if attrs.get("fingerprint") != stage.fingerprint:
-        raise io.CheckpointError(
+        raise CheckpointError(
             f"{path} was written by a different configuration (stage fingerprint mismatch): "
             "the run directory's config.toml was changed; restore it or start a new run"
         )
@@ -232,14 +233,14 @@ def run_study(
     else:
         if config is None:
             config = load_config(None)
-        name = name or f"{config['study']['name']}-{io.utc_timestamp()}"
+        name = name or f"{config['study']['name']}-{files.utc_timestamp()}"
         try:
-            run_dir = io.new_run_directory(output_dir, name)
+            run_dir = files.new_run_directory(output_dir, name)
         except FileExistsError:
             raise ConfigError(
                 f"run directory {Path(output_dir) / name} exists: resume it with --resume, or choose another --name"
             ) from None
-        io.write_text(run_dir / "config.toml", config_to_toml(config))
+        files.write_text(run_dir / "config.toml", config_to_toml(config))
         log(f"run directory {run_dir}")
     seed = config["study"]["seed"]
 
@@ -261,7 +262,7 @@ def run_study(
             resumed = any(ckpt.iterdir())
             log(f"{stage.name}: {'resuming from checkpoint' if resumed else 'running'}")
             tree = stage.run(ckpt, progress)
-            io.write_hdf5(stage_file, tree, attrs={"fingerprint": stage.fingerprint})
+            files.write_hdf5(stage_file, tree, attrs={"fingerprint": stage.fingerprint})
             shutil.rmtree(ckpt, ignore_errors=True)
             stage_results[stage.name] = tree
             log(f"{stage.name}: {time.perf_counter() - ts:.1f} s")
@@ -277,11 +278,11 @@ def run_study(
         figures[sec_name] = section.figures(config[sec_name], res, figure_dir)
         summary[sec_name] = section.summary(config[sec_name], res)
     wall = time.perf_counter() - t0
-    meta = io.environment_metadata()
+    meta = files.environment_metadata()
     attrs = {"config": config, "config_toml": config_to_toml(config), "seed": seed, "name": run_dir.name,
-             "created_utc": io.utc_timestamp(), "wall_time_s_last_invocation": wall, **meta}
-    io.write_hdf5(run_dir / "results.h5", results, attrs=attrs)
-    io.write_text(run_dir / "report.md", _report(config, results, figures, meta, run_dir.name, wall))
+             "created_utc": files.utc_timestamp(), "wall_time_s_last_invocation": wall, **meta}
+    files.write_hdf5(run_dir / "results.h5", results, attrs=attrs)
+    files.write_text(run_dir / "report.md", _report(config, results, figures, meta, run_dir.name, wall))
     log(f"wrote {run_dir / 'results.h5'}, {run_dir / 'report.md'} and {len(sum(figures.values(), []))} figures "
         f"({wall:.0f} s)")
     return run_dir, summary

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import io
+from jaxrg import files
 from jaxrg.cli.options import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
@@ -91,7 +91,7 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
         name = f"flow-n{cfg['n']}-seed{i}"
         s = stage_seed(seed, name)
         out.append(Stage(name, lambda checkpoint, progress, s=s: train_and_analyse(cfg, s),
-                         io.fingerprint(dict(cfg, seed=s, stage=name))))
+                         files.fingerprint(dict(cfg, seed=s, stage=name))))
     return out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import io
+from jaxrg import files
 from jaxrg.cli.options import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
@@ -62,7 +62,7 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
         return {"params": np.asarray(tr.model.params), "loss": np.asarray(tr.loss), "sizes": np.asarray(sizes),
                 "energy": np.asarray(e), "magnetization": np.asarray(m), "spins": np.asarray(picture, np.int8)}
 
-    return [Stage(name, run, io.fingerprint(dict(cfg, seed=s, stage=name)))]
+    return [Stage(name, run, files.fingerprint(dict(cfg, seed=s, stage=name)))]
 
 
 def analyse(cfg: dict, stage_results: dict) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import io
+from jaxrg import files
 from jaxrg.cli.options import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
@@ -78,7 +78,7 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
         return result_to_tree(mcrg(cfg["L"], cfg["T"], seed=s, progress=progress, checkpoint=str(checkpoint),
                                    **kwargs))
 
-    return [Stage(name, run, io.fingerprint(dict(cfg, seed=s, stage=name)))]
+    return [Stage(name, run, files.fingerprint(dict(cfg, seed=s, stage=name)))]
 
 
 def _check(cfg: dict) -> None:

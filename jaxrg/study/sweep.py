@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import io
+from jaxrg import files, simulation
 from jaxrg.cli.options import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
@@ -100,9 +100,9 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
             import jaxrg
 
             r = jaxrg.simulate(L, T, progress=progress, checkpoint=str(checkpoint), **args)
-            return io.simulation_to_tree(r)
+            return simulation.simulation_to_tree(r)
 
-        out.append(Stage(name, run, io.fingerprint(dict(args, L=L, T=T, stage=name))))
+        out.append(Stage(name, run, files.fingerprint(dict(args, L=L, T=T, stage=name))))
     return out
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import io
+from jaxrg import files
 from jaxrg.cli.options import Option
 from jaxrg.study import Section, Stage, register_section
 
@@ -58,7 +58,7 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
                                    "stationarity": np.asarray(s.stationarity), "plateau": np.asarray(s.plateau)}
         return tree
 
-    return [Stage("trg", run, io.fingerprint(dict(cfg, T=T, stage="trg")))]
+    return [Stage("trg", run, files.fingerprint(dict(cfg, T=T, stage="trg")))]
 
 
 def analyse(cfg: dict, stage_results: dict) -> dict:

@@ -43,7 +43,7 @@ def run_domain(devices):
     spins = ising.random_spins(jax.random.key(DOMAIN["seed"]), DOMAIN["L"])
     kernel = parallel.domain_metropolis(c, devices)
     step = jax.jit(kernel.step)
-    state = kernel.init(None, spins)
+    state = kernel.init(spins)
     key = jax.random.key(DOMAIN["seed"] + 1)
     acc = []
     for t in range(DOMAIN["sweeps"]):
