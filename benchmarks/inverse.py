@@ -35,6 +35,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from jaxrg import exact, ising  # noqa: E402
+from jaxrg.fss import power_law_fit  # noqa: E402
 from jaxrg.rg import inverse as inv  # noqa: E402
 from jaxrg.rg.mcrg import analyze  # noqa: E402
 
@@ -109,8 +110,8 @@ def analyse_model(name, model, args, key, gen_n, gen_size):
     gen_seconds = time.perf_counter() - t0
     rows = [inv.ensemble_observables(e[i], m[i], L) for i, L in enumerate(sizes) if L >= 8]
     fit_rows = [o for o in rows if o.L >= args.fit_min]
-    slope, chi2 = inv.fit_power_law([o.L for o in fit_rows], [o.susceptibility.mean for o in fit_rows],
-                                    [o.susceptibility.error for o in fit_rows])
+    slope, _, chi2 = power_law_fit([o.L for o in fit_rows], [o.susceptibility.mean for o in fit_rows],
+                                   [o.susceptibility.error for o in fit_rows])
     flat_mean, flat_err = binder_flatness(sizes, m)
     flat = {str(L): {"mean": float(flat_mean[i]), "error": float(flat_err[i])}
             for i, L in enumerate(sizes) if L >= 32}
@@ -223,7 +224,7 @@ def main(argv=None):
         r = inv.train(model, data, key=jax.random.fold_in(key, len(trained)), steps=steps, learning_rate=lr,
                       batch_size=args.batch, **spec)
         # held-out-free comparison: plain cross-entropy on the whole training set
-        coarse, _ = inv.coarse_grain(jnp.asarray(data), jax.random.key(99))
+        coarse, _ = inv.majority_with_ties(jnp.asarray(data), jax.random.key(99))
         ce = float(inv.cross_entropy(r.model, jnp.asarray(data), coarse))
         e_exp = float(inv.expected_energy(r.model, coarse))
         trained[name] = r.model

@@ -1,7 +1,17 @@
 """jaxrg: JAX-accelerated renormalization-group physics on the 2D Ising model.
 
 Every numerical core is a pure function of arrays and PRNG keys, so it jit-compiles, vmaps over temperatures and
-chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API is re-exported here explicitly.
+chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API, by concept:
+
+- the model and its exact results: :mod:`jaxrg.lattice`, :mod:`jaxrg.ising`, :mod:`jaxrg.exact`;
+- samplers, each in three layers (``init``, ``build_kernel`` with call-time parameters, the convenience factory
+  called here): ``metropolis``, ``bitpacked_metropolis``, ``wolff``, ``swendsen_wang``, ``patch_metropolis``,
+  ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
+- simulation and statistics: ``simulate``, :mod:`jaxrg.stats`, :mod:`jaxrg.observables`, :mod:`jaxrg.fss`;
+- renormalization group: block spins and Monte Carlo RG, tensor networks, learned flows, inverse-RG generators
+  (:mod:`jaxrg.rg`); scale dynamics in coupling space (:mod:`jaxrg.scale`); the phi^4 field theory
+  (:mod:`jaxrg.phi4`);
+- at scale and on disk: :mod:`jaxrg.parallel`, :mod:`jaxrg.files`, :mod:`jaxrg.checkpoints`.
 
 Quick example::
 
@@ -13,27 +23,84 @@ Quick example::
 
 __version__ = "0.1.0"
 
-# --- foundation: model, exact results, samplers, driver, statistics -----------------------------------------
-from jaxrg import exact, ising, lattice, observables, rng, stats  # noqa: E402
-from jaxrg.ising import Couplings  # noqa: E402
-from jaxrg.sampling import SAMPLERS, Kernel, metropolis  # noqa: E402
-from jaxrg.sampling.driver import run_chain  # noqa: E402
-from jaxrg.simulation import SimulationResult, simulate  # noqa: E402
-from jaxrg.stats import Estimate  # noqa: E402
+# the model, its geometry and its exact results
+from jaxrg import exact as exact, ising as ising, lattice as lattice
+from jaxrg.exact import CRITICAL_COUPLING as CRITICAL_COUPLING, CRITICAL_TEMPERATURE as CRITICAL_TEMPERATURE
+from jaxrg.ising import Couplings as Couplings
 
-# --- capabilities (each issue adds its own block below) -------------------------------------------------------
-from jaxrg.rg import blocking  # issue 4: block-spin maps  # noqa: E402
-from jaxrg.rg.blocking import block_average, block_hierarchy, decimation, majority_rule  # issue 4  # noqa: E402
-from jaxrg.rg.mcrg import MCRGResult, mcrg  # issue 4: Monte Carlo RG  # noqa: E402
-from jaxrg.rg.trg import TRGThermodynamics, trg_free_energy, trg_scaling_dimensions, trg_thermodynamics  # issue 5  # noqa: E402,E501
-from jaxrg.rg.trg import trg_heat_capacity_and_slope, trg_heat_capacity_peak  # issue 5: C peak by autodiff  # noqa: E402
-from jaxrg import scale  # issue 9  # noqa: E402
-from jaxrg import phi4  # issue 6: phi^4 model, HMC/NUTS via blackjax  # noqa: E402
-from jaxrg.sampling.hmc import hmc, nuts, window_adaptation  # issue 6  # noqa: E402
-from jaxrg.sampling.relaxed_ising import relaxed_ising  # issue 6  # noqa: E402
-from jaxrg.sampling.multispin import patch_metropolis  # issue 7: 2x2-patch Hamiltonians  # noqa: E402
-from jaxrg.rg.flow import FlowModel, analyze_flow, coupling_space, train_flow  # issue 7: learned flows  # noqa: E402
-from jaxrg.sampling import swendsen_wang, wolff  # issue 3: cluster samplers  # noqa: E402
-from jaxrg.rg.inverse import generate  # issue 8: inverse-RG generators (jaxrg.rg.inverse)  # noqa: E402
-from jaxrg.sampling.bitpacked import bitpacked_metropolis, pack_spins, unpack_spins  # issue 12: multi-spin coding  # noqa: E402,E501
-from jaxrg import parallel  # issue 11: sharded batches, domain decomposition  # noqa: E402
+# samplers (three layers each) and the one driver loop
+from jaxrg import sampling as sampling
+from jaxrg.sampling import (
+    SAMPLERS as SAMPLERS,
+    BatchedKernel as BatchedKernel,
+    BoundKernel as BoundKernel,
+    Kernel as Kernel,
+    Sampler as Sampler,
+    SamplingAlgorithm as SamplingAlgorithm,
+    bitpacked_metropolis as bitpacked_metropolis,
+    metropolis as metropolis,
+    patch_metropolis as patch_metropolis,
+    swendsen_wang as swendsen_wang,
+    wolff as wolff,
+)
+from jaxrg.sampling.bitpacked import pack_spins as pack_spins, unpack_spins as unpack_spins
+from jaxrg.sampling.driver import ChainOutput as ChainOutput, run_chain as run_chain
+from jaxrg.sampling.hmc import hmc as hmc, nuts as nuts, window_adaptation as window_adaptation
+from jaxrg.sampling.relaxed_ising import relaxed_ising as relaxed_ising
+
+# simulation, observables, errors, finite-size scaling
+from jaxrg import fss as fss, observables as observables, rng as rng, stats as stats
+from jaxrg.observables import Timeseries as Timeseries
+from jaxrg.simulation import SimulationResult as SimulationResult, simulate as simulate
+from jaxrg.stats import Estimate as Estimate
+
+# renormalization group: block spins, Monte Carlo RG, tensor networks, learned flows, generators
+from jaxrg import rg as rg
+from jaxrg.rg.blocking import (
+    block_average as block_average,
+    block_hierarchy as block_hierarchy,
+    decimation as decimation,
+    majority_rule as majority_rule,
+)
+from jaxrg.rg.flow import (
+    FlowModel as FlowModel,
+    analyze_flow as analyze_flow,
+    coupling_space as coupling_space,
+    train_flow as train_flow,
+)
+from jaxrg.rg.inverse import generate as generate, load_pretrained as load_pretrained
+from jaxrg.rg.mcrg import MCRGResult as MCRGResult, mcrg as mcrg
+from jaxrg.rg.trg import (
+    TRGThermodynamics as TRGThermodynamics,
+    trg_free_energy as trg_free_energy,
+    trg_heat_capacity_and_slope as trg_heat_capacity_and_slope,
+    trg_heat_capacity_peak as trg_heat_capacity_peak,
+    trg_scaling_dimensions as trg_scaling_dimensions,
+    trg_thermodynamics as trg_thermodynamics,
+)
+
+# field theory and scale dynamics
+from jaxrg import phi4 as phi4, scale as scale
+
+# at scale and on disk
+from jaxrg import checkpoints as checkpoints, files as files, parallel as parallel
+
+__all__ = [
+    # model and exact results
+    "exact", "ising", "lattice", "CRITICAL_COUPLING", "CRITICAL_TEMPERATURE", "Couplings",
+    # samplers and driver
+    "sampling", "SAMPLERS", "BatchedKernel", "BoundKernel", "Kernel", "Sampler", "SamplingAlgorithm",
+    "bitpacked_metropolis", "metropolis", "patch_metropolis", "swendsen_wang", "wolff", "pack_spins",
+    "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
+    # simulation and statistics
+    "fss", "observables", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
+    # renormalization group
+    "rg", "block_average", "block_hierarchy", "decimation", "majority_rule", "FlowModel", "analyze_flow",
+    "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg", "TRGThermodynamics",
+    "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak", "trg_scaling_dimensions",
+    "trg_thermodynamics",
+    # field theory and scale dynamics
+    "phi4", "scale",
+    # at scale and on disk
+    "checkpoints", "files", "parallel",
+]

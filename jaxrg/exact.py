@@ -41,6 +41,10 @@ from jaxrg import ising
 __all__ = [
     "CRITICAL_COUPLING",
     "CRITICAL_TEMPERATURE",
+    "NU",
+    "GAMMA_OVER_NU",
+    "Y_H",
+    "CRITICAL_BINDER_RATIO",
     "InfiniteLattice",
     "FiniteLattice",
     "FiniteLatticeMoments",
@@ -60,6 +64,15 @@ CRITICAL_COUPLING: float = math.log1p(math.sqrt(2.0)) / 2.0
 """K_c = ln(1 + sqrt 2) / 2 = 0.44068679350977..."""
 CRITICAL_TEMPERATURE: float = 1.0 / CRITICAL_COUPLING
 """T_c = 1 / K_c = 2.26918531421302..."""
+NU: float = 1.0
+"""Correlation-length exponent nu of the 2D Ising universality class (y_t = 1 / nu = 1)."""
+GAMMA_OVER_NU: float = 7.0 / 4.0
+"""Susceptibility exponent ratio gamma / nu = 2 - eta = 7/4."""
+Y_H: float = 15.0 / 8.0
+"""Magnetic RG eigenvalue exponent y_h = 2 - x_sigma = 15/8 (x_sigma = 1/8)."""
+CRITICAL_BINDER_RATIO: float = 0.61069
+"""Binder cumulant ``1 - <m^4> / (3 <m^2>^2)`` at T_c on the periodic square lattice as L -> infinity, i.e.
+``<m^4> / <m^2>^2 = 1.1679...`` (Salas and Sokal, J. Stat. Phys. 98, 551 (2000))."""
 
 # Largest coupling used inside the Onsager correction integral and the closed form for e (and C): beyond it the
 # corrections are below exp(-8 K_MAX) ~ 1e-174 relative, so clamping changes nothing in float64 and avoids overflow.

@@ -28,7 +28,7 @@ from jax import Array
 from jaxrg import stats
 from jaxrg.stats import Estimate
 
-__all__ = ["Timeseries", "Thermodynamics", "thermodynamics", "blocks_per_chain"]
+__all__ = ["Timeseries", "Thermodynamics", "thermodynamics", "blocks_per_chain", "full_susceptibility"]
 
 
 class Timeseries(NamedTuple):
@@ -112,3 +112,27 @@ def thermodynamics(series: Timeseries, L: int, T, *, sweeps_per_measurement=1.0)
         tau_energy=np.asarray(tau_e),
         tau_abs_magnetization=np.asarray(tau_m),
     )
+
+
+def full_susceptibility(magnetization, L: int, T) -> tuple[np.ndarray, np.ndarray]:
+    """The full susceptibility ``chi_full = N <m^2> / T`` per temperature with its block-jackknife error.
+
+    (The ``susceptibility`` of :func:`thermodynamics` is the connected finite-lattice form
+    ``N (<m^2> - <|m|>^2) / T``; ``chi_full`` is the one that scales as ``L^(gamma/nu)`` at T_c.)
+
+    Args:
+        magnetization: ``(n_T, chains, n)`` magnetisation per spin.
+        L: lattice size.
+        T: ``(n_T,)`` temperatures.
+
+    Returns:
+        ``(chi_full, error)``, each ``(n_T,)`` float64.
+    """
+    m = np.asarray(magnetization, dtype=np.float64)
+    n_T, chains, n = m.shape
+    T = np.asarray(T, dtype=np.float64)
+    nb = blocks_per_chain(chains, n)
+    blocks = np.asarray(stats.block_means(m * m, nb, axis=-1)).reshape(n_T, chains * nb)  # linear: jackknife = SE
+    m2 = blocks.mean(axis=1)
+    err = blocks.std(axis=1, ddof=1) / np.sqrt(blocks.shape[1])
+    return L * L * m2 / T, L * L * err / T

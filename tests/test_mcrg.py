@@ -184,7 +184,7 @@ def test_analyze_rejects_bad_input(random_configs):
 def test_checkpointed_run_resumes_bitwise_and_refuses_another_seed(tmp_path):
     """A checkpointed MCRG run equals an unchecked one bitwise (chunk-level resume itself: tests/test_io.py); a
     checkpoint of another seed is refused, never silently reused."""
-    from jaxrg.io import CheckpointError
+    from jaxrg.checkpoints import CheckpointError
 
     kw = dict(levels=1, samples=64, chains=4, thermalize=10, sampler="metropolis", chunk_size=4)
     plain = mcrg(8, 2.269185314213022, seed=1, **kw)

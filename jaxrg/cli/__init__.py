@@ -1,7 +1,7 @@
 """The ``jaxrg`` command: ``jaxrg run`` (the default study) and one subcommand per capability.
 
 Each subcommand is a :class:`Command` in the registry ``COMMANDS`` (its module calls :func:`register`): a name, a
-one-line help, its typed :class:`~jaxrg.cli.options.Option` list (which gives both ``--option`` flags and the keys
+one-line help, its typed :class:`~jaxrg.config.Option` list (which gives both ``--option`` flags and the keys
 accepted in a ``--config`` TOML file), and ``execute(config, context) -> dict`` (the dict is what ``--json`` prints).
 Exit codes: 0 success, 2 bad input (unknown keys, invalid values, unusable checkpoints), 1 anything else.
 """
@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from jaxrg.cli.options import ConfigError, Option, add_arguments, given_arguments, read_toml, resolve
+from jaxrg.config import ConfigError, Option, add_arguments, given_arguments, read_toml, resolve
 
 __all__ = ["Command", "ConfigError", "Context", "COMMANDS", "register", "main", "to_json"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxrg.cli import Command, Context, register
-from jaxrg.cli.options import Option
+from jaxrg.config import Option
 from jaxrg.study.flow import K_C, NU
 from jaxrg.study.flow import OPTIONS as _STUDY_OPTIONS
 from jaxrg.study.flow import _check
@@ -16,16 +16,16 @@ def execute(config: dict, ctx: Context) -> dict:
     """Train ``seeds`` flows, print each one's fixed point, eigenvalues, nu and K_c, and their mean and spread."""
     import numpy as np
 
-    from jaxrg.study.flow import analyse, train_and_analyse
+    from jaxrg.study.flow import analyze, train_and_analyze
 
     _check(config)
     ctx.log(f"jaxrg flow: n = {config['n']}, {config['loss']} loss, L = {config['L']} -> {config['L'] // 2}, "
             f"{config['seeds']} seed(s)")
     runs = {}
     for i in range(config["seeds"]):
-        runs[f"seed{config['seed'] + i}"] = r = train_and_analyse(config, config["seed"] + i)
+        runs[f"seed{config['seed'] + i}"] = r = train_and_analyze(config, config["seed"] + i)
         ctx.log(f"seed {config['seed'] + i}: K_c = {float(r['K_c']):.5f}, nu = {float(r['nu']):.4f}")
-    a = analyse(config, runs)
+    a = analyze(config, runs)
     lines = [f"{'run':>8} {'K_c':>9} {'nu':>8}  fixed point J*, leading eigenvalues"]
     for name, r in runs.items():
         fp = ", ".join(f"{x:.4f}" for x in r["fixed_point"])

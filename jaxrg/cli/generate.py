@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxrg.cli import Command, Context, register
-from jaxrg.cli.options import Option
+from jaxrg.config import Option
 
 OPTIONS = (
     Option("size", "int", 256, "side of the generated configurations (a power of 2)", minimum=2),

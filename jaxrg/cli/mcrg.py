@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxrg.cli import Command, Context, register
-from jaxrg.cli.options import Option
+from jaxrg.config import Option
 from jaxrg.study.mcrg import OPTIONS as _STUDY_OPTIONS
 from jaxrg.study.mcrg import Y_H, Y_T, result_to_tree
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from jaxrg.cli import Command, Context, register
-from jaxrg.cli.options import ConfigError
+from jaxrg.config import ConfigError
 
 
 def _configure(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxrg.cli import Command, Context, register
-from jaxrg.cli.options import Option
+from jaxrg.config import Option
 
 
 def _samplers():

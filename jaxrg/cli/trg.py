@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxrg.cli import Command, Context, register
-from jaxrg.cli.options import Option
+from jaxrg.config import Option
 
 OPTIONS = (
     Option("T", "floats", [2.0, 2.269185314213022, 2.6], "temperatures (J = k_B = 1)", minimum=0.0,

@@ -1,4 +1,19 @@
-"""Real-space and tensor-network renormalization group: block-spin maps, Monte Carlo RG, TRG/HOTRG, learned flows."""
+"""Real-space and tensor-network renormalization group.
 
-from jaxrg.rg import blocking, mcrg, operators  # noqa: F401  issue 4
-from jaxrg.rg import trg  # noqa: F401  issue 5: TRG / HOTRG
+- :mod:`jaxrg.rg.blocking`: block-spin maps (majority rule, decimation, block averages) and their hierarchies;
+- :mod:`jaxrg.rg.operators` and :mod:`jaxrg.rg.mcrg`: Monte Carlo RG eigenvalue exponents from blocked correlations;
+- :mod:`jaxrg.rg.trg`: differentiable TRG / HOTRG free energies, thermodynamics and conformal data;
+- :mod:`jaxrg.rg.flow`: learned RG flows in coupling space (fixed points, exponents);
+- :mod:`jaxrg.rg.inverse`: inverse-RG generators that upsample coarse configurations.
+"""
+
+from jaxrg.rg import (
+    blocking as blocking,
+    flow as flow,
+    inverse as inverse,
+    mcrg as mcrg,
+    operators as operators,
+    trg as trg,
+)
+
+__all__ = ["blocking", "flow", "inverse", "mcrg", "operators", "trg"]

@@ -62,21 +62,19 @@ __all__ = [
     "symmetric_generator",
     "convnet_generator",
     "upsample",
-    "local_field",
     "log_likelihood",
     "sample_fine",
     "cross_entropy",
-    "coarse_grain",
+    "majority_with_ties",
     "expected_energy",
     "critical_configurations",
-    "TrainResult",
+    "GeneratorTrainingResult",
     "train",
     "generate",
     "generate_levels",
     "level_observables",
     "EnsembleObservables",
     "ensemble_observables",
-    "fit_power_law",
     "save",
     "load",
     "load_pretrained",
@@ -226,11 +224,6 @@ def convnet_generator(key: Array, *, channels: int = 8, depth: int = 3, kernel_s
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def local_field(model, coarse: Array) -> Array:
-    """The model's local field ``h`` of every fine spin given the coarse spins, ``(..., 2L, 2L)``."""
-    return model(coarse)
-
-
 def _log_2cosh(h: Array) -> Array:
     a = jnp.abs(h)
     return a + jnp.log1p(jnp.exp(-2.0 * a))
@@ -280,7 +273,7 @@ def expected_energy(model, coarse: Array) -> Array:
     return -jnp.mean(t * (jnp.roll(t, 1, axis=-1) + jnp.roll(t, 1, axis=-2)))
 
 
-def coarse_grain(fine: Array, key: Array) -> tuple[Array, Array]:
+def majority_with_ties(fine: Array, key: Array) -> tuple[Array, Array]:
     """2x2 majority rule with random tie-breaks, and the tie indicator of every fine spin.
 
     Args:
@@ -372,7 +365,7 @@ def _spins_of(state, params):
     return state.spins
 
 
-class TrainResult(NamedTuple):
+class GeneratorTrainingResult(NamedTuple):
     """What :func:`train` returns.
 
     Attributes:
@@ -399,7 +392,7 @@ def train(
     levels: int = 1,
     energy_target: float | None = None,
     energy_weight: float = 10.0,
-) -> TrainResult:
+) -> GeneratorTrainingResult:
     """Fit a generator by minimising the cross-entropy of fine configurations given their coarse images (optax Adam).
 
     Args:
@@ -423,7 +416,7 @@ def train(
         energy_weight: weight of the energy penalty (>= 0).
 
     Returns:
-        :class:`TrainResult`.
+        :class:`GeneratorTrainingResult`.
     """
     fine = ising.validate_spins(fine, name="fine", minimum=4, even=True)
     if fine.ndim != 3:
@@ -448,7 +441,7 @@ def train(
     else:
         x = fine
         for k in jax.random.split(key_cg, levels):
-            c, tied = coarse_grain(x, k)
+            c, tied = majority_with_ties(x, k)
             w = None if tie_weight is None else jnp.where(tied, jnp.float32(tie_weight), jnp.float32(1.0))
             pairs.append((x, c, w))
             x = c
@@ -484,7 +477,7 @@ def train(
         losses.append(loss)
     losses = np.asarray(jax.device_get(jnp.stack(losses)))
     seconds = time.perf_counter() - t0
-    return TrainResult(eqx.combine(params, static), losses, seconds)
+    return GeneratorTrainingResult(eqx.combine(params, static), losses, seconds)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -616,27 +609,6 @@ def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
     ratio = Estimate(3.0 * (1.0 - binder.mean), 3.0 * binder.error)
     return EnsembleObservables(int(L), int(e.size), pick(th.energy), pick(th.abs_magnetization),
                                pick(th.heat_capacity), pick(th.susceptibility), binder, ratio)
-
-
-def fit_power_law(L, y, dy) -> tuple[Estimate, float]:
-    """Weighted least-squares fit of ``y = A L^p`` on log-log axes.
-
-    Args:
-        L, y, dy: sizes, values (> 0) and their standard errors.
-
-    Returns:
-        ``(Estimate(p, error), chi2_per_dof)`` (``nan`` chi^2 for two points).
-    """
-    L, y, dy = (np.asarray(a, np.float64) for a in (L, y, dy))
-    x, ly = np.log(L), np.log(y)
-    w = (y / np.maximum(dy, 1e-300)) ** 2
-    A = np.stack([np.ones_like(x), x], axis=1)
-    cov = np.linalg.inv(A.T @ (A * w[:, None]))
-    coef = cov @ (A.T @ (w * ly))
-    resid = ly - A @ coef
-    dof = len(L) - 2
-    chi2 = float(np.sum(w * resid**2) / dof) if dof > 0 else float("nan")
-    return Estimate(float(coef[1]), float(np.sqrt(cov[1, 1]))), chi2
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from jaxrg import files
 from jaxrg.checkpoints import CheckpointError
-from jaxrg.cli.options import ConfigError, Option, read_toml, resolve
+from jaxrg.config import ConfigError, Option, read_toml, resolve
 
 __all__ = [
     "Stage",
@@ -70,7 +70,7 @@ class Section:
         title: heading in the report.
         options: the table's keys.
         stages: ``stages(config, seed) -> list[Stage]`` (``config``: this section's resolved table).
-        analyse: ``analyse(config, stage_results) -> dict`` (cheap, deterministic; ``stage_results``: name -> tree).
+        analyze: ``analyze(config, stage_results) -> dict`` (cheap, deterministic; ``stage_results``: name -> tree).
         report: ``report(config, results) -> str`` markdown (``results``: stage trees and ``"analysis"``).
         figures: ``figures(config, results, figure_dir) -> list[(file name, caption)]``.
         summary: ``summary(config, results) -> dict`` of headline numbers (printed, and returned by ``--json``).
@@ -81,7 +81,7 @@ class Section:
     title: str
     options: tuple[Option, ...]
     stages: Callable[[dict, int], list[Stage]]
-    analyse: Callable[[dict, dict], dict]
+    analyze: Callable[[dict, dict], dict]
     report: Callable[[dict, dict], str]
     figures: Callable[[dict, dict, Path], list[tuple[str, str]]]
     summary: Callable[[dict, dict], dict]
@@ -266,7 +266,7 @@ def run_study(
             shutil.rmtree(ckpt, ignore_errors=True)
             stage_results[stage.name] = tree
             log(f"{stage.name}: {time.perf_counter() - ts:.1f} s")
-        analysis = section.analyse(cfg, stage_results)
+        analysis = section.analyze(cfg, stage_results)
         results[sec_name] = dict(stage_results, analysis=analysis)
     shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import files
-from jaxrg.cli.options import Option
+from jaxrg import exact, files
+from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
-K_C = 0.5 * np.log1p(np.sqrt(2.0))
-NU = 1.0
+K_C = exact.CRITICAL_COUPLING
+NU = exact.NU
 #: RG steps of the trajectories drawn in the figure.
 TRAJECTORY_STEPS = 5
 
@@ -58,8 +58,8 @@ def training_config(cfg: dict):
                              learning_rate=cfg["learning_rate"])
 
 
-def train_and_analyse(cfg: dict, seed: int) -> dict:
-    """Train one flow; analyse it: fixed point, eigenvalues, nu, K_c, RG trajectories from the nn axis (numpy)."""
+def train_and_analyze(cfg: dict, seed: int) -> dict:
+    """Train one flow; analyze it: fixed point, eigenvalues, nu, K_c, RG trajectories from the nn axis (numpy)."""
     import jax
     import jax.numpy as jnp
 
@@ -90,12 +90,12 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
     for i in range(cfg["seeds"]):
         name = f"flow-n{cfg['n']}-seed{i}"
         s = stage_seed(seed, name)
-        out.append(Stage(name, lambda checkpoint, progress, s=s: train_and_analyse(cfg, s),
+        out.append(Stage(name, lambda checkpoint, progress, s=s: train_and_analyze(cfg, s),
                          files.fingerprint(dict(cfg, seed=s, stage=name))))
     return out
 
 
-def analyse(cfg: dict, stage_results: dict) -> dict:
+def analyze(cfg: dict, stage_results: dict) -> dict:
     """Mean and spread (sd over seeds) of K_c and nu; failed seeds (NaN) are counted, not averaged."""
     runs = list(stage_results.values())
     K_c = np.array([float(r["K_c"]) for r in runs])
@@ -201,7 +201,7 @@ register_section(Section(
     title="Learned RG flow in coupling space: K_c and nu",
     options=OPTIONS,
     stages=stages,
-    analyse=analyse,
+    analyze=analyze,
     report=report,
     figures=figures,
     summary=summary,

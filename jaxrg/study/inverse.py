@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import files
-from jaxrg.cli.options import Option
+from jaxrg import exact, files, fss
+from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
-T_C = 2.0 / np.log1p(np.sqrt(2.0))
-BINDER_CRITICAL = 0.61069
+T_C = exact.CRITICAL_TEMPERATURE
+BINDER_CRITICAL = exact.CRITICAL_BINDER_RATIO
 
 OPTIONS = (
     Option("L_train", "int", 32, "size of the Wolff training configurations at K_c (even)", minimum=8),
@@ -65,10 +65,10 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
     return [Stage(name, run, files.fingerprint(dict(cfg, seed=s, stage=name)))]
 
 
-def analyse(cfg: dict, stage_results: dict) -> dict:
+def analyze(cfg: dict, stage_results: dict) -> dict:
     """Per-level ensemble observables, exact critical torus values, chi ~ L^p fit."""
     from jaxrg import exact
-    from jaxrg.rg.inverse import ensemble_observables, fit_power_law
+    from jaxrg.rg.inverse import ensemble_observables
 
     r = stage_results["inverse"]
     sizes = np.asarray(r["sizes"])
@@ -79,7 +79,7 @@ def analyse(cfg: dict, stage_results: dict) -> dict:
                      "error": np.array([getattr(o, name).error for o in obs])}
     out["energy_exact"] = np.array([float(exact.finite_lattice(int(L), T_C).energy) for L in sizes])
     sel = sizes >= cfg["min_fit_size"]
-    p, chi2 = fit_power_law(sizes[sel], out["susceptibility"]["mean"][sel], out["susceptibility"]["error"][sel])
+    p, _, chi2 = fss.power_law_fit(sizes[sel], out["susceptibility"]["mean"][sel], out["susceptibility"]["error"][sel])
     out["chi_exponent"] = {"mean": np.asarray(p.mean), "error": np.asarray(p.error), "chi2_dof": np.asarray(chi2),
                            "ising": 1.75}
     return out
@@ -159,7 +159,7 @@ register_section(Section(
     title="Inverse RG: a three-parameter generator dreams up critical configurations",
     options=OPTIONS,
     stages=stages,
-    analyse=analyse,
+    analyze=analyze,
     report=report,
     figures=figures,
     summary=summary,

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import files
-from jaxrg.cli.options import Option
+from jaxrg import exact, files
+from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
-T_C = 2.0 / np.log1p(np.sqrt(2.0))
+T_C = exact.CRITICAL_TEMPERATURE
 Y_T, Y_H = 1.0, 15.0 / 8.0
 
 
@@ -89,7 +89,7 @@ def _check(cfg: dict) -> None:
         raise ValueError(f"[mcrg]: b**levels = {b}**{levels} must divide L = {L} and leave a lattice >= 4 x 4")
 
 
-def analyse(cfg: dict, stage_results: dict) -> dict:
+def analyze(cfg: dict, stage_results: dict) -> dict:
     """Deviations of y_t and y_h from the exact values, in standard errors, per level."""
     r = stage_results[f"mcrg-L{cfg['L']}"]
     out = {}
@@ -156,7 +156,7 @@ register_section(Section(
     title="Monte Carlo RG: thermal and magnetic eigenvalue exponents at T_c",
     options=OPTIONS,
     stages=stages,
-    analyse=analyse,
+    analyze=analyze,
     report=report,
     figures=figures,
     summary=summary,

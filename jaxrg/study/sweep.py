@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import files, simulation
-from jaxrg.cli.options import Option
+from jaxrg import exact, files, fss, observables, simulation
+from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
-T_C = 2.0 / np.log1p(np.sqrt(2.0))  # 2.269185314213022, Onsager
-GAMMA_OVER_NU = 1.75
+T_C = exact.CRITICAL_TEMPERATURE
+GAMMA_OVER_NU = exact.GAMMA_OVER_NU
 EXACT_MOMENTS_MAX_L = 8
 CURVE_POINTS = 121  # exact Kaufman curves in the figures
 MOMENT_CURVE_POINTS = 25  # exact transfer-matrix moments (L <= 8) cost ~0.2 s per temperature
@@ -111,84 +111,13 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
-def full_susceptibility(tree: dict) -> tuple[np.ndarray, np.ndarray]:
-    """``chi = N <m^2> / T`` per temperature with its jackknife (block) error, from the stored time series."""
-    from jaxrg.observables import blocks_per_chain
-    from jaxrg.stats import block_means
-
-    m = np.asarray(tree["timeseries"]["magnetization"], dtype=np.float64)  # (n_T, chains, n)
-    n_T, chains, n = m.shape
-    L = int(tree["L"])
-    T = np.asarray(tree["T"], dtype=np.float64)
-    nb = blocks_per_chain(chains, n)
-    blocks = np.asarray(block_means(m * m, nb, axis=-1)).reshape(n_T, chains * nb)  # linear: jackknife = std err
-    B = blocks.shape[1]
-    m2 = blocks.mean(axis=1)
-    err = blocks.std(axis=1, ddof=1) / np.sqrt(B)
-    return L * L * m2 / T, L * L * err / T
+def _power_law(L, y, dy) -> tuple[float, float, float, float]:
+    fit = fss.power_law_fit(L, y, dy)
+    chi2 = fit.chi2_per_dof if np.isfinite(fit.chi2_per_dof) else 0.0
+    return fit.exponent.mean, fit.exponent.error, fit.log_amplitude.mean, chi2
 
 
-def _fit_root(T, d, w, degree, center):
-    coef = np.polyfit(T - center, d, degree, w=w)
-    roots = np.roots(coef)
-    roots = roots[np.abs(roots.imag) < 1e-12].real + center
-    lo, hi = T.min(), T.max()
-    roots = roots[(roots >= lo) & (roots <= hi)]
-    if roots.size == 0:
-        return np.nan
-    return roots[np.argmin(np.abs(roots - center))]
-
-
-def binder_crossing(T, U1, dU1, U2, dU2, *, fit_points: int, bootstrap: int, seed: int) -> tuple[float, float]:
-    """Temperature where the Binder cumulants of two sizes cross, with a parametric-bootstrap error.
-
-    Args:
-        T: grid ``(n_T,)``; U1, dU1, U2, dU2: cumulants and errors of the two sizes on it.
-        fit_points: grid points in the fit window (centred on the sign change of ``U2 - U1``).
-        bootstrap: number of bootstrap samples.
-        seed: numpy seed of the bootstrap.
-
-    Returns:
-        ``(T_cross, error)``; NaN if the curves do not cross on the grid.
-    """
-    T, U1, dU1, U2, dU2 = (np.asarray(x, np.float64) for x in (T, U1, dU1, U2, dU2))
-    d = U2 - U1
-    sd = np.sqrt(dU1**2 + dU2**2)
-    changes = np.nonzero(np.sign(d[:-1]) != np.sign(d[1:]))[0]
-    if changes.size == 0:
-        return np.nan, np.nan
-    i = changes[np.argmin(np.abs(d[changes]) + np.abs(d[changes + 1]))]
-    start = int(np.clip(i + 1 - fit_points // 2, 0, T.size - fit_points))
-    sl = slice(start, start + fit_points)
-    Tw, w = T[sl], 1.0 / sd[sl]
-    center = T[i] - d[i] * (T[i + 1] - T[i]) / (d[i + 1] - d[i])  # linear interpolation of the crossing
-    degree = min(2, fit_points - 1)
-    best = _fit_root(Tw, d[sl], w, degree, center)
-    rng = np.random.default_rng(seed)
-    draws = d[sl][None, :] + rng.standard_normal((bootstrap, fit_points)) * sd[sl][None, :]
-    roots = np.array([_fit_root(Tw, x, w, degree, center) for x in draws])
-    roots = roots[np.isfinite(roots)]
-    if roots.size < bootstrap // 2 or not np.isfinite(best):
-        return float(best), np.nan
-    return float(best), float(np.std(roots, ddof=1))
-
-
-def power_law_fit(L, y, dy) -> tuple[float, float, float, float]:
-    """Weighted fit ``ln y = a + p ln L``: returns ``(p, error of p, a, chi^2 / dof)`` (error scaled if chi2/dof>1)."""
-    x = np.log(np.asarray(L, np.float64))
-    ly = np.log(np.asarray(y, np.float64))
-    s = np.asarray(dy, np.float64) / np.asarray(y, np.float64)
-    A = np.stack([np.ones_like(x), x], axis=1) / s[:, None]
-    b = ly / s
-    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cov = np.linalg.inv(A.T @ A)
-    dof = max(1, x.size - 2)
-    chi2 = float(np.sum((A @ coef - b) ** 2)) / dof if x.size > 2 else 0.0
-    err = np.sqrt(cov[1, 1]) * max(1.0, np.sqrt(chi2))
-    return float(coef[1]), float(err), float(coef[0]), chi2
-
-
-def analyse(cfg: dict, stage_results: dict) -> dict:
+def analyze(cfg: dict, stage_results: dict) -> dict:
     """Exact comparisons, Binder crossings, T_c and gamma/nu from the per-L simulations."""
     from jaxrg import exact
 
@@ -211,7 +140,7 @@ def analyse(cfg: dict, stage_results: dict) -> dict:
                       binder=mo.binder[: T.size], susceptibility_full=mo.susceptibility[: T.size])
             curves[f"L{L}"].update(abs_magnetization=mo.abs_magnetization[T.size:],
                                    susceptibility=mo.susceptibility_abs[T.size:], binder=mo.binder[T.size:])
-        chi, dchi = full_susceptibility(tr)
+        chi, dchi = observables.full_susceptibility(tr["timeseries"]["magnetization"], int(tr["L"]), tr["T"])
         pulls = {}
         for obs, val in ex.items():
             if obs == "susceptibility_full":
@@ -224,7 +153,7 @@ def analyse(cfg: dict, stage_results: dict) -> dict:
     pairs, crossings, crossing_errors = [], [], []
     for k, (L1, L2) in enumerate(zip(Ls[:-1], Ls[1:])):
         t1, t2 = trees[k], trees[k + 1]
-        tc, dtc = binder_crossing(T, t1["binder"]["mean"], t1["binder"]["error"], t2["binder"]["mean"],
+        tc, dtc = fss.binder_crossing(T, t1["binder"]["mean"], t1["binder"]["error"], t2["binder"]["mean"],
                                   t2["binder"]["error"], fit_points=cfg["fit_points"], bootstrap=cfg["bootstrap"],
                                   seed=k)
         pairs.append((L1, L2))
@@ -237,10 +166,10 @@ def analyse(cfg: dict, stage_results: dict) -> dict:
     ic = int(np.argmin(np.abs(T - T_C)))
     chi = np.array([out[f"L{L}"]["susceptibility_full"]["mean"][ic] for L in Ls])
     dchi = np.array([out[f"L{L}"]["susceptibility_full"]["error"][ic] for L in Ls])
-    p, dp, a, chi2 = power_law_fit(Ls, chi, dchi)
+    p, dp, a, chi2 = _power_law(Ls, chi, dchi)
     chi_abs = np.array([tr["susceptibility"]["mean"][ic] for tr in trees])
     dchi_abs = np.array([tr["susceptibility"]["error"][ic] for tr in trees])
-    p2, dp2, a2, chi2b = power_law_fit(Ls, chi_abs, dchi_abs)
+    p2, dp2, a2, chi2b = _power_law(Ls, chi_abs, dchi_abs)
     out["gamma_over_nu"] = {
         "mean": np.asarray(p), "error": np.asarray(dp), "chi2_dof": np.asarray(chi2), "amplitude_log": np.asarray(a),
         "T": np.asarray(T[ic]), "chi": chi, "chi_error": dchi, "exact": GAMMA_OVER_NU,
@@ -439,7 +368,7 @@ register_section(Section(
     title="Ising critical point: temperature sweep, Binder crossing, finite-size scaling",
     options=OPTIONS,
     stages=stages,
-    analyse=analyse,
+    analyze=analyze,
     report=report,
     figures=figures,
     summary=summary,

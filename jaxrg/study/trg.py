@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from jaxrg import files
-from jaxrg.cli.options import Option
+from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section
 
 T_C = 2.0 / np.log1p(np.sqrt(2.0))
@@ -61,7 +61,7 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
     return [Stage("trg", run, files.fingerprint(dict(cfg, T=T, stage="trg")))]
 
 
-def analyse(cfg: dict, stage_results: dict) -> dict:
+def analyze(cfg: dict, stage_results: dict) -> dict:
     """Relative error of f against Onsager at every temperature."""
     from jaxrg import exact
 
@@ -144,7 +144,7 @@ register_section(Section(
     title="Tensor-network RG: free energy vs Onsager, critical scaling dimensions",
     options=OPTIONS,
     stages=stages,
-    analyse=analyse,
+    analyze=analyze,
     report=report,
     figures=figures,
     summary=summary,

@@ -1,4 +1,5 @@
-"""Typed options shared by the command line and TOML configs: one declaration gives ``--help``, parsing and checks.
+"""Typed options shared by the command line, the study and TOML configs: one declaration gives ``--help``, parsing
+and checks.
 
 An :class:`Option` declares a name, a kind (``int``, ``float``, ``str``, ``bool``, ``ints``, ``floats``), a default and
 its allowed values. :func:`resolve` merges a TOML table and command-line values over the defaults and checks every
