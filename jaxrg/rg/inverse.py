@@ -379,6 +379,36 @@ class GeneratorTrainingResult(NamedTuple):
     seconds: float
 
 
+def _loss(params, static, pairs, idx, energy_target, energy_weight):
+    """Mean cross-entropy over the level pairs (each level weighs equally per fine spin), plus the energy term."""
+    m = eqx.combine(params, static)
+    total = 0.0
+    for f, c, w in pairs:
+        total = total + cross_entropy(m, f[idx], c[idx], None if w is None else w[idx])
+    total = total / len(pairs)
+    if energy_target is not None:
+        f, c, _ = pairs[0]
+        total = total + energy_weight * (expected_energy(m, c[idx]) - energy_target) ** 2
+    return total
+
+
+@eqx.filter_jit
+def _fit(params, static, pairs, keys, learning_rate, energy_target, energy_weight, *, batch_size):
+    """Adam with a cosine-decayed step over ``len(keys)`` minibatch steps, as one compiled scan over the data."""
+    n = pairs[0][0].shape[0]
+    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, keys.shape[0], alpha=0.01))
+
+    def update(carry, k):
+        params, opt_state = carry
+        idx = jax.random.permutation(k, n)[:batch_size] if batch_size < n else jnp.arange(n)
+        loss, grads = jax.value_and_grad(_loss)(params, static, pairs, idx, energy_target, energy_weight)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    (params, _), losses = jax.lax.scan(update, (params, optimizer.init(params)), keys)
+    return params, losses
+
+
 def train(
     model,
     fine,
@@ -448,34 +478,12 @@ def train(
     n = fine.shape[0]
     batch_size = n if batch_size is None else min(_int(batch_size, "batch_size", 1), n)
 
-    optimizer = optax.adam(optax.cosine_decay_schedule(learning_rate, steps, alpha=0.01))
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    opt_state = optimizer.init(params)
-
-    def loss_fn(params, idx):
-        m = eqx.combine(params, static)
-        total = 0.0
-        for f, c, w in pairs:  # levels weigh equally per fine spin of their own level
-            total = total + cross_entropy(m, f[idx], c[idx], None if w is None else w[idx])
-        total = total / len(pairs)
-        if energy_target is not None:
-            f, c, _ = pairs[0]
-            total = total + energy_weight * (expected_energy(m, c[idx]) - energy_target) ** 2
-        return total
-
-    @jax.jit
-    def update(params, opt_state, k):
-        idx = jax.random.permutation(k, n)[:batch_size] if batch_size < n else jnp.arange(n)
-        loss, grads = jax.value_and_grad(loss_fn)(params, idx)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
     t0 = time.perf_counter()
-    losses = []
-    for k in jax.random.split(key_batch, steps):
-        params, opt_state, loss = update(params, opt_state, k)
-        losses.append(loss)
-    losses = np.asarray(jax.device_get(jnp.stack(losses)))
+    params, losses = _fit(params, static, pairs, jax.random.split(key_batch, steps), jnp.float32(learning_rate),
+                          None if energy_target is None else jnp.float32(energy_target), jnp.float32(energy_weight),
+                          batch_size=batch_size)
+    losses = np.asarray(jax.device_get(losses))
     seconds = time.perf_counter() - t0
     return GeneratorTrainingResult(eqx.combine(params, static), losses, seconds)
 
