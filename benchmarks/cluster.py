@@ -39,9 +39,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from jaxrg import ising, stats  # noqa: E402
-from jaxrg.sampling.driver import run_chain  # noqa: E402
-from jaxrg.simulation import batched_kernel  # noqa: E402
+from jaxrg import ising, stats
+from jaxrg.sampling.driver import run_chain
+from jaxrg.simulation import batched_kernel
 
 T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
 LITERATURE_Z = {"metropolis": 2.17, "wolff": 0.25, "swendsen_wang": 0.22}
@@ -151,7 +151,8 @@ def summarize(rows: list, sizes: list, samplers: list) -> tuple[dict, dict]:
         by = {r["sampler"]: r for r in rows if r["L"] == L}
         if "metropolis" not in by:
             continue
-        speedup[str(L)] = {name: by["metropolis"]["time_per_independent_sample_s"] / by[name]["time_per_independent_sample_s"]
+        reference = by["metropolis"]["time_per_independent_sample_s"]
+        speedup[str(L)] = {name: reference / by[name]["time_per_independent_sample_s"]
                            for name in ("wolff", "swendsen_wang") if name in by}
         print(f"L={L}: independent samples per second relative to Metropolis: "
               + ", ".join(f"{k} {v:.1f}x" for k, v in speedup[str(L)].items()))
@@ -180,7 +181,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--retime", default=None, metavar="JSON",
                         help="re-measure the time per step of every row of an existing result side by side (one "
                              "process, one sampler after the other per L) and recompute the derived numbers")
-    parser.add_argument("--refit", default=None, metavar="JSON", help="recompute fits of an existing result, no sampling")
+    parser.add_argument("--refit", default=None, metavar="JSON",
+                        help="recompute fits of an existing result, no sampling")
     args = parser.parse_args(argv)
     if args.retime:
         with open(args.retime) as f:
@@ -251,7 +253,8 @@ def main(argv=None) -> dict:
                                                        row["time_per_independent_sample_abs_magnetization_s"])
             row["independent_samples_per_s"] = 1.0 / row["time_per_independent_sample_s"]
             rows.append(row)
-            print(f"L={L:4d} {name:14s} tau_E={row['tau_energy_sweeps']:9.2f} tau_|m|={row['tau_abs_magnetization_sweeps']:9.2f}"
+            print(f"L={L:4d} {name:14s} tau_E={row['tau_energy_sweeps']:9.2f} "
+                  f"tau_|m|={row['tau_abs_magnetization_sweeps']:9.2f}"
                   f" sweeps  (steps: {row['tau_energy_steps']:.2f}, {row['tau_abs_magnetization_steps']:.2f})"
                   f"  <|C|>/N={sweeps_per_step:.3f}  t/step={t_step * 1e6:9.1f} us"
                   f"  t/indep={row['time_per_independent_sample_s'] * 1e3:9.3f} ms  [{run_wall:.0f} s]", flush=True)
@@ -276,7 +279,8 @@ def main(argv=None) -> dict:
         "quick": args.quick,
         "window_c": WINDOW_C,
         "rows": rows,
-        "reused_rows": {"from": args.reuse, "rows": sorted({f"{r['sampler']}@{r['L']}" for r in reused})} if reused else None,
+        "reused_rows": ({"from": args.reuse, "rows": sorted({f"{r['sampler']}@{r['L']}" for r in reused})}
+                        if reused else None),
         "z_fits": fits,
         "speedup_vs_metropolis": speedup,
         "wall_s": time.perf_counter() - t_start,

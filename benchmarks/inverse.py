@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from jaxrg import exact, ising  # noqa: E402
-from jaxrg.fss import power_law_fit  # noqa: E402
-from jaxrg.rg import inverse as inv  # noqa: E402
-from jaxrg.rg.mcrg import analyze  # noqa: E402
+from jaxrg import exact, ising
+from jaxrg.fss import power_law_fit
+from jaxrg.rg import inverse as inv
+from jaxrg.rg.mcrg import analyze
 
 SQRT2 = math.sqrt(2.0)
 ISING_RATIO = 1.1679  # <m^4>/<m^2>^2 at T_c on the periodic square (Salas & Sokal 2000: 1.167923)
@@ -55,7 +55,8 @@ def _exact(L):
 
 def _obs_dict(o):
     e_exact, c_exact = _exact(o.L)
-    return {"exact_energy": e_exact, "exact_C": c_exact, "L": o.L, "n": o.n, "energy": _est(o.energy), "abs_m": _est(o.abs_magnetization),
+    return {"exact_energy": e_exact, "exact_C": c_exact, "L": o.L, "n": o.n, "energy": _est(o.energy),
+            "abs_m": _est(o.abs_magnetization),
             "chi": _est(o.susceptibility), "C": _est(o.heat_capacity), "binder": _est(o.binder),
             "ratio": _est(o.moment_ratio)}
 
@@ -150,13 +151,15 @@ def print_table(results, real):
         for row in res["table"]:
             f = lambda k, w=8: f"{row[k]['mean']:{w}.4f}({row[k]['error']:.4f})"  # noqa: E731
             print(f"{res['name']:>16} {row['L']:>5} {f('energy')} {f('abs_m')} {row['chi']['mean']:10.3f}"
-                  f"({row['chi']['error']:.3f}) {row['C']['mean']:7.3f}({row['C']['error']:.3f}) {f('ratio')} {row['exact_energy']:8.4f} {row['exact_C']:8.4f}")
+                  f"({row['chi']['error']:.3f}) {row['C']['mean']:7.3f}({row['C']['error']:.3f}) {f('ratio')} "
+                  f"{row['exact_energy']:8.4f} {row['exact_C']:8.4f}")
         print(f"{res['name']:>16} gamma/nu = {res['gamma_over_nu']['mean']:.4f}({res['gamma_over_nu']['error']:.4f})"
               f"  Binder max |R(L)/R(32)-1| = {res['binder_flatness_max']:.4f}  goals {res['goals']}")
     for row in real:
         f = lambda k, w=8: f"{row[k]['mean']:{w}.4f}({row[k]['error']:.4f})"  # noqa: E731
         print(f"{'Wolff MC':>16} {row['L']:>5} {f('energy')} {f('abs_m')} {row['chi']['mean']:10.3f}"
-              f"({row['chi']['error']:.3f}) {row['C']['mean']:7.3f}({row['C']['error']:.3f}) {f('ratio')} {row['exact_energy']:8.4f} {row['exact_C']:8.4f}")
+              f"({row['chi']['error']:.3f}) {row['C']['mean']:7.3f}({row['C']['error']:.3f}) {f('ratio')} "
+                  f"{row['exact_energy']:8.4f} {row['exact_C']:8.4f}")
 
 
 def write_json(path, data):

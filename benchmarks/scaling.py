@@ -29,10 +29,10 @@ import time
 if "--xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):  # before jax starts
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
 
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import numpy as np
 
-from jaxrg import ising, parallel  # noqa: E402
+from jaxrg import ising, parallel
 
 T_BENCH = 2.269185314213022  # near T_c
 

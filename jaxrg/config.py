@@ -78,7 +78,7 @@ def _check_number(opt: Option, v, where: str, value) -> None:
 
 
 def check_value(opt: Option, value: Any, where: str) -> Any:
-    """Return ``value`` converted to the option's type after checking it; raises :class:`ConfigError` naming ``where``."""
+    """``value`` converted to the option's type after checking it; raises :class:`ConfigError` naming ``where``."""
     if value is None and opt.default is None:
         return None
     kind = opt.kind

@@ -399,8 +399,8 @@ def _kaufman_log_z_core(K, m, n, l_odd, l_even, valid_odd, valid_even):
     Ke = K[..., None]
     s = jnp.sinh(2.0 * Ke)
 
-    def g_of(l):
-        d = (s - 2.0 + 1.0 / s) + 2.0 * jnp.sin(0.5 * jnp.pi * l / n) ** 2  # cosh g - 1 >= 0
+    def g_of(mode):
+        d = (s - 2.0 + 1.0 / s) + 2.0 * jnp.sin(0.5 * jnp.pi * mode / n) ** 2  # cosh g - 1 >= 0
         return jnp.log1p(d + jnp.sqrt(d) * jnp.sqrt(d + 2.0))  # arccosh(1 + d)
 
     def masked_sum(x, valid):

@@ -51,7 +51,7 @@ class Thermodynamics(NamedTuple):
 
 
 def blocks_per_chain(chains: int, n_measurements: int) -> int:
-    """Number of jackknife blocks cut from each chain: about 32 blocks in all, at least 2 per chain, >= 8 samples each."""
+    """Jackknife blocks cut from each chain: about 32 blocks in all, at least 2 per chain, >= 8 samples each."""
     n_blocks = max(2, -(-32 // chains))
     return int(max(1, min(n_blocks, n_measurements // 8)))
 

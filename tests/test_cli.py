@@ -1,4 +1,4 @@
-"""The jaxrg command line: --help, bad inputs exit with code 2 naming the culprit, --json output against exact values."""
+"""The jaxrg command line: --help, bad inputs exit 2 naming the culprit, --json output against exact values."""
 
 import json
 import subprocess

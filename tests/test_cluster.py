@@ -113,7 +113,8 @@ def test_histograms_4x4_match_boltzmann_with_and_without_field(sampler):
                 per_chain = series.mean(axis=-1)
                 mean, err = per_chain.mean(), per_chain.std(ddof=1) / np.sqrt(len(per_chain))
                 assert abs(mean - exact_value) < 4 * err, (
-                    f"{sampler} T={T[t]} h={h[t]}: {name} = {mean:.4f} +- {err:.4f}, exact {exact_value:.4f} (seed {seed})"
+                    f"{sampler} T={T[t]} h={h[t]}: {name} = {mean:.4f} +- {err:.4f}, exact {exact_value:.4f} "
+                    f"(seed {seed})"
                 )
 
 

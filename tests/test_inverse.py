@@ -1,4 +1,4 @@
-"""Tests of the inverse-RG generators (jaxrg.rg.inverse): symmetry, parameter counts, likelihood, recovery, generation."""
+"""Inverse-RG generators (jaxrg.rg.inverse): symmetry, parameter counts, likelihood, recovery, generation."""
 
 import equinox as eqx
 import jax

@@ -1,4 +1,4 @@
-"""One contract for every sampler: the three layers, dtypes and shapes, jit = eager, vmap = loop, info fields, bad input.
+"""One contract for every sampler: three layers, dtypes and shapes, jit = eager, vmap = loop, info fields, bad input.
 
 Each case gives the layers of one sampler: ``init(x)`` (the state of one configuration), the module-level kernel
 ``kernel(key, state, params)`` from ``build_kernel``, call-time parameters, and a configuration. The checks do not

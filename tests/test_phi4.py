@@ -17,7 +17,7 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxrg import lattice, phi4  # noqa: E402
+from jaxrg import phi4  # noqa: E402
 from jaxrg.sampling.driver import run_chain  # noqa: E402
 
 

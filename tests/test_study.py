@@ -1,4 +1,4 @@
-"""End-to-end `jaxrg run` at tiny sizes: run directory, results.h5 vs report.md, physics vs exact, kill -9 and resume."""
+"""End-to-end `jaxrg run` at tiny sizes: run directory, results.h5 vs report.md, physics vs exact, kill -9, resume."""
 
 import os
 import re
@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import h5py
 import numpy as np

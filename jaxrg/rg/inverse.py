@@ -466,7 +466,8 @@ def train(
     if coarse is not None:
         coarse = ising.validate_spins(coarse, name="coarse", minimum=2)
         if coarse.shape != (fine.shape[0], fine.shape[1] // 2, fine.shape[2] // 2):
-            raise ValueError(f"coarse must have shape (n, L/2, L/2) = {(fine.shape[0], fine.shape[1] // 2, fine.shape[2] // 2)}, got {coarse.shape}")
+            expected = (fine.shape[0], fine.shape[1] // 2, fine.shape[2] // 2)
+            raise ValueError(f"coarse must have shape (n, L/2, L/2) = {expected}, got {coarse.shape}")
         pairs.append((fine, coarse, None))
     else:
         x = fine

@@ -17,7 +17,7 @@ from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
 T_C = exact.CRITICAL_TEMPERATURE
-Y_T, Y_H = 1.0, 15.0 / 8.0
+Y_T, Y_H = 1.0 / exact.NU, exact.Y_H
 
 
 def _samplers():
@@ -93,9 +93,9 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
     """Deviations of y_t and y_h from the exact values, in standard errors, per level."""
     r = stage_results[f"mcrg-L{cfg['L']}"]
     out = {}
-    for name, exact in (("y_t", Y_T), ("y_h", Y_H)):
+    for name, value in (("y_t", Y_T), ("y_h", Y_H)):
         m, e = np.asarray(r[name]["mean"]), np.asarray(r[name]["error"])
-        out[name] = {"exact": exact, "pull": (m - exact) / e}
+        out[name] = {"exact": value, "pull": (m - value) / e}
     return out
 
 
@@ -138,9 +138,9 @@ def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
     r = res[f"mcrg-L{cfg['L']}"]
     lev = np.asarray(r["levels"])
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    for name, exact, c in (("y_t", Y_T, "C0"), ("y_h", Y_H, "C1")):
+    for name, value, c in (("y_t", Y_T, "C0"), ("y_h", Y_H, "C1")):
         ax.errorbar(lev, r[name]["mean"], r[name]["error"], fmt="o-", color=c, label=f"{name} MCRG")
-        ax.axhline(exact, color=c, ls="--", lw=0.8, label=f"{name} exact = {exact:g}")
+        ax.axhline(value, color=c, ls="--", lw=0.8, label=f"{name} exact = {value:g}")
     ax.set_xlabel("blocking level")
     ax.set_ylabel("RG exponent")
     ax.set_xticks(lev)

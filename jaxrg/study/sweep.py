@@ -129,7 +129,8 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
     Tf = np.linspace(T.min(), T.max(), CURVE_POINTS)
     Tm = np.linspace(T.min(), T.max(), MOMENT_CURVE_POINTS)
     inf = exact.infinite_lattice(Tf)
-    curves: dict = {"T": Tf, "T_moments": Tm, "infinite": {"energy": inf.energy, "abs_magnetization": inf.magnetization}}
+    curves: dict = {"T": Tf, "T_moments": Tm,
+                    "infinite": {"energy": inf.energy, "abs_magnetization": inf.magnetization}}
     for L, tr in zip(Ls, trees):
         fl = exact.finite_lattice(L, np.concatenate([T, Tf]))
         ex = {"energy": fl.energy[: T.size], "heat_capacity": fl.heat_capacity[: T.size]}
@@ -239,7 +240,8 @@ def report(cfg: dict, res: dict) -> str:
         "### Measured vs exact",
         "",
         "Pull = (measured - exact) / error over all temperatures. Exact: energy and heat capacity from Kaufman's "
-        f"finite-torus partition function for every L; |m|, chi, U4 from the transfer matrix for L <= {EXACT_MOMENTS_MAX_L}. "
+        "finite-torus partition function for every L; |m|, chi, U4 from the transfer matrix for "
+        f"L <= {EXACT_MOMENTS_MAX_L}. "
         "For correct error bars the pulls scatter like a unit normal: rms near 1, |pull| above 3 rare.",
         "",
         "| L | observable | points | rms pull | max abs pull |",

@@ -1,7 +1,8 @@
 """Subprocess side of tests/test_parallel.py: runs one sharded computation and writes its arrays to an .npz file.
 
 Usage: python worker.py MODE OUT.npz [PROCESS_ID NUM_PROCESSES PORT]
-  MODE batch:   jaxrg.simulate on device subsets of 8 host devices (8 and 3: padded temperature axes) -> spins/series per subset.
+  MODE batch:   jaxrg.simulate on device subsets of 8 host devices (8 and 3: padded temperature axes)
+                -> spins/series per subset.
   MODE domain:  domain-decomposed Metropolis on 1, 2, 4, 8 devices -> final spins and acceptances per count.
   MODE multi:   jax.distributed on localhost (CPU, gloo), one simulate over the devices of all processes.
 The device count comes from XLA_FLAGS=--xla_force_host_platform_device_count=N set by the caller.
