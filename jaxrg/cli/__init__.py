@@ -125,8 +125,44 @@ def _parser() -> argparse.ArgumentParser:
         add_arguments(p, cmd.options)
         p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
         p.add_argument("--quiet", "-q", action="store_true", help="no progress bars or log lines")
+        p.add_argument("--no-compilation-cache", action="store_true",
+                       help="do not read or write JAX's persistent compilation cache ($JAXRG_CACHE_DIR, or "
+                            "~/.cache/jaxrg/xla on GPU/TPU; JAXRG_CACHE_DIR=off also turns it off)")
         p.set_defaults(_command=cmd.name)
     return parser
+
+
+def compilation_cache_dir(environ=None, backend: str | None = None) -> str | None:
+    """Where the ``jaxrg`` command keeps JAX's persistent compilation cache, or None when it is off.
+
+    ``$JAXRG_CACHE_DIR`` if set (``off``, ``0`` or an empty value turn the cache off). Otherwise, on GPU and TPU,
+    ``$XDG_CACHE_HOME/jaxrg/xla`` (``~/.cache/jaxrg/xla``); on CPU the cache is off unless asked for, because XLA:CPU
+    logs a harmless but alarming machine-feature message for every program it loads from the cache (set
+    ``TF_CPP_MIN_LOG_LEVEL=3`` in the environment to silence it).
+    """
+    import os
+
+    env = os.environ if environ is None else environ
+    value = env.get("JAXRG_CACHE_DIR")
+    if value is not None:
+        return None if value.strip().lower() in ("", "0", "off", "false", "no") else value
+    if backend is None:
+        import jax
+
+        backend = jax.default_backend()
+    if backend == "cpu":
+        return None
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "jaxrg", "xla")
+
+
+def _use_compilation_cache(directory: str) -> None:
+    """Let JAX read and write compiled programs in ``directory``: a second run of the same config skips compiling."""
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", directory)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -138,6 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     cmd = COMMANDS[args._command]
+    cache = None if args.no_compilation_cache else compilation_cache_dir()
+    if cache is not None:
+        _use_compilation_cache(cache)
     ctx = Context(json=args.json, quiet=args.quiet, progress=not args.quiet and sys.stderr.isatty(), args=args)
     try:
         given: dict[str, Any] = {}
