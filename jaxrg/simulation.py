@@ -18,12 +18,28 @@ from jax import Array
 
 from jaxrg import _checks, files, ising, lattice, observables, parallel
 from jaxrg.observables import Timeseries
-from jaxrg.sampling import SAMPLERS
+from jaxrg.sampling import SAMPLERS, tempering
 from jaxrg.sampling.base import BatchedKernel
 from jaxrg.sampling.driver import run_chain
 from jaxrg.stats import Estimate
 
 __all__ = ["SimulationResult", "simulate", "measure_spins", "simulation_to_tree", "simulation_from_tree"]
+
+
+class ExchangeResult(NamedTuple):
+    """Diagnostics of replica exchange.
+
+    Attributes:
+        swap_acceptance: ``(n_T - 1,)`` accepted / proposed swaps of each neighbouring pair ``(T_t, T_t+1)``.
+        round_trip_time: mean time in sweeps of a replica's round trip between the lowest and highest temperature
+            (NaN if none completed); ``round_trips`` is how many completed.
+        replica: ``(n_T, chains, n_measurements)`` int32, the replica at each temperature at each measurement.
+    """
+
+    swap_acceptance: np.ndarray
+    round_trip_time: float
+    round_trips: int
+    replica: np.ndarray
 
 
 class SimulationResult(NamedTuple):
@@ -39,6 +55,7 @@ class SimulationResult(NamedTuple):
         sweeps_per_step: mean lattice sweeps per kernel step (1 for local samplers; <cluster>/N for Wolff).
         timeseries: :class:`~jaxrg.observables.Timeseries`, ``(n_T, chains, n_measurements)``.
         spins: final configurations, ``(n_T, chains, L, L)`` int8.
+        exchange: :class:`ExchangeResult` of a replica-exchange run (``exchange_every``), else None.
     """
 
     L: int
@@ -54,6 +71,26 @@ class SimulationResult(NamedTuple):
     sweeps_per_step: np.ndarray
     timeseries: Timeseries
     spins: np.ndarray
+    exchange: ExchangeResult | None = None
+
+
+def measure_spins_and_replica(state: Any, params: Any = None) -> tuple[Array, Array, Array]:
+    """:func:`measure_spins` plus the replica at each temperature (replica exchange)."""
+    return (*measure_spins(state, params), state.replica)
+
+
+def _exchange_result(out: Any, n_T: int, sweeps_per_measurement: float) -> ExchangeResult:
+    info = out.info
+    attempted = np.sum(np.asarray(info.swap_attempted)[: n_T - 1], axis=-1)
+    accepted = np.sum(np.asarray(info.swap_accepted)[: n_T - 1], axis=-1)
+    replica = np.moveaxis(np.asarray(out.measurements[2]), 0, -1)  # (n_T, chains, n)
+    times = tempering.round_trip_times(replica)
+    return ExchangeResult(
+        swap_acceptance=np.where(attempted > 0, accepted / np.maximum(attempted, 1e-300), np.nan),
+        round_trip_time=float(np.mean(times)) * sweeps_per_measurement if times.size else float("nan"),
+        round_trips=int(times.size),
+        replica=replica,
+    )
 
 
 def measure_spins(state: Any, params: Any = None) -> tuple[Array, Array]:
@@ -79,6 +116,7 @@ def simulate(
     progress: bool = False,
     checkpoint: str | None = None,
     devices=None,
+    exchange_every: int | None = None,
 ) -> SimulationResult:
     """Sample the ``L x L`` periodic Ising model at one or many temperatures and estimate its thermodynamics.
 
@@ -103,6 +141,11 @@ def simulate(
             (see :func:`jaxrg.sampling.driver.run_chain`). ``None``: no checkpoints.
         devices: list of ``jax.Device`` to shard the ``(n_T, chains)`` batch over (default ``None``: all devices of
             all processes); results are bitwise identical for any device list (see :mod:`jaxrg.parallel`).
+        exchange_every: replica exchange (parallel tempering, :mod:`jaxrg.sampling.tempering`): every that many
+            kernel steps, neighbouring temperatures of each chain column propose to swap configurations (total
+            energies, exact detailed balance); needs >= 2 temperatures in increasing or decreasing order. ``None``
+            (default): independent temperatures. The result's ``exchange`` then holds the swap acceptance per pair,
+            the round-trip times and every replica's walk.
 
     Returns:
         :class:`SimulationResult`.
@@ -120,6 +163,12 @@ def simulate(
     measure_every = _checks.integer(measure_every, "measure_every", minimum=1)
     seed = _checks.integer(seed, "seed", minimum=0)
     initial = _checks.choice(initial, "initial", ("random", "ordered"))
+    if exchange_every is not None:
+        exchange_every = _checks.integer(exchange_every, "exchange_every", minimum=1)
+        steps = np.diff(np.atleast_1d(T_arr))
+        if steps.size == 0 or not (np.all(steps > 0) or np.all(steps < 0)):
+            raise ValueError("exchange_every needs >= 2 temperatures in strictly increasing or decreasing order "
+                             f"(swaps are between neighbours), got T = {np.atleast_1d(T_arr)}")
     n_measurements = sweeps // measure_every
     if n_measurements < 16:
         raise ValueError(
@@ -150,6 +199,10 @@ def simulate(
         state = _batched_init(SAMPLERS[sampler].init, spins, jax.random.split(key_init, (n_T, chains)))
     else:
         state = sharded.init(spins, key_init)
+    if exchange_every is not None:
+        kernel = tempering.ReplicaExchange(kernel, exchange_every, n_T)
+        state = kernel.init(state)
+        measure = measure_spins_and_replica if sharded is None else sharded.measure(measure_spins_and_replica)
 
     def checkpoint_of(phase: str) -> dict:
         if checkpoint is None:
@@ -157,6 +210,8 @@ def simulate(
         run_args = dict(L=L, T=T_1d, sampler=sampler, sweeps=sweeps, thermalize=thermalize, chains=chains,
                         measure_every=measure_every, seed=seed, h=float(h), initial=initial, chunk_size=chunk_size,
                         dtype=str(jnp.result_type(float)))
+        if exchange_every is not None:
+            run_args["exchange_every"] = exchange_every
         return dict(checkpoint=f"{checkpoint}/{phase}.npz", fingerprint=files.fingerprint(dict(run_args, phase=phase)))
 
     if thermalize:
@@ -170,8 +225,11 @@ def simulate(
     )
     if sharded is not None:  # drop the padding temperatures; make the final state readable on every process
         out = sharded.unpad(out)
-    e_series, m_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_T, chains, n)
+    e_series, m_series = (np.moveaxis(x, 0, -1) for x in out.measurements[:2])  # (n_T, chains, n)
     sweeps_per_step = np.mean(np.asarray(out.info.sweeps), axis=-1)
+    exchange = None
+    if exchange_every is not None:
+        exchange = _exchange_result(out, n_T, measure_every * float(np.mean(sweeps_per_step)))
     thermo = observables.thermodynamics(
         Timeseries(e_series, m_series), L, T_1d, sweeps_per_measurement=measure_every * sweeps_per_step
     )
@@ -196,6 +254,7 @@ def simulate(
         sweeps_per_step=pick(sweeps_per_step),
         timeseries=Timeseries(pick(e_series), pick(m_series)),
         spins=pick(final_spins),
+        exchange=exchange,
     )
 
 
