@@ -7,7 +7,8 @@ chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API, 
 - samplers, each in three layers (``init``, ``build_kernel`` with call-time parameters, the convenience factory
   called here): ``metropolis``, ``bitpacked_metropolis``, ``wolff``, ``swendsen_wang``, ``patch_metropolis``,
   ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
-- simulation and statistics: ``simulate``, :mod:`jaxrg.stats`, :mod:`jaxrg.observables`, :mod:`jaxrg.fss`;
+- simulation and statistics: ``simulate`` (replica exchange with ``exchange_every``), :mod:`jaxrg.stats`,
+  :mod:`jaxrg.observables`, :mod:`jaxrg.reweighting` (multi-histogram), :mod:`jaxrg.fss` (finite-size scaling);
 - renormalization group: block spins and Monte Carlo RG, tensor networks, learned flows, inverse-RG generators
   (:mod:`jaxrg.rg`); scale dynamics in coupling space (:mod:`jaxrg.scale`); the phi^4 field theory
   (:mod:`jaxrg.phi4`);
@@ -49,7 +50,7 @@ from jaxrg.sampling.hmc import hmc as hmc, nuts as nuts, window_adaptation as wi
 from jaxrg.sampling.relaxed_ising import relaxed_ising as relaxed_ising
 
 # simulation, observables, errors, finite-size scaling
-from jaxrg import fss as fss, observables as observables, rng as rng, stats as stats
+from jaxrg import fss as fss, observables as observables, reweighting as reweighting, rng as rng, stats as stats
 from jaxrg.observables import Timeseries as Timeseries
 from jaxrg.simulation import SimulationResult as SimulationResult, simulate as simulate
 from jaxrg.stats import Estimate as Estimate
@@ -93,7 +94,7 @@ __all__ = [
     "bitpacked_metropolis", "metropolis", "patch_metropolis", "swendsen_wang", "wolff", "pack_spins",
     "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
     # simulation and statistics
-    "fss", "observables", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
+    "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
     # renormalization group
     "rg", "block_average", "block_hierarchy", "decimation", "majority_rule", "FlowModel", "analyze_flow",
     "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg", "TRGThermodynamics",

@@ -1,0 +1,191 @@
+"""Multi-histogram reweighting (Ferrenberg-Swendsen, the MBAR estimator): observables as continuous functions of T.
+
+From the energy and magnetisation series of a run at temperatures ``T_1 .. T_K`` (all chains, all measurements;
+e.g. ``SimulationResult.timeseries``), the self-consistent equations
+
+    exp(-f_k) = sum_n exp(-beta_k E_n) / sum_j N_j exp(f_j - beta_j E_n)
+
+give the dimensionless free energies ``f_k`` (up to a constant), and then any temperature ``T`` gets the weights
+``w_n(beta) ~ exp(-beta E_n) / sum_j N_j exp(f_j - beta_j E_n)`` over ALL samples. ``E`` is the total energy in units
+of J, ``E = N (e - H m)`` (zero field: ``N e``). Errors come from a jackknife over blocks of each chain's series
+(blocks much longer than the autocorrelation time): the whole estimate, free energies included, is redone leaving
+one block out.
+
+Why not pymbar: pymbar 4 turns on JAX's 64-bit mode for the whole process the first time its solver runs
+(``pymbar/mbar_solvers.py``), which would silently change the dtype of every later jaxrg computation in the same
+program. The estimator is the same (the tests check it against pymbar's with its JAX path off); this module solves it
+in float64 NumPy with log-sum-exp iterations.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from jaxrg import _checks
+from jaxrg.stats import Estimate
+
+__all__ = ["ReweightedCurves", "free_energies", "reweight", "Peak", "peak"]
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+
+
+def free_energies(beta: np.ndarray, energy: list[np.ndarray], *, tol: float = 1e-10, max_iter: int = 10_000,
+                  f0: np.ndarray | None = None) -> np.ndarray:
+    """Dimensionless free energies ``f_k = -ln Z_k`` (``f_0 = 0``) of the sampled inverse temperatures.
+
+    Args:
+        beta: ``(K,)`` inverse temperatures of the samples.
+        energy: K arrays of total energies sampled at each ``beta_k``.
+        tol: convergence of ``max |f_new - f|``.
+        max_iter: iterations at most.
+        f0: starting values (e.g. from the full data, for jackknife samples).
+
+    Returns:
+        ``(K,)`` float64.
+    """
+    beta = np.asarray(beta, np.float64)
+    E = np.concatenate([np.asarray(e, np.float64).ravel() for e in energy])
+    log_n = np.log([np.asarray(e).size for e in energy])
+    f = np.zeros_like(beta) if f0 is None else np.asarray(f0, np.float64).copy()
+    minus_beta_e = -beta[:, None] * E[None, :]  # (K, n)
+    for _ in range(max_iter):
+        log_denominator = _logsumexp(log_n[:, None] + f[:, None] + minus_beta_e, axis=0)  # (n,)
+        new = -_logsumexp(minus_beta_e - log_denominator[None, :], axis=1)
+        new -= new[0]
+        if np.max(np.abs(new - f)) < tol:
+            return new
+        f = new
+    return f
+
+
+def _log_weights(beta_target: np.ndarray, beta: np.ndarray, E: np.ndarray, log_n: np.ndarray, f: np.ndarray):
+    log_denominator = _logsumexp(log_n[:, None] + f[:, None] - beta[:, None] * E[None, :], axis=0)
+    lw = -beta_target[:, None] * E[None, :] - log_denominator[None, :]
+    return lw - _logsumexp(lw, axis=1)[:, None]  # normalised per target
+
+
+class ReweightedCurves(NamedTuple):
+    """Observables per spin at the target temperatures (each an :class:`~jaxrg.stats.Estimate` of shape ``(n,)``).
+
+    Conventions as in :mod:`jaxrg.observables`: ``heat_capacity = N (<e^2> - <e>^2) / T^2``, ``susceptibility``
+    the connected ``N (<m^2> - <|m|>^2) / T``, ``full_susceptibility = N <m^2> / T``, ``binder = 1 - <m^4>/(3<m^2>^2)``.
+    """
+
+    T: np.ndarray
+    energy: Estimate
+    heat_capacity: Estimate
+    abs_magnetization: Estimate
+    susceptibility: Estimate
+    full_susceptibility: Estimate
+    binder: Estimate
+
+
+def _curves(T, beta, e_blocks, m_blocks, N, f0=None):
+    energy = [N * e for e in e_blocks]
+    f = free_energies(beta, energy, f0=f0)
+    E = np.concatenate([x.ravel() for x in energy])
+    e = E / N
+    m = np.concatenate([x.ravel() for x in m_blocks])
+    log_n = np.log([x.size for x in energy])
+    w = np.exp(_log_weights(1.0 / T, beta, E, log_n, f))  # (n_target, n)
+    avg = lambda x: w @ x  # noqa: E731
+    e1, e2 = avg(e), avg(e * e)
+    am, m2, m4 = avg(np.abs(m)), avg(m * m), avg(m**4)
+    return f, np.stack([e1, N * (e2 - e1**2) / T**2, am, N * (m2 - am**2) / T, N * m2 / T, 1 - m4 / (3 * m2**2)])
+
+
+_OBSERVABLES = ("energy", "heat_capacity", "abs_magnetization", "susceptibility", "full_susceptibility", "binder")
+
+
+def _jackknife_curves(L, T_sampled, energy, magnetization, T, n_blocks, field):
+    """The curves at ``T`` from all data, ``(6, n)``, and from each leave-one-block-out sample, ``(J, 6, n)``."""
+    T_sampled = _checks.temperatures(T_sampled, name="T_sampled")
+    e = np.asarray(energy, np.float64)
+    m = np.asarray(magnetization, np.float64)
+    if e.ndim != 3 or e.shape != m.shape or e.shape[0] != T_sampled.size:
+        raise ValueError(f"energy and magnetization must be (K, chains, n) with K = {T_sampled.size} temperatures, "
+                         f"got {e.shape} and {m.shape}")
+    n_blocks = _checks.integer(n_blocks, "n_blocks", minimum=2, maximum=e.shape[2])
+    N = L * L
+    if field:
+        e = e - field * m  # E = N (e - H m)
+    beta = 1.0 / T_sampled
+    K, chains, n = e.shape
+    usable = (n // n_blocks) * n_blocks
+    e_b = e[:, :, :usable].reshape(K, chains, n_blocks, -1)
+    m_b = m[:, :, :usable].reshape(K, chains, n_blocks, -1)
+    f, full = _curves(T, beta, list(e_b), list(m_b), N)
+    loo = []
+    for c in range(chains):
+        for b in range(n_blocks):
+            keep = np.ones((chains, n_blocks), bool)
+            keep[c, b] = False
+            loo.append(_curves(T, beta, [x[keep] for x in e_b], [x[keep] for x in m_b], N, f0=f)[1])
+    return full, np.asarray(loo)
+
+
+def _jackknife_error(loo: np.ndarray) -> np.ndarray:
+    J = loo.shape[0]
+    return np.sqrt((J - 1) / J * np.sum((loo - loo.mean(axis=0)) ** 2, axis=0))
+
+
+def reweight(L: int, T_sampled, energy, magnetization, T, *, n_blocks: int = 8, field: float = 0.0
+             ) -> ReweightedCurves:
+    """Reweight the series of a multi-temperature run to the temperatures ``T``, with jackknife errors.
+
+    Args:
+        L: lattice size (``N = L^2``).
+        T_sampled: ``(K,)`` temperatures of the run.
+        energy, magnetization: ``(K, chains, n)`` series per spin (e.g. ``SimulationResult.timeseries``).
+        T: temperatures to estimate at (inside the sampled range, where the histograms overlap).
+        n_blocks: jackknife blocks per chain (>= 2); each block should be much longer than the autocorrelation time.
+        field: magnetic field ``H`` of the run in units of J (the energy gets ``-H M``).
+
+    Returns:
+        :class:`ReweightedCurves`.
+    """
+    T = np.atleast_1d(_checks.temperatures(T))
+    full, loo = _jackknife_curves(L, T_sampled, energy, magnetization, T, n_blocks, field)
+    error = _jackknife_error(loo)
+    return ReweightedCurves(T, *(Estimate(full[i], error[i]) for i in range(full.shape[0])))
+
+
+class Peak(NamedTuple):
+    """Position and height of a maximum of a reweighted curve, with jackknife errors."""
+
+    T: Estimate
+    height: Estimate
+
+
+def _parabolic_maximum(grid: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    i = int(np.clip(np.argmax(y), 1, grid.size - 2))
+    x0, x1 = grid[i - 1], grid[i]
+    y0, y1, y2 = y[i - 1: i + 2]
+    denominator = y0 - 2 * y1 + y2
+    if denominator >= 0:
+        return float(x1), float(y1)
+    shift = 0.5 * (y0 - y2) / denominator
+    return float(x1 + shift * (x1 - x0)), float(y1 - 0.25 * (y0 - y2) * shift)
+
+
+def peak(L: int, T_sampled, energy, magnetization, observable: str = "heat_capacity", *, n_blocks: int = 8,
+         points: int = 101, field: float = 0.0) -> Peak:
+    """The maximum of ``heat_capacity``, ``susceptibility`` or ``full_susceptibility`` over the sampled range.
+
+    The curve is evaluated on ``points`` temperatures and the maximum refined by a parabola through the best three;
+    the same is done for every jackknife sample, which gives the errors of position and height.
+    """
+    k = _OBSERVABLES.index(_checks.choice(observable, "observable",
+                                          ("heat_capacity", "susceptibility", "full_susceptibility")))
+    T_sampled = _checks.temperatures(T_sampled, name="T_sampled")
+    grid = np.linspace(T_sampled.min(), T_sampled.max(), _checks.integer(points, "points", minimum=5))
+    full, loo = _jackknife_curves(L, T_sampled, energy, magnetization, grid, n_blocks, field)
+    best = np.asarray(_parabolic_maximum(grid, full[k]))
+    samples = np.asarray([_parabolic_maximum(grid, x[k]) for x in loo])
+    error = _jackknife_error(samples)
+    return Peak(Estimate(float(best[0]), float(error[0])), Estimate(float(best[1]), float(error[1])))
