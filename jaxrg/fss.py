@@ -1,4 +1,4 @@
-"""Finite-size scaling: Binder-cumulant crossings of successive sizes and power laws in L.
+"""Finite-size scaling: Binder-cumulant crossings, power laws in L, and the extrapolation of T_c(L).
 
 One power-law fit with one error convention serves the whole package (:func:`power_law_fit`): weighted least
 squares of ``ln y = ln A + p ln L`` with weights from the standard errors of ``y``; the parameter errors are the
@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxrg.stats import Estimate
 
-__all__ = ["PowerLawFit", "power_law_fit", "binder_crossing"]
+__all__ = ["PowerLawFit", "power_law_fit", "binder_crossing", "CriticalTemperatureFit", "critical_temperature_fit"]
 
 
 class PowerLawFit(NamedTuple):
@@ -103,3 +103,51 @@ def binder_crossing(T, U1, dU1, U2, dU2, *, fit_points: int, bootstrap: int, see
     if roots.size < bootstrap // 2 or not np.isfinite(best):
         return float(best), np.nan
     return float(best), float(np.std(roots, ddof=1))
+
+
+class CriticalTemperatureFit(NamedTuple):
+    """``T_c(L) = T_c + a L^(-1/nu)`` fitted to pseudo-critical temperatures of several sizes.
+
+    Attributes:
+        T_c: :class:`~jaxrg.stats.Estimate` of the infinite-lattice critical temperature.
+        amplitude: :class:`~jaxrg.stats.Estimate` of ``a``.
+        nu: the exponent used (fixed, not fitted).
+        chi2_per_dof: chi^2 per degree of freedom (NaN with two sizes: an exact fit).
+    """
+
+    T_c: Estimate
+    amplitude: Estimate
+    nu: float
+    chi2_per_dof: float
+
+
+def critical_temperature_fit(L, T_L, dT_L, *, nu: float = 1.0) -> CriticalTemperatureFit:
+    """Extrapolate pseudo-critical temperatures ``T_c(L)`` (peaks, crossings) to ``L -> infinity``.
+
+    A weighted straight line in ``x = L^(-1/nu)``; ``nu`` is fixed (default the exact 2D Ising value 1): with three
+    to five sizes a free ``nu`` is poorly determined and would widen the error of ``T_c`` several-fold. Errors as
+    in :func:`power_law_fit` (scaled up by ``sqrt(chi^2/dof)`` when that exceeds 1).
+
+    Args:
+        L: sizes (>= 2 distinct); for crossings of sizes ``(L1, L2)`` pass e.g. the geometric mean.
+        T_L: pseudo-critical temperatures; dT_L: their standard errors (> 0).
+        nu: the correlation-length exponent.
+
+    Returns:
+        :class:`CriticalTemperatureFit`.
+    """
+    L, T_L, dT_L = (np.asarray(a, np.float64) for a in (L, T_L, dT_L))
+    if L.ndim != 1 or L.shape != T_L.shape or L.shape != dT_L.shape or np.unique(L).size < 2:
+        raise ValueError(f"L, T_L, dT_L must be 1D of equal length with >= 2 distinct sizes, got {L}, {T_L}, {dT_L}")
+    if np.any(~(dT_L > 0)) or not nu > 0:
+        raise ValueError("dT_L must be > 0 and nu > 0")
+    x = L ** (-1.0 / nu)
+    A = np.stack([np.ones_like(x), x], axis=1) / dT_L[:, None]
+    b = T_L / dT_L
+    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    dof = x.size - 2
+    chi2 = float(np.sum((A @ coef - b) ** 2)) / dof if dof > 0 else float("nan")
+    err = np.sqrt(np.diag(cov)) * (max(1.0, np.sqrt(chi2)) if dof > 0 else 1.0)
+    return CriticalTemperatureFit(Estimate(float(coef[0]), float(err[0])), Estimate(float(coef[1]), float(err[1])),
+                                  float(nu), chi2)
