@@ -204,7 +204,7 @@ def _adaptive_core(field, g0, s_save, rtol, atol, max_steps, solver, steady_stat
         event = diffrax.Event(diffrax.steady_state_event(rtol=0.0, atol=steady_state, norm=optx.max_norm))
     sol = diffrax.diffeqsolve(
         _term(field), solver, s_save[0], s_save[-1], None, g0,
-        saveat=diffrax.SaveAt(ts=s_save, t1=True, dense=dense),
+        saveat=diffrax.SaveAt(subs=[diffrax.SubSaveAt(ts=s_save), diffrax.SubSaveAt(t1=True)], dense=dense),
         stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
         max_steps=max_steps,
         adjoint=adjoint,
@@ -213,17 +213,16 @@ def _adaptive_core(field, g0, s_save, rtol, atol, max_steps, solver, steady_stat
     )
     stopped = sol.result == diffrax.RESULTS.event_occurred
     success = (sol.result == diffrax.RESULTS.successful) | stopped
-    s_final = sol.ts[-1]
+    (ts, t_end), (ys, y_end) = sol.ts, sol.ys
     # Rows the solver did not reach (ts = inf) are reported as NaN.
-    reached = (s_save - s_final) * jnp.sign(s_save[-1] - s_save[0]) <= 0
-    reached = reached & jnp.isfinite(sol.ts[:-1])
+    reached = jnp.isfinite(ts)
 
     def rows(y):
-        mask = reached.reshape((-1,) + (1,) * (y.ndim - 1))
-        return jnp.where(mask, y[:-1], jnp.nan)
+        return jnp.where(reached.reshape((-1,) + (1,) * (y.ndim - 1)), y, jnp.nan)
 
-    gs = jax.tree_util.tree_map(rows, sol.ys)
-    g_final = jax.tree_util.tree_map(lambda y: y[-1], sol.ys)
+    gs = jax.tree_util.tree_map(rows, ys)
+    g_final = jax.tree_util.tree_map(lambda y: y[0], y_end)
+    s_final = t_end[0]
     n_acc = sol.stats["num_accepted_steps"]
     n_rej = sol.stats["num_rejected_steps"]
     return gs, n_acc, n_rej, success, s_final, g_final, stopped, sol if dense else None
