@@ -43,8 +43,8 @@ so that training concentrates near the fixed points of the current flow.
 Analysis (all pure JAX; derivatives through the implicit function theorem):
 
 * fixed points and eigen-analysis are those of :mod:`jaxrg.scale` (no second Newton solver here):
-  :func:`jaxrg.scale.analyze_map` / :func:`jaxrg.scale.find_fixed_point` on the map ``J + f_theta(J)`` (Newton with
-  autodiff Jacobian and line search, derivatives by the implicit function theorem); :func:`linearize` is the
+  :func:`jaxrg.scale.analyze_map` / :func:`jaxrg.scale.find_fixed_point` on the map ``J + f_theta(J)`` (optimistix
+  Newton with autodiff Jacobian, derivatives by the implicit function theorem); :func:`linearize` is the
   eigen-analysis of ``M = I + Df(J*)`` via :func:`jaxrg.scale.rg_matrix_exponents`: ``nu = ln 2 / ln lambda_t`` with
   ``lambda_t`` the largest eigenvalue, ``|lambda| > 1`` relevant, ``< 1`` irrelevant.
 * :func:`critical_coupling`: ``K_c`` on the nearest-neighbour axis by bisection on the sink of the iterated map (the
@@ -765,12 +765,12 @@ class FlowAnalysis(NamedTuple):
 def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int = 12) -> FlowAnalysis:
     """Critical fixed point by Newton, eigen-analysis, and ``K_c`` by bisection.
 
-    Fixed point and eigen-analysis are :func:`jaxrg.scale.analyze_map` of the map ``J + f_theta(J)`` (damped Newton
-    with line search, implicit derivatives). Newton starts from ``J0`` (``(n,)`` or ``(k, n)``; default ``K e_nn`` for
-    K = 0.3 ... 0.5) and the solution kept is the converged one inside the training box with a thermal eigenvalue
-    > 1.2 and the smallest residual; the infinite-temperature fixed point ``J = 0`` is never kept. ``K_c``:
-    :func:`critical_coupling` bracketed inside the training box (NaN, as is ``nu``, when no non-trivial fixed point
-    with a relevant direction is found).
+    Fixed point and eigen-analysis are :func:`jaxrg.scale.analyze_map` of the map ``J + f_theta(J)`` (optimistix
+    Newton, implicit derivatives), one vmapped search over all starts ``J0`` (``(n,)`` or ``(k, n)``; default
+    ``K e_nn`` for K = 0.3 ... 0.5); the solution kept is the converged one inside the training box with a
+    thermal eigenvalue > 1.2 and the smallest residual; the infinite-temperature fixed point ``J = 0`` is never
+    kept. ``K_c``: :func:`critical_coupling` bracketed inside the training box (NaN, as is ``nu``, when no
+    non-trivial fixed point with a relevant direction is found).
 
     Args:
         flow: a trained :class:`FlowModel` (evaluated in float64 when x64 is enabled).
@@ -793,9 +793,10 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
         if starts.ndim != 2 or starts.shape[-1] != space.n:
             raise ValueError(f"J0 must have shape ({space.n},) or (k, {space.n}), got {np.shape(J0)}")
     low, high = space.array("box_low"), space.array("box_high")
+    analyses = _analyze_map_jit(f64, jnp.asarray(starts, dtype))
     best, best_score = None, np.inf
-    for start in starts:
-        an = _analyze_map_jit(f64, jnp.asarray(start, dtype))
+    for i in range(starts.shape[0]):
+        an = jax.tree.map(lambda x: x[i], analyses)
         Jn = np.asarray(an.g_star)
         if not (bool(an.converged) and np.all(np.isfinite(Jn))) or np.max(np.abs(Jn)) < 1e-3:
             continue  # not converged, or the infinite-temperature fixed point J = 0
@@ -823,9 +824,9 @@ def analyze_flow(flow: FlowModel, space: CouplingSpace, *, J0=None, n_maps: int 
 
 
 @eqx.filter_jit
-def _analyze_map_jit(flow, J0):
-    # the flow's arrays are traced here, so jaxrg.scale compiles its Newton solver once per network shape
-    return analyze_map(flow.step, J0, 2.0)
+def _analyze_map_jit(flow, starts):
+    # one root search per start, vmapped; traced, so analyze_map reports convergence instead of raising
+    return jax.vmap(lambda J0: analyze_map(flow.step, J0, 2.0))(starts)
 
 
 @eqx.filter_jit
