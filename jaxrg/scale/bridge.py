@@ -37,7 +37,7 @@ from jaxrg.scale._checks import (
     float_array,
     is_concrete,
 )
-from jaxrg.scale.fixed_points import ROOT_METHODS, default_tolerance, find_root
+from jaxrg.scale.fixed_points import default_tolerance, find_root, root_solver
 from jaxrg.scale.linearization import classify_eigenvalues, critical_exponents, eigensystem
 
 __all__ = [
@@ -275,8 +275,7 @@ def analyze_map(
     check_callable(rg_map, "rg_map")
     _check_b(b)
     max_iter = check_positive_int(max_iter, "max_iter")
-    if method not in ROOT_METHODS:
-        raise ValueError(f"method must be one of {ROOT_METHODS}, got {method!r}")
+    root_solver(method, 1.0)  # validates method
     g0 = float_array(g0)
     check_finite(g0, "g0")
     if tol is None:

@@ -34,6 +34,7 @@ __all__ = [
 
 ROOT_METHODS = ("newton", "chord", "dogleg")
 _METHOD_NAMES = {"newton": "Newton", "chord": "chord", "dogleg": "dogleg"}
+_SOLVERS = {"newton": optx.Newton, "chord": optx.Chord, "dogleg": optx.Dogleg}
 
 
 class RootResult(NamedTuple):
@@ -92,19 +93,9 @@ def default_tolerance(dtype) -> float:
 
 def root_solver(method: str, tol: float):
     """The optimistix solver for `method` ('newton', 'chord' or 'dogleg') with tolerance tol (y and f space)."""
-    if method == "newton":
-        return optx.Newton(rtol=tol, atol=tol)
-    if method == "chord":
-        return optx.Chord(rtol=tol, atol=tol)
-    if method == "dogleg":
-        return optx.Dogleg(rtol=tol, atol=tol)
-    raise ValueError(f"method must be one of {ROOT_METHODS}, got {method!r}")
-
-
-def _check_method(method: str) -> str:
     if method not in ROOT_METHODS:
         raise ValueError(f"method must be one of {ROOT_METHODS}, got {method!r}")
-    return method
+    return _SOLVERS[method](rtol=tol, atol=tol)
 
 
 def find_root(f: Callable, x0: Array, tol: float, max_iter: int, method: str = "newton") -> RootResult:
@@ -119,9 +110,7 @@ def find_root(f: Callable, x0: Array, tol: float, max_iter: int, method: str = "
     Returns:
         RootResult(x, residual, n_iter, converged, singular).
     """
-    sol = optx.root_find(
-        lambda x, _: f(x), root_solver(method, tol), x0, max_steps=max_iter, throw=False
-    )
+    sol = optx.root_find(lambda x, _: f(x), root_solver(method, tol), x0, max_steps=max_iter, throw=False)
     x = sol.value
     residual = jnp.max(jnp.abs(f(x)))
     finite = jnp.all(jnp.isfinite(x)) & jnp.isfinite(residual)
@@ -129,12 +118,6 @@ def find_root(f: Callable, x0: Array, tol: float, max_iter: int, method: str = "
     converged = finite & (residual <= tol)
     singular = ~converged & (~finite | ~solver_ok)
     return RootResult(x, residual, sol.stats["num_steps"], converged, singular)
-
-
-@eqx.filter_jit
-def _fixed_point_core(beta: Callable, g0: Array, tol: float, max_iter: int, method: str) -> RootResult:
-    shape = g0.shape
-    return find_root(lambda v: jnp.ravel(beta(v.reshape(shape))), jnp.ravel(g0), tol, max_iter, method)
 
 
 @eqx.filter_jit
@@ -147,11 +130,14 @@ def _fixed_points_core(beta: Callable, guesses: Array, tol: float, max_iter: int
     return jax.vmap(one)(guesses)
 
 
-def _tolerance(tol: Optional[float], dtype) -> float:
+def _checked(beta: Callable, max_iter: int, method: str, tol: Optional[float], dtype) -> tuple[int, float]:
+    """Validate the common arguments; returns (max_iter, tol) with the default tolerance filled in."""
+    check_callable(beta, "beta")
+    root_solver(method, 1.0)
     if tol is None:
-        return default_tolerance(dtype)
+        return check_positive_int(max_iter, "max_iter"), default_tolerance(dtype)
     check_positive_float(tol, "tol")
-    return float(tol)
+    return check_positive_int(max_iter, "max_iter"), float(tol)
 
 
 def find_fixed_point(
@@ -174,15 +160,11 @@ def find_fixed_point(
         FixedPoint(g_star, residual, n_iter, converged); converged is False if the solver hit a point where beta or
         its Jacobian is singular, or ran out of iterations.
     """
-    check_callable(beta, "beta")
-    max_iter = check_positive_int(max_iter, "max_iter")
-    _check_method(method)
     g0 = float_array(g0)
     check_finite(g0, "g0")
-    tol = _tolerance(tol, g0.dtype)
-    root = _fixed_point_core(beta, g0, tol, max_iter, method)
-    return FixedPoint(g_star=root.x.reshape(g0.shape), residual=root.residual, n_iter=root.n_iter,
-                      converged=root.converged)
+    max_iter, tol = _checked(beta, max_iter, method, tol, g0.dtype)
+    root = jax.tree.map(lambda x: x[0], _fixed_points_core(beta, g0[None], tol, max_iter, method))
+    return FixedPoint(root.x.reshape(g0.shape), root.residual, root.n_iter, root.converged)
 
 
 def fixed_points(
@@ -214,14 +196,11 @@ def fixed_points(
         FixedPoints(points (k, ...), residual (k,), converged (k,), n_iter (k,)), sorted lexicographically when
         unique=True.
     """
-    check_callable(beta, "beta")
-    max_iter = check_positive_int(max_iter, "max_iter")
-    _check_method(method)
     guesses = float_array(guesses)
     if guesses.ndim not in (1, 2) or guesses.shape[0] < 1:
         raise ValueError(f"guesses must have shape (k,) or (k, n) with k >= 1, got {guesses.shape}")
     check_finite(guesses, "guesses")
-    tol = _tolerance(tol, guesses.dtype)
+    max_iter, tol = _checked(beta, max_iter, method, tol, guesses.dtype)
     roots = _fixed_points_core(beta, guesses, tol, max_iter, method)
     pts, res, conv, nit = roots.x.reshape(guesses.shape), roots.residual, roots.converged, roots.n_iter
     if not unique:

@@ -127,14 +127,6 @@ def _linear_profile(T, y, w, T0):
     return a, B, jnp.sum(w * (y - a - B * x) ** 2)
 
 
-def _log_T0_residuals(theta, data):
-    """Weighted residuals of ln tau in the iteration variables (a, B, u), T0 = min(T) - exp(u)."""
-    T, y, sw = data
-    a, B, u = theta
-    T0 = jnp.min(T) - jnp.exp(u)
-    return sw * (y - vft_log_tau(T, a, B, T0))
-
-
 def _residuals(params, data):
     """Weighted residuals of ln tau in the natural parameters (a, B, T0)."""
     T, y, sw = data
@@ -158,9 +150,11 @@ def _fit_core(T, y, w, T0_init, max_iter: int, rtol: float):
     theta0 = jnp.stack([a0, B0, jnp.log(t_min - T0_init)])
 
     solver = optx.LevenbergMarquardt(rtol=rtol, atol=rtol)
-    sol = optx.least_squares(_log_T0_residuals, solver, theta0, args=data, max_steps=max_iter, throw=False)
-    a, B, u = sol.value
-    nat = jnp.stack([a, B, t_min - jnp.exp(u)])
+    # Iteration variables (a, B, u) with T0 = min(T) - exp(u), so every data temperature stays above T0.
+    natural = lambda theta: theta.at[2].set(t_min - jnp.exp(theta[2]))  # noqa: E731
+    sol = optx.least_squares(lambda theta, d: _residuals(natural(theta), d), solver, theta0, args=data,
+                             max_steps=max_iter, throw=False)
+    nat = natural(sol.value)
 
     # Covariance (J^T J)^-1: J^T J is symmetric positive definite at a regular optimum, so Cholesky.
     J = jax.jacfwd(_residuals)(nat, data)
