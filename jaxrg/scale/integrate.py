@@ -145,12 +145,13 @@ def _validate_g0(g0: Any) -> Any:
 
 
 @eqx.filter_jit
-def _fixed_step_core(field: Callable, g0: Any, s: Array, ds: Array, n_steps: int, solver) -> Any:
+def _fixed_step_core(field: Callable, g0: Any, s: Array, ds: Array, n_steps: int, solver, adjoint) -> Any:
     sol = diffrax.diffeqsolve(
         _term(field), solver, s[0], s[0] + n_steps * ds, ds, g0,
         saveat=diffrax.SaveAt(ts=s),
         stepsize_controller=diffrax.ConstantStepSize(),
         max_steps=n_steps + 1,
+        adjoint=adjoint,
     )
     return sol.ys
 
@@ -165,6 +166,7 @@ def integrate_flow(
     s0: float = 0.0,
     save_every: int = 1,
     solver: Optional[diffrax.AbstractSolver] = None,
+    adjoint: Optional[diffrax.AbstractAdjoint] = None,
 ) -> FlowTrajectory:
     """Integrate dg/ds = beta(g) + D(g) with fixed steps (classical RK4 by default, global error O(ds^4)).
 
@@ -177,6 +179,8 @@ def integrate_flow(
         s0: initial scale.
         save_every: keep every `save_every`-th state (static; must divide n_steps).
         solver: a diffrax solver taking fixed steps (default `RK4()`; e.g. `diffrax.Tsit5()`).
+        adjoint: a diffrax adjoint (default `diffrax.RecursiveCheckpointAdjoint()`, reverse mode;
+            `diffrax.ForwardMode()` for jax.jvp / jacfwd).
 
     Returns:
         FlowTrajectory with s of shape (n_steps // save_every + 1,) and g stacked along a leading axis.
@@ -193,7 +197,8 @@ def integrate_flow(
     dtype = jax.tree_util.tree_leaves(g0)[0].dtype
     ds = jnp.asarray(ds, dtype)
     s = jnp.asarray(s0, dtype) + ds * save_every * jnp.arange(n_steps // save_every + 1, dtype=dtype)
-    gs = _fixed_step_core(field, g0, s, ds, n_steps, RK4() if solver is None else solver)
+    gs = _fixed_step_core(field, g0, s, ds, n_steps, RK4() if solver is None else solver,
+                          diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint)
     return FlowTrajectory(s=s, g=gs)
 
 
