@@ -130,6 +130,11 @@ def _fixed_points_core(beta: Callable, guesses: Array, tol: float, max_iter: int
     return jax.vmap(one)(guesses)
 
 
+@eqx.filter_jit
+def _fixed_point_core(beta: Callable, g0: Array, tol: float, max_iter: int, method: str) -> RootResult:
+    return jax.tree.map(lambda x: x[0], _fixed_points_core(beta, g0[None], tol, max_iter, method))
+
+
 def _checked(beta: Callable, max_iter: int, method: str, tol: Optional[float], dtype) -> tuple[int, float]:
     """Validate the common arguments; returns (max_iter, tol) with the default tolerance filled in."""
     check_callable(beta, "beta")
@@ -163,7 +168,7 @@ def find_fixed_point(
     g0 = float_array(g0)
     check_finite(g0, "g0")
     max_iter, tol = _checked(beta, max_iter, method, tol, g0.dtype)
-    root = jax.tree.map(lambda x: x[0], _fixed_points_core(beta, g0[None], tol, max_iter, method))
+    root = _fixed_point_core(beta, g0, tol, max_iter, method)
     return FixedPoint(root.x.reshape(g0.shape), root.residual, root.n_iter, root.converged)
 
 
