@@ -41,7 +41,7 @@ def sensitivities(flow, space, analysis):
     """d K_c / d eps and d nu / d eps for J' = J + (1 + eps) f(J), by jax.grad (implicit derivatives)."""
     f64 = jax.tree.map(lambda x: x.astype(jnp.float64) if eqx.is_inexact_array(x) else x, flow)
     J_star = jnp.asarray(analysis.fixed_point, jnp.float64)
-    left = fl.linearize(f64, J_star).left_eigenvectors[0]
+    left = fl.map_exponents(f64, J_star).left_eigenvectors[0]
     e = jnp.asarray(space.nn_axis, jnp.float64)
 
     def kc(eps):
@@ -51,7 +51,7 @@ def sensitivities(flow, space, analysis):
 
     def nu(eps):
         f = lambda J: (1.0 + eps) * f64(J)  # noqa: E731
-        return fl.linearize(f, scale.find_fixed_point(f, J_star).g_star).nu
+        return fl.map_exponents(f, scale.find_fixed_point(f, J_star).g_star).nu
 
     return float(jax.grad(kc)(0.0)), float(jax.grad(nu)(0.0))
 

@@ -69,6 +69,13 @@ def test_cd_surrogate_gradient_is_chain_rule_of_moment_difference():
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-8)  # float32 network
 
 
+SMALL_SPACE = fl.coupling_space(1)._replace(box_high=(0.3,))
+SMALL_EXACT = fl.TrainingConfig(
+    L=8, loss="exact", rounds=1, betas=(0.0,), couplings_per_round=48, n_chains=8, n_thermalize=30,
+    n_samples=8, sweeps_between=2, steps_per_round=600, batch_size=32, learning_rate=1e-2, anchored=False,
+)
+
+
 def test_learned_flow_maps_infinite_temperature_to_itself():
     """Trained on small couplings, the flow sends J = 0 (independent spins, majority-blocked: independent) to 0.
 
@@ -76,12 +83,7 @@ def test_learned_flow_maps_infinite_temperature_to_itself():
     built in, see test_anchored_flow_fixes_the_origin.
     """
     seed = 3
-    space = fl.coupling_space(1)._replace(box_high=(0.3,))
-    config = fl.TrainingConfig(
-        L=8, loss="exact", rounds=1, betas=(0.0,), couplings_per_round=48, n_chains=8, n_thermalize=30,
-        n_samples=8, sweeps_between=2, steps_per_round=600, batch_size=32, learning_rate=1e-2, anchored=False,
-    )
-    result = fl.train_flow(jax.random.key(seed), space, config)
+    result = fl.train_flow(jax.random.key(seed), SMALL_SPACE, SMALL_EXACT)
     f0 = float(result.flow(jnp.zeros(1, jnp.float32))[0])
     # statistical resolution: blocked moments from 1024 coarse sites per coupling, ~48 couplings -> ~0.005
     assert abs(f0) < 0.02, f"seed {seed}: f(0) = {f0}"
@@ -127,7 +129,7 @@ def test_newton_and_eigen_analysis_recover_synthetic_fixed_point():
     found = scale.find_fixed_point(f, jnp.array([0.45, 0.0, 0.0]))
     assert bool(found.converged)
     np.testing.assert_allclose(found.g_star, J_star, atol=1e-10)
-    lin = fl.linearize(f, found.g_star)
+    lin = fl.map_exponents(f, found.g_star)
     np.testing.assert_allclose(np.real(lin.rg_eigenvalues), [2.0, 0.5, 0.25], atol=1e-10)
     np.testing.assert_allclose(np.imag(lin.rg_eigenvalues), 0.0, atol=1e-10)
     np.testing.assert_allclose(np.real(lin.eigenvalues), np.log([2.0, 0.5, 0.25]) / np.log(2), atol=1e-10)
@@ -178,7 +180,7 @@ def test_critical_coupling_on_linear_synthetic_flow_and_its_gradient():
     def kc(J_star):
         f, _ = _synthetic_flow(J_star, [1.9, 0.5, 0.25], P)
         fp = scale.find_fixed_point(f, jnp.array([0.3, 0.0, 0.0])).g_star
-        lin = fl.linearize(f, jax.lax.stop_gradient(fp))
+        lin = fl.map_exponents(f, jax.lax.stop_gradient(fp))
         return fl.critical_coupling(f, fp, lin.left_eigenvectors[0], e, n_maps=15, escape=10.0)
 
     u = np.linalg.inv(P)[0]
@@ -238,3 +240,21 @@ def test_bad_input_rejected():
         fl.train_flow(jax.random.key(0), 1, fl.TrainingConfig(rounds=2))
     with pytest.raises(ValueError, match="L must be 4"):
         fl.enumeration_table(fl.coupling_space(1), L=6)
+
+
+def test_training_with_new_data_compiles_nothing():
+    """A second training run (new key: new couplings, new Monte Carlo data, new weights) reuses every compiled step."""
+    fl.train_flow(jax.random.key(11), SMALL_SPACE, SMALL_EXACT)  # compiled here unless an earlier test did
+    compiles = []
+
+    def listener(name, duration, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            compiles.append(duration)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        result = fl.train_flow(jax.random.key(12), SMALL_SPACE, SMALL_EXACT)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiles == [], f"{len(compiles)} XLA compilations in the second training run"
+    assert np.all(np.isfinite(result.loss_history)) and len(result.loss_history) == SMALL_EXACT.steps_per_round

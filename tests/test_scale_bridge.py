@@ -142,7 +142,7 @@ def test_learned_flow_model_plugs_into_the_bridge():
     import equinox as eqx
 
     from jaxrg.rg.flow import FlowModel
-    from jaxrg.rg.flow import linearize as flow_linearize
+    from jaxrg.rg.flow import map_exponents as flow_linearize
 
     w, a = 4.0, 0.25
     model = FlowModel(jax.random.PRNGKey(0), 1, width=1, depth=1)

@@ -2,12 +2,16 @@
 
 With s the logarithm of the length scale, couplings flow as dg/ds = beta(g) (+ an optional dissipative D(g)):
 
-* `flow`: RK4 / adaptive integration, fixed points by Newton (`fixed_points`), linearisation M = d beta/dg
-  (`linearize`), scaling fields, relevant / marginal / irrelevant classification, `critical_exponents`.
+* `integrate`: flows on diffrax: fixed-step RK4 (`integrate_flow`), adaptive explicit or implicit stiff solvers with
+  dense output and a steady-state event (`integrate_flow_adaptive`), gradients by diffrax's adjoints.
+* `fixed_points`: fixed points by optimistix root finding (Newton / chord / dogleg; implicit-function derivatives).
+* `linearization`: M = d beta/dg at a fixed point (`linearize`), scaling fields, relevant / marginal / irrelevant
+  classification, `critical_exponents`.
 * `hamiltonian`: the scale Hamiltonian H(g, p) = p . beta(g) + F(g), Hamilton's equations by autodiff, trajectories.
 * `hamilton_jacobi`: the scale-independent action with beta . grad S + F = 0: `hj_action` (one coupling, quadrature
   S(g) - S(g_ref) = -int F/beta dg), `hj_action_along_flow` (any n, S = -int F ds), `hj_residual`.
-* `vft`: glass formers, `fit_vft` (tau0, D, T0 with errors) and the scale-Hamiltonian reading A = D T0 lambda.
+* `vft`: glass formers, `fit_vft` (optimistix Levenberg-Marquardt: tau0, D, T0 with errors) and the
+  scale-Hamiltonian reading A = D T0 lambda.
 * `bridge`: discrete RG maps (MCRG, learned flows) to beta(g), fixed points and exponents (`analyze_map`).
 
 Example::
@@ -27,90 +31,75 @@ Vogel (1921), Fulcher (1925), Tammann and Hesse (1926) for the VFT law; Wilson a
 """
 
 from jaxrg.scale.bridge import (
-    MapAnalysis,
-    RGMatrixExponents,
-    analyze_map,
-    beta_from_map,
-    polynomial_map,
-    rg_matrix_exponents,
+    MapAnalysis as MapAnalysis,
+    RGMatrixExponents as RGMatrixExponents,
+    analyze_map as analyze_map,
+    beta_from_map as beta_from_map,
+    polynomial_map as polynomial_map,
+    rg_matrix_exponents as rg_matrix_exponents,
 )
-from jaxrg.scale.flow import (
-    IRRELEVANT,
-    MARGINAL,
-    RELEVANT,
-    AdaptiveFlowSolution,
-    CriticalExponents,
-    FixedPoint,
-    FixedPoints,
-    FlowTrajectory,
-    Linearization,
-    classification_labels,
-    classify_eigenvalues,
-    critical_exponents,
-    find_fixed_point,
-    fixed_points,
-    flow_vector_field,
-    integrate_flow,
-    integrate_flow_adaptive,
-    linearize,
-    rk4_step,
+from jaxrg.scale.fixed_points import (
+    ROOT_METHODS as ROOT_METHODS,
+    FixedPoint as FixedPoint,
+    FixedPoints as FixedPoints,
+    RootResult as RootResult,
+    find_fixed_point as find_fixed_point,
+    find_root as find_root,
+    fixed_points as fixed_points,
+    root_solver as root_solver,
 )
-from jaxrg.scale.hamilton_jacobi import FlowAction, hj_action, hj_action_along_flow, hj_residual
+from jaxrg.scale.hamilton_jacobi import (
+    FlowAction as FlowAction,
+    hj_action as hj_action,
+    hj_action_along_flow as hj_action_along_flow,
+    hj_residual as hj_residual,
+)
 from jaxrg.scale.hamiltonian import (
-    HamiltonianTrajectory,
-    hamilton_equations,
-    hamiltonian_trajectory,
-    scale_hamiltonian,
+    HamiltonianTrajectory as HamiltonianTrajectory,
+    hamilton_equations as hamilton_equations,
+    hamiltonian_trajectory as hamiltonian_trajectory,
+    scale_hamiltonian as scale_hamiltonian,
+)
+from jaxrg.scale.integrate import (
+    RK4 as RK4,
+    AdaptiveFlowSolution as AdaptiveFlowSolution,
+    FlowTrajectory as FlowTrajectory,
+    flow_vector_field as flow_vector_field,
+    integrate_flow as integrate_flow,
+    integrate_flow_adaptive as integrate_flow_adaptive,
+    rk4_step as rk4_step,
+)
+from jaxrg.scale.linearization import (
+    IRRELEVANT as IRRELEVANT,
+    MARGINAL as MARGINAL,
+    RELEVANT as RELEVANT,
+    CriticalExponents as CriticalExponents,
+    Linearization as Linearization,
+    classification_labels as classification_labels,
+    classify_eigenvalues as classify_eigenvalues,
+    critical_exponents as critical_exponents,
+    eigensystem as eigensystem,
+    linearize as linearize,
 )
 from jaxrg.scale.vft import (
-    VFTFit,
-    VFTScaleReading,
-    barrier_amplitude,
-    fit_vft,
-    vft_log_tau,
-    vft_scale_reading,
-    vft_tau,
+    VFTFit as VFTFit,
+    VFTScaleReading as VFTScaleReading,
+    barrier_amplitude as barrier_amplitude,
+    fit_vft as fit_vft,
+    vft_log_tau as vft_log_tau,
+    vft_scale_reading as vft_scale_reading,
+    vft_tau as vft_tau,
 )
 
 __all__ = [
-    "RELEVANT",
-    "MARGINAL",
-    "IRRELEVANT",
-    "FlowTrajectory",
-    "AdaptiveFlowSolution",
-    "FixedPoint",
-    "FixedPoints",
-    "Linearization",
-    "CriticalExponents",
-    "flow_vector_field",
+    "RK4", "AdaptiveFlowSolution", "FlowTrajectory", "flow_vector_field", "integrate_flow", "integrate_flow_adaptive",
     "rk4_step",
-    "integrate_flow",
-    "integrate_flow_adaptive",
-    "find_fixed_point",
-    "fixed_points",
-    "linearize",
-    "classify_eigenvalues",
-    "classification_labels",
-    "critical_exponents",
-    "HamiltonianTrajectory",
-    "scale_hamiltonian",
-    "hamilton_equations",
-    "hamiltonian_trajectory",
-    "FlowAction",
-    "hj_action",
-    "hj_action_along_flow",
-    "hj_residual",
-    "VFTFit",
-    "VFTScaleReading",
-    "vft_log_tau",
-    "vft_tau",
-    "fit_vft",
-    "barrier_amplitude",
-    "vft_scale_reading",
-    "MapAnalysis",
-    "RGMatrixExponents",
-    "beta_from_map",
-    "analyze_map",
-    "rg_matrix_exponents",
-    "polynomial_map",
+    "ROOT_METHODS", "FixedPoint", "FixedPoints", "RootResult", "find_fixed_point", "find_root", "fixed_points",
+    "root_solver",
+    "IRRELEVANT", "MARGINAL", "RELEVANT", "CriticalExponents", "Linearization", "classification_labels",
+    "classify_eigenvalues", "critical_exponents", "eigensystem", "linearize",
+    "HamiltonianTrajectory", "hamilton_equations", "hamiltonian_trajectory", "scale_hamiltonian",
+    "FlowAction", "hj_action", "hj_action_along_flow", "hj_residual",
+    "VFTFit", "VFTScaleReading", "barrier_amplitude", "fit_vft", "vft_log_tau", "vft_scale_reading", "vft_tau",
+    "MapAnalysis", "RGMatrixExponents", "analyze_map", "beta_from_map", "polynomial_map", "rg_matrix_exponents",
 ]

@@ -21,25 +21,24 @@ go through `polynomial_map` first.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any, Callable, NamedTuple, Optional
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float, Int
 
-from jaxrg.scale._util import (
-    as_flat_field,
+from jaxrg.scale._checks import (
     check_callable,
     check_finite,
     check_positive_float,
     check_positive_int,
     float_array,
-    identity_cache,
     is_concrete,
 )
-from jaxrg.scale.flow import _default_tol, _eig, _find_fixed_point_flat, classify_eigenvalues, critical_exponents
+from jaxrg.scale.fixed_points import default_tolerance, find_root, root_solver
+from jaxrg.scale.linearization import classify_eigenvalues, critical_exponents, eigensystem
 
 __all__ = [
     "MapAnalysis",
@@ -117,14 +116,44 @@ def _log_over_minus_one(lam: Array) -> Array:
 
 def _real_matrix_function(J: Array, fn: Callable) -> Array:
     """fn(J) = V diag(fn(lambda)) V^-1 for a diagonalisable real J, returned as a real matrix."""
-    w, v = _eig(J)
+    w, v = eigensystem(J)
     return jnp.real(v @ jnp.diag(fn(w)) @ jnp.linalg.inv(v))
 
 
-@partial(jax.jit, static_argnames=("flat",))
-def _map_jacobian_and_preconditioner(flat: Callable, x: Array):
+def _flat_map(rg_map: Callable, shape: tuple) -> Callable:
+    """R as a function of the flattened coupling vector, (n,) -> (n,)."""
+    return lambda v: jnp.ravel(rg_map(v.reshape(shape)))
+
+
+@eqx.filter_jit
+def _map_jacobian_and_preconditioner(rg_map: Callable, g: Array):
+    flat, x = _flat_map(rg_map, g.shape), jnp.ravel(g)
     J = jax.jacfwd(flat)(x)
     return flat(x), J, _real_matrix_function(J, _log_over_minus_one)
+
+
+class _FirstOrderBeta(eqx.Module):
+    """beta(g) = (R(g) - g) / ln b."""
+
+    rg_map: Callable
+    ln_b: Array
+
+    def __call__(self, g):
+        return (self.rg_map(g) - g) / self.ln_b
+
+
+class _PreconditionedBeta(eqx.Module):
+    """beta(g) = P (R(g) - g) / ln b with P = f(dR/dg(g*)), exact linearisation at g*."""
+
+    rg_map: Callable
+    P: Array
+    ln_b: Array
+    shape: tuple = eqx.field(static=True)
+
+    def __call__(self, g):
+        g = float_array(g)
+        r = jnp.ravel(self.rg_map(g) - g)
+        return jnp.reshape(self.P @ r / self.ln_b, self.shape)
 
 
 def beta_from_map(rg_map: Callable, b: float, *, g_star: Optional[Any] = None) -> Callable:
@@ -146,10 +175,11 @@ def beta_from_map(rg_map: Callable, b: float, *, g_star: Optional[Any] = None) -
     _check_b(b)
     ln_b = jnp.log(jnp.asarray(b, dtype=jnp.result_type(float)))
     if g_star is None:
-        return lambda g: (rg_map(g) - g) / ln_b
-    flat, unravel, x = as_flat_field(rg_map, g_star)
-    check_finite(x, "g_star")
-    Rx, J, P = _map_jacobian_and_preconditioner(flat, x)
+        return _FirstOrderBeta(rg_map, ln_b)
+    g_star = float_array(g_star)
+    check_finite(g_star, "g_star")
+    x = jnp.ravel(g_star)
+    Rx, J, P = _map_jacobian_and_preconditioner(rg_map, g_star)
     if is_concrete(x, J):
         res = float(np.max(np.abs(np.asarray(Rx) - np.asarray(x))))
         if not np.isfinite(res) or res > 1e-6 * (1.0 + float(np.max(np.abs(np.asarray(x))))):
@@ -161,18 +191,11 @@ def beta_from_map(rg_map: Callable, b: float, *, g_star: Optional[Any] = None) -
                 f"rg_map: dR/dg at g_star has eigenvalues {lam} with a real eigenvalue <= 0 (or non-finite), so "
                 "log(dR/dg) is not real; use beta_from_map(rg_map, b) (first order) instead"
             )
-    shape = float_array(g_star).shape
-
-    def beta(g):
-        g = float_array(g)
-        r = jnp.ravel(rg_map(g) - g)
-        return jnp.reshape(P @ r / ln_b, shape)
-
-    return beta
+    return _PreconditionedBeta(rg_map, P, ln_b, g_star.shape)
 
 
 def _exponents_from_jacobian(J: Array, ln_b, marginal_tol, thermal_index: int):
-    lam, v = _eig(J)
+    lam, v = eigensystem(J)
     y = jnp.log(lam.astype(jnp.result_type(lam.dtype, jnp.complex64))) / ln_b
     order = jnp.lexsort((-jnp.imag(y), -jnp.real(y)))
     lam, y, v = lam[order], y[order], v[:, order]
@@ -206,22 +229,14 @@ def rg_matrix_exponents(
     return RGMatrixExponents(lam, y, v, left, cls, ex.y_t, ex.nu, ex.omega)
 
 
-@identity_cache
-def _map_residual(flat_R: Callable) -> Callable:
-    return lambda v: flat_R(v) - v
-
-
-@partial(jax.jit, static_argnames=("flat_R", "tol", "max_iter", "marginal_tol", "thermal_index"))
-def _analyze_core(flat_R: Callable, x0: Array, b, tol: float, max_iter: int, marginal_tol: float, thermal_index: int):
-    x, residual, n_iter, converged, broken = _find_fixed_point_flat(_map_residual(flat_R), x0, tol, max_iter)
-    return x, residual, n_iter, converged, broken, _map_core(flat_R, x, b, marginal_tol, thermal_index)
-
-
-def _map_core(flat_R: Callable, x: Array, b, marginal_tol: float, thermal_index: int):
-    J = jax.jacfwd(flat_R)(x)
-    ln_b = jnp.log(jnp.asarray(b, x.dtype))
+@eqx.filter_jit
+def _analyze_core(rg_map: Callable, g0: Array, ln_b: Array, tol: float, max_iter: int, method: str,
+                  marginal_tol: float, thermal_index: int):
+    flat_R = _flat_map(rg_map, g0.shape)
+    root = find_root(lambda v: flat_R(v) - v, jnp.ravel(g0), tol, max_iter, method)
+    J = jax.jacfwd(flat_R)(root.x)
     lam, y, v, left, cls, ex = _exponents_from_jacobian(J, ln_b, marginal_tol, thermal_index)
-    return J, jnp.real(v @ jnp.diag(y) @ left), lam, y, v, left, cls, ex
+    return root, (J, jnp.real(v @ jnp.diag(y) @ left), lam, y, v, left, cls, ex)
 
 
 def analyze_map(
@@ -233,12 +248,14 @@ def analyze_map(
     max_iter: int = 50,
     marginal_tol: float = 1e-8,
     thermal_index: int = 0,
+    method: str = "newton",
 ) -> MapAnalysis:
     """Fixed point, linearisation and critical exponents of a discrete RG map R with rescaling factor b.
 
-    Newton's method on R(g) - g from g0 (differentiable by the implicit function theorem), the Jacobian dR/dg by
-    autodiff, y_i = ln(lambda_i) / ln b, scaling fields, nu = 1 / y_t. Works under jit/grad (then no exception is
-    raised; check `converged`), so exponents can be differentiated with respect to parameters of a learned map.
+    Root finding on R(g) - g from g0 (optimistix; differentiable by the implicit function theorem), the Jacobian
+    dR/dg by autodiff, y_i = ln(lambda_i) / ln b, scaling fields, nu = 1 / y_t. Works under jit/grad (then no
+    exception is raised; check `converged`), so exponents can be differentiated with respect to parameters of a
+    learned map.
 
     Args:
         rg_map: R, g -> g' (JAX-traceable; g of shape () or (n,)); a learned flow is lambda J: J + f_theta(J).
@@ -247,6 +264,7 @@ def analyze_map(
         tol: Newton tolerance on max|R(g) - g| (default 1e-10 in float64, 1e-5 in float32); max_iter: iterations.
         marginal_tol: |Re y| <= marginal_tol is marginal.
         thermal_index: index of y_t among the y sorted by decreasing real part (0: the most relevant).
+        method: root finder, 'newton' (default), 'chord' or 'dogleg'.
 
     Returns:
         MapAnalysis (see its fields). For the 2D Ising thermal direction y_t = 1, nu = 1.
@@ -257,26 +275,30 @@ def analyze_map(
     check_callable(rg_map, "rg_map")
     _check_b(b)
     max_iter = check_positive_int(max_iter, "max_iter")
-    flat_R, unravel, x0 = as_flat_field(rg_map, g0)
-    check_finite(x0, "g0")
+    root_solver(method, 1.0)  # validates method
+    g0 = float_array(g0)
+    check_finite(g0, "g0")
     if tol is None:
-        tol = _default_tol(x0.dtype)
+        tol = default_tolerance(g0.dtype)
     check_positive_float(tol, "tol")
-    out = _analyze_core(flat_R, x0, b, float(tol), max_iter, float(marginal_tol), thermal_index)
-    x, residual, n_iter, converged, broken, (J, M, lam, y, v, left, cls, ex) = out
-    if is_concrete(x, converged) and not bool(converged):
-        if bool(broken):
+    check_positive_float(marginal_tol, "marginal_tol", allow_zero=True)
+    ln_b = jnp.log(jnp.asarray(b, g0.dtype))
+    root, (J, M, lam, y, v, left, cls, ex) = _analyze_core(
+        rg_map, g0, ln_b, float(tol), max_iter, method, float(marginal_tol), thermal_index
+    )
+    if is_concrete(root.x, root.converged) and not bool(root.converged):
+        if bool(root.singular):
             raise ValueError(
-                f"rg_map: Newton's method stopped at g = {np.asarray(x)}: R(g) - g or its Jacobian is singular there"
+                f"rg_map: root finding stopped at g = {np.asarray(root.x)}: R(g) - g or its Jacobian is singular there"
             )
         raise ValueError(
-            f"g0: no fixed point of rg_map found from g0 = {np.asarray(x0)} (max|R(g) - g| = {float(residual):.3e} "
-            f"after {int(n_iter)} Newton iterations); try another g0"
+            f"g0: no fixed point of rg_map found from g0 = {np.asarray(g0)} (max|R(g) - g| = "
+            f"{float(root.residual):.3e} after {int(root.n_iter)} iterations); try another g0"
         )
     return MapAnalysis(
-        g_star=unravel(x),
-        residual=residual,
-        converged=converged,
+        g_star=root.x.reshape(g0.shape),
+        residual=root.residual,
+        converged=root.converged,
         jacobian=J,
         matrix=M,
         rg_eigenvalues=lam,

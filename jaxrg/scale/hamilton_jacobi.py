@@ -14,24 +14,17 @@ Example (glass formers): beta = lambda g, F = A / g gives S(g) = A / (lambda g) 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
 
-from jaxrg.scale._util import (
-    check_callable,
-    check_finite,
-    check_positive_int,
-    float_array,
-    identity_cache,
-    is_concrete,
-)
-from jaxrg.scale.flow import _rk4_scan
+from jaxrg.scale._checks import check_callable, check_finite, check_positive_int, float_array, is_concrete
+from jaxrg.scale.integrate import integrate_flow
 
 __all__ = ["FlowAction", "hj_action", "hj_action_along_flow", "hj_residual"]
 
@@ -100,7 +93,7 @@ def _action_1d(beta: Callable, F: Callable, g: Array, g_ref: Array, n_panels: in
     return jnp.where(same_sign, action, jnp.nan), b_nodes, nodes
 
 
-@partial(jax.jit, static_argnames=("beta", "F", "n_panels", "order"))
+@eqx.filter_jit
 def _action_points(beta: Callable, F: Callable, gv: Array, g_ref: Array, n_panels: int, order: int):
     return jax.vmap(lambda gi: _action_1d(beta, F, gi, g_ref, n_panels, order))(gv)
 
@@ -173,7 +166,7 @@ def hj_action_along_flow(
 ) -> FlowAction:
     """Hamilton-Jacobi action along a flow line in R^n: S(g(s)) - S(g0) = -int_0^s F(g(s')) ds'.
 
-    Integrates the augmented system dg/ds = beta(g), dS/ds = -F(g) with fixed-step RK4 (error O(ds^4)).
+    Integrates the augmented system dg/ds = beta(g), dS/ds = -F(g) with fixed-step RK4 (`integrate_flow`, O(ds^4)).
 
     Args:
         beta: g -> dg/ds (g of shape () or (n,)). F: g -> scalar.
@@ -187,27 +180,22 @@ def hj_action_along_flow(
     check_callable(F, "F")
     g0 = float_array(g0)
     check_finite(g0, "g0")
-    check_finite(ds, "ds")
-    n_steps = check_positive_int(n_steps, "n_steps")
-    save_every = check_positive_int(save_every, "save_every")
-    if n_steps % save_every:
-        raise ValueError(f"save_every must divide n_steps, got n_steps={n_steps}, save_every={save_every}")
     if jax.eval_shape(F, g0).shape != ():
         raise ValueError("F must return a scalar F(g)")
-
-    ds = jnp.asarray(ds, g0.dtype)
-    gs, Ss = _rk4_scan(_action_field(beta, F), (g0, jnp.zeros((), g0.dtype)), ds, n_steps, save_every)
-    s = ds * save_every * jnp.arange(n_steps // save_every + 1, dtype=g0.dtype)
-    return FlowAction(s=s, g=gs, S=Ss)
+    traj = integrate_flow(_ActionField(beta, F), (g0, jnp.zeros((), g0.dtype)), ds, n_steps, save_every=save_every)
+    gs, Ss = traj.g
+    return FlowAction(s=traj.s, g=gs, S=Ss)
 
 
-@identity_cache
-def _action_field(beta: Callable, F: Callable) -> Callable:
-    def field(state):
+class _ActionField(eqx.Module):
+    """The augmented flow (g, S) -> (beta(g), -F(g)), whose S component accumulates the action."""
+
+    beta: Callable
+    F: Callable
+
+    def __call__(self, state):
         g, _ = state
-        return beta(g), -F(g)
-
-    return field
+        return self.beta(g), -self.F(g)
 
 
 def hj_residual(beta: Callable, F: Callable, action: Callable) -> Callable:
@@ -222,12 +210,22 @@ def hj_residual(beta: Callable, F: Callable, action: Callable) -> Callable:
     check_callable(beta, "beta")
     check_callable(F, "F")
     check_callable(action, "action")
+    return _HJResidual(beta, F, action)
 
-    @jax.jit
-    def residual(g):
-        # beta . grad S is the derivative of S along beta: one forward-mode JVP.
-        g = float_array(g)
-        _, dS_along_beta = jax.jvp(action, (g,), (beta(g),))
-        return dS_along_beta + F(g)
 
-    return residual
+class _HJResidual(eqx.Module):
+    """g -> beta(g) . grad S(g) + F(g), evaluated by one module-level jitted function."""
+
+    beta: Callable
+    F: Callable
+    action: Callable
+
+    def __call__(self, g):
+        return _hj_residual_at(self, float_array(g))
+
+
+@eqx.filter_jit
+def _hj_residual_at(r: _HJResidual, g: Array) -> Array:
+    # beta . grad S is the derivative of S along beta: one forward-mode JVP.
+    _, dS_along_beta = jax.jvp(r.action, (g,), (r.beta(g),))
+    return dS_along_beta + r.F(g)

@@ -7,8 +7,8 @@ Hamilton-Jacobi action is S(g) = A / (lambda g) (`jaxrg.scale.hj_action`), and t
 D T0 = A / lambda. A fit of D T0 and an independent estimate of the RG rate lambda therefore predict the barrier
 amplitude A = D T0 lambda (e.g. D T0 = 500 K, lambda = 0.1 give A = 50 K).
 
-Fit: ln tau_i = a + B / (T_i - T0) with a = ln tau0 and B = D T0, by Levenberg-Marquardt in JAX (Jacobian by
-`jax.jacfwd`), started from the best point of a profile scan over T0 (for fixed T0 the model is linear in a and B).
+Fit: ln tau_i = a + B / (T_i - T0) with a = ln tau0 and B = D T0, by optimistix's Levenberg-Marquardt,
+started from the best point of a profile scan over T0 (for fixed T0 the model is linear in a and B).
 T0 is parametrised as min(T) - exp(u) during the iteration so that every data temperature stays above T0.
 Uncertainties are the usual linearised ones: covariance = (J^T W J)^-1 at the optimum, with W = 1/sigma^2 when the
 errors of ln tau are given (absolute sigma, chi^2 reported), or scaled by the residual variance chi^2/(N - 3) when
@@ -23,11 +23,12 @@ from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import lineax as lx
 import numpy as np
-from jax import lax
+import optimistix as optx
 from jaxtyping import Array, Float
 
-from jaxrg.scale._util import check_positive_float, check_positive_int, float_array, is_concrete
+from jaxrg.scale._checks import check_positive_float, check_positive_int, float_array, is_concrete
 
 __all__ = [
     "VFTFit",
@@ -126,12 +127,18 @@ def _linear_profile(T, y, w, T0):
     return a, B, jnp.sum(w * (y - a - B * x) ** 2)
 
 
-@partial(jax.jit, static_argnames=("max_iter",))
-def _fit_core(T, y, w, T0_init, max_iter: int, rtol):
-    """Levenberg-Marquardt on (a, B, u), T0 = min(T) - exp(u). Pure; returns params and diagnostics."""
+def _residuals(params, data):
+    """Weighted residuals of ln tau in the natural parameters (a, B, T0)."""
+    T, y, sw = data
+    return sw * (y - vft_log_tau(T, params[0], params[1], params[2]))
+
+
+@partial(jax.jit, static_argnames=("max_iter", "rtol"))
+def _fit_core(T, y, w, T0_init, max_iter: int, rtol: float):
+    """Levenberg-Marquardt (optimistix) on (a, B, u), then the covariance (J^T J)^-1 at the optimum by lineax."""
     t_min = jnp.min(T)
     t_span = jnp.max(T) - t_min
-    sw = jnp.sqrt(w)
+    data = (T, y, jnp.sqrt(w))
 
     if T0_init is None:
         # Profile scan: T0 = min(T) - span * q, q log-spaced from 1e-4 to 1e2.
@@ -142,49 +149,19 @@ def _fit_core(T, y, w, T0_init, max_iter: int, rtol):
     a0, B0, _ = _linear_profile(T, y, w, T0_init)
     theta0 = jnp.stack([a0, B0, jnp.log(t_min - T0_init)])
 
-    def residuals(theta):
-        a, B, u = theta
-        T0 = t_min - jnp.exp(u)
-        return sw * (y - (a + B / (T - T0)))
+    solver = optx.LevenbergMarquardt(rtol=rtol, atol=rtol)
+    # Iteration variables (a, B, u) with T0 = min(T) - exp(u), so every data temperature stays above T0.
+    natural = lambda theta: theta.at[2].set(t_min - jnp.exp(theta[2]))  # noqa: E731
+    sol = optx.least_squares(lambda theta, d: _residuals(natural(theta), d), solver, theta0, args=data,
+                             max_steps=max_iter, throw=False)
+    nat = natural(sol.value)
 
-    def cost(theta):
-        r = residuals(theta)
-        return jnp.sum(r**2)
-
-    def step(carry, _):
-        theta, mu, c, done, it = carry
-        r = residuals(theta)
-        J = jax.jacfwd(residuals)(theta)
-        JtJ = J.T @ J
-        g = J.T @ r
-        scale = jnp.diag(JtJ)
-        delta = -jnp.linalg.solve(JtJ + mu * jnp.diag(jnp.where(scale > 0, scale, 1.0)), g)
-        theta_new = theta + delta
-        c_new = cost(theta_new)
-        better = jnp.isfinite(c_new) & (c_new < c)
-        small = better & ((c - c_new) <= rtol * c + jnp.finfo(c.dtype).tiny) & (jnp.max(jnp.abs(delta) / (jnp.abs(theta) + 1e-12)) < 1e-6)
-        small = small | (~better & (mu > 1e12))
-        theta = jnp.where(done | ~better, theta, theta_new)
-        c = jnp.where(done | ~better, c, c_new)
-        mu = jnp.where(done, mu, jnp.where(better, mu / 3.0, mu * 4.0))
-        it = it + (~done).astype(it.dtype)
-        done = done | small
-        return (theta, mu, c, done, it), None
-
-    carry0 = (theta0, jnp.asarray(1e-3, T.dtype), cost(theta0), jnp.asarray(False), jnp.asarray(0))
-    (theta, mu, c, done, it), _ = lax.scan(step, carry0, None, length=max_iter)
-
-    a, B, u = theta
-    T0 = t_min - jnp.exp(u)
-    nat = jnp.stack([a, B, T0])
-
-    def residuals_nat(p):
-        return sw * (y - (p[0] + p[1] / (T - p[2])))
-
-    Jn = jax.jacfwd(residuals_nat)(nat)
-    cov = jnp.linalg.inv(Jn.T @ Jn)
-    chi2 = jnp.sum(residuals_nat(nat) ** 2)
-    return nat, cov, chi2, done, it
+    # Covariance (J^T J)^-1: J^T J is symmetric positive definite at a regular optimum, so Cholesky.
+    J = jax.jacfwd(_residuals)(nat, data)
+    normal = lx.MatrixLinearOperator(J.T @ J, lx.positive_semidefinite_tag)
+    cov = jax.vmap(lambda e: lx.linear_solve(normal, e, lx.Cholesky()).value)(jnp.eye(3, dtype=T.dtype))
+    chi2 = jnp.sum(_residuals(nat, data) ** 2)
+    return nat, cov, chi2, sol.result == optx.RESULTS.successful, sol.stats["num_steps"]
 
 
 def fit_vft(
@@ -204,7 +181,8 @@ def fit_vft(
         sigma_log_tau: optional scalar or (N,) standard errors of ln tau (relative errors of tau); when given, the
             covariance uses them as absolute weights; when None, errors are scaled by the residual variance.
         T0_init: optional starting T0 (< min T); default from a profile scan over T0.
-        max_iter: Levenberg-Marquardt iterations (static). rtol: relative cost-decrease tolerance.
+        max_iter: Levenberg-Marquardt iterations (static). rtol: relative (and absolute) tolerance on the parameters
+            and the residuals at termination.
 
     Returns:
         VFTFit with tau0, D, T0 and their errors (see VFTFit).
@@ -250,7 +228,7 @@ def fit_vft(
             )
         T0_init = jnp.asarray(T0_init, dtype)
     y = jnp.log(tau)
-    nat, cov, chi2, done, it = _fit_core(T, y, w, T0_init, max_iter, jnp.asarray(rtol, dtype))
+    nat, cov, chi2, done, it = _fit_core(T, y, w, T0_init, max_iter, float(rtol))
     dof = T.shape[0] - 3
     if not absolute_sigma:
         cov = cov * chi2 / dof

@@ -1,10 +1,9 @@
-"""Internal helpers shared by the scale-dynamics modules (validation at the Python boundary, dtypes)."""
+"""Validation of Python-side inputs of the scale-dynamics functions, before tracing (and the float dtype rule)."""
 
 from __future__ import annotations
 
-import functools
 import math
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -59,40 +58,3 @@ def check_finite(x: Any, name: str) -> None:
     for leaf in jax.tree_util.tree_leaves(x):
         if not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError(f"{name} must contain only finite values, got {np.asarray(leaf)}")
-
-
-def identity_cache(factory: Callable) -> Callable:
-    """Memoise a factory of wrapped functions on its (hashable) arguments, user functions by identity.
-
-    Jitted cores take the user's beta / F / map as static arguments; returning the same wrapper object for the same
-    user function lets jax.jit reuse its compilation across calls. Unhashable arguments (e.g. a callable pytree
-    holding arrays) fall back to building a fresh wrapper. The cache is bounded (LRU, 256 entries).
-    """
-    cached = functools.lru_cache(maxsize=256)(factory)
-
-    @functools.wraps(factory)
-    def wrapper(*args):
-        try:
-            return cached(*args)
-        except TypeError:
-            return factory(*args)
-
-    return wrapper
-
-
-@identity_cache
-def _flat_wrappers(fn: Callable, shape: tuple) -> tuple[Callable, Callable]:
-    def unravel(v):
-        return jnp.reshape(v, shape)
-
-    def flat_fn(v):
-        return jnp.ravel(fn(unravel(v)))
-
-    return flat_fn, unravel
-
-
-def as_flat_field(fn: Callable, g0: jax.Array) -> tuple[Callable, Callable, jax.Array]:
-    """Wrap fn: g -> array of g's shape as a function of the flattened coupling vector (shape (n,))."""
-    g0 = float_array(g0)
-    flat_fn, unravel = _flat_wrappers(fn, tuple(g0.shape))
-    return flat_fn, unravel, jnp.ravel(g0)
