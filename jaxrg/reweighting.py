@@ -31,12 +31,36 @@ __all__ = ["ReweightedCurves", "free_energies", "reweight", "Peak", "peak"]
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
     m = np.max(a, axis=axis, keepdims=True)
-    return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.squeeze(m, axis) + np.log(np.sum(np.exp(a - m), axis=axis))
 
 
-def free_energies(beta: np.ndarray, energy: list[np.ndarray], *, tol: float = 1e-10, max_iter: int = 10_000,
+def _solve(beta: np.ndarray, levels: np.ndarray, counts: np.ndarray, *, tol: float, max_iter: int,
+           f0: np.ndarray | None) -> np.ndarray:
+    """The self-consistent ``f_k`` from the energy histograms ``counts[k, level]`` (only levels matter)."""
+    n_k = counts.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        log_h = np.log(counts.sum(axis=0))  # all samples per level
+    log_n = np.log(n_k)
+    minus_beta_e = -beta[:, None] * levels[None, :]
+    f = np.zeros_like(beta) if f0 is None else np.asarray(f0, np.float64).copy()
+    for _ in range(max_iter):
+        log_denominator = _logsumexp(log_n[:, None] + f[:, None] + minus_beta_e, axis=0)
+        new = -_logsumexp(log_h[None, :] + minus_beta_e - log_denominator[None, :], axis=1)
+        new -= new[0]
+        if np.max(np.abs(new - f)) < tol:
+            return new
+        f = new
+    return f
+
+
+def free_energies(beta: np.ndarray, energy: list[np.ndarray], *, tol: float = 1e-10, max_iter: int = 100_000,
                   f0: np.ndarray | None = None) -> np.ndarray:
     """Dimensionless free energies ``f_k = -ln Z_k`` (``f_0 = 0``) of the sampled inverse temperatures.
+
+    The equations depend on the samples only through their energy histograms, so they are solved on the distinct
+    energy levels (exact; for the Ising model at zero field there are at most ``N + 1`` of them).
 
     Args:
         beta: ``(K,)`` inverse temperatures of the samples.
@@ -49,24 +73,14 @@ def free_energies(beta: np.ndarray, energy: list[np.ndarray], *, tol: float = 1e
         ``(K,)`` float64.
     """
     beta = np.asarray(beta, np.float64)
-    E = np.concatenate([np.asarray(e, np.float64).ravel() for e in energy])
-    log_n = np.log([np.asarray(e).size for e in energy])
-    f = np.zeros_like(beta) if f0 is None else np.asarray(f0, np.float64).copy()
-    minus_beta_e = -beta[:, None] * E[None, :]  # (K, n)
-    for _ in range(max_iter):
-        log_denominator = _logsumexp(log_n[:, None] + f[:, None] + minus_beta_e, axis=0)  # (n,)
-        new = -_logsumexp(minus_beta_e - log_denominator[None, :], axis=1)
-        new -= new[0]
-        if np.max(np.abs(new - f)) < tol:
-            return new
-        f = new
-    return f
-
-
-def _log_weights(beta_target: np.ndarray, beta: np.ndarray, E: np.ndarray, log_n: np.ndarray, f: np.ndarray):
-    log_denominator = _logsumexp(log_n[:, None] + f[:, None] - beta[:, None] * E[None, :], axis=0)
-    lw = -beta_target[:, None] * E[None, :] - log_denominator[None, :]
-    return lw - _logsumexp(lw, axis=1)[:, None]  # normalised per target
+    flat = [np.asarray(e, np.float64).ravel() for e in energy]
+    levels, inverse = np.unique(np.concatenate(flat), return_inverse=True)
+    counts = np.zeros((beta.size, levels.size))
+    start = 0
+    for k, e in enumerate(flat):
+        counts[k] = np.bincount(inverse[start:start + e.size], minlength=levels.size)
+        start += e.size
+    return _solve(beta, levels, counts, tol=tol, max_iter=max_iter, f0=f0)
 
 
 class ReweightedCurves(NamedTuple):
@@ -85,21 +99,26 @@ class ReweightedCurves(NamedTuple):
     binder: Estimate
 
 
-def _curves(T, beta, e_blocks, m_blocks, N, f0=None):
-    energy = [N * e for e in e_blocks]
-    f = free_energies(beta, energy, f0=f0)
-    E = np.concatenate([x.ravel() for x in energy])
-    e = E / N
-    m = np.concatenate([x.ravel() for x in m_blocks])
-    log_n = np.log([x.size for x in energy])
-    w = np.exp(_log_weights(1.0 / T, beta, E, log_n, f))  # (n_target, n)
-    avg = lambda x: w @ x  # noqa: E731
-    e1, e2 = avg(e), avg(e * e)
-    am, m2, m4 = avg(np.abs(m)), avg(m * m), avg(m**4)
-    return f, np.stack([e1, N * (e2 - e1**2) / T**2, am, N * (m2 - am**2) / T, N * m2 / T, 1 - m4 / (3 * m2**2)])
-
-
 _OBSERVABLES = ("energy", "heat_capacity", "abs_magnetization", "susceptibility", "full_susceptibility", "binder")
+
+
+def _curves(T: np.ndarray, beta: np.ndarray, levels: np.ndarray, stats: np.ndarray, N: int,
+            f0: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(f, curves)`` from per-temperature level statistics ``stats[k, q, level]`` (q: count, |m|, m^2, m^4 sums)."""
+    counts = stats[:, 0]
+    f = _solve(beta, levels, counts, tol=1e-10, max_iter=100_000, f0=f0)
+    total = stats.sum(axis=0)  # (4, level)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_h = np.log(total[0])
+        log_denominator = _logsumexp(np.log(counts.sum(axis=1))[:, None] + f[:, None]
+                                     - beta[:, None] * levels[None, :], axis=0)
+        lw = log_h[None, :] - (1.0 / T)[:, None] * levels[None, :] - log_denominator[None, :]
+        w = np.exp(lw - _logsumexp(lw, axis=1)[:, None])  # (n_target, level), sums to 1
+        per_level = np.where(total[0] > 0, total[1:] / total[0], 0.0)  # level means of |m|, m^2, m^4
+    e = levels / N
+    e1, e2 = w @ e, w @ (e * e)
+    am, m2, m4 = (w @ per_level[i] for i in range(3))
+    return f, np.stack([e1, N * (e2 - e1**2) / T**2, am, N * (m2 - am**2) / T, N * m2 / T, 1 - m4 / (3 * m2**2)])
 
 
 def _jackknife_curves(L, T_sampled, energy, magnetization, T, n_blocks, field):
@@ -112,20 +131,32 @@ def _jackknife_curves(L, T_sampled, energy, magnetization, T, n_blocks, field):
                          f"got {e.shape} and {m.shape}")
     n_blocks = _checks.integer(n_blocks, "n_blocks", minimum=2, maximum=e.shape[2])
     N = L * L
-    if field:
-        e = e - field * m  # E = N (e - H m)
-    beta = 1.0 / T_sampled
     K, chains, n = e.shape
+    E = N * (e - field * m)  # total energy in units of J
+    if field == 0.0:
+        E = np.rint(E)  # integer levels: the float32 series per spin carry rounding noise
     usable = (n // n_blocks) * n_blocks
-    e_b = e[:, :, :usable].reshape(K, chains, n_blocks, -1)
-    m_b = m[:, :, :usable].reshape(K, chains, n_blocks, -1)
-    f, full = _curves(T, beta, list(e_b), list(m_b), N)
+    levels, inverse = np.unique(E[:, :, :usable], return_inverse=True)
+    inverse = inverse.reshape(K, chains, n_blocks, -1)
+    mb = m[:, :, :usable].reshape(K, chains, n_blocks, -1)
+    # per (temperature, chain, block): count, sum |m|, sum m^2, sum m^4 on every energy level
+    stats = np.zeros((K, chains, n_blocks, 4, levels.size))
+    am = np.abs(mb)
+    for k in range(K):
+        for c in range(chains):
+            for b in range(n_blocks):
+                idx = inverse[k, c, b]
+                x = am[k, c, b]
+                for q, v in enumerate((None, x, x * x, x**4)):
+                    stats[k, c, b, q] = np.bincount(idx, weights=v, minlength=levels.size)
+    beta = 1.0 / T_sampled
+    total = stats.sum(axis=(1, 2))  # (K, 4, level)
+    f, full = _curves(T, beta, levels, total, N)
     loo = []
     for c in range(chains):
         for b in range(n_blocks):
-            keep = np.ones((chains, n_blocks), bool)
-            keep[c, b] = False
-            loo.append(_curves(T, beta, [x[keep] for x in e_b], [x[keep] for x in m_b], N, f0=f)[1])
+            minus = total - stats[:, c, b]  # time block b of chain c left out at every temperature at once
+            loo.append(_curves(T, beta, levels, minus, N, f0=f)[1])
     return full, np.asarray(loo)
 
 
