@@ -1,4 +1,6 @@
-"""Finite-size scaling: Binder-cumulant crossings, power laws in L, and the extrapolation of T_c(L).
+"""Finite-size scaling: power laws in L and the extrapolation of pseudo-critical temperatures T_c(L).
+
+(Binder-cumulant crossings of reweighted curves are :func:`jaxrg.reweighting.binder_crossing`.)
 
 One power-law fit with one error convention serves the whole package (:func:`power_law_fit`): weighted least
 squares of ``ln y = ln A + p ln L`` with weights from the standard errors of ``y``; the parameter errors are the
@@ -14,7 +16,7 @@ import numpy as np
 
 from jaxrg.stats import Estimate
 
-__all__ = ["PowerLawFit", "power_law_fit", "binder_crossing", "CriticalTemperatureFit", "critical_temperature_fit"]
+__all__ = ["PowerLawFit", "power_law_fit", "CriticalTemperatureFit", "critical_temperature_fit"]
 
 
 class PowerLawFit(NamedTuple):
@@ -58,51 +60,6 @@ def power_law_fit(L, y, dy) -> PowerLawFit:
     scale = max(1.0, np.sqrt(chi2)) if dof > 0 else 1.0
     err = np.sqrt(np.diag(cov)) * scale
     return PowerLawFit(Estimate(float(coef[1]), float(err[1])), Estimate(float(coef[0]), float(err[0])), chi2)
-
-
-def _fit_root(T, d, w, degree, center):
-    coef = np.polyfit(T - center, d, degree, w=w)
-    roots = np.roots(coef)
-    roots = roots[np.abs(roots.imag) < 1e-12].real + center
-    lo, hi = T.min(), T.max()
-    roots = roots[(roots >= lo) & (roots <= hi)]
-    if roots.size == 0:
-        return np.nan
-    return roots[np.argmin(np.abs(roots - center))]
-
-
-def binder_crossing(T, U1, dU1, U2, dU2, *, fit_points: int, bootstrap: int, seed: int) -> tuple[float, float]:
-    """Temperature where the Binder cumulants of two sizes cross, with a parametric-bootstrap error.
-
-    Args:
-        T: grid ``(n_T,)``; U1, dU1, U2, dU2: cumulants and errors of the two sizes on it.
-        fit_points: grid points in the fit window (centred on the sign change of ``U2 - U1``).
-        bootstrap: number of bootstrap samples.
-        seed: numpy seed of the bootstrap.
-
-    Returns:
-        ``(T_cross, error)``; NaN if the curves do not cross on the grid.
-    """
-    T, U1, dU1, U2, dU2 = (np.asarray(x, np.float64) for x in (T, U1, dU1, U2, dU2))
-    d = U2 - U1
-    sd = np.sqrt(dU1**2 + dU2**2)
-    changes = np.nonzero(np.sign(d[:-1]) != np.sign(d[1:]))[0]
-    if changes.size == 0:
-        return np.nan, np.nan
-    i = changes[np.argmin(np.abs(d[changes]) + np.abs(d[changes + 1]))]
-    start = int(np.clip(i + 1 - fit_points // 2, 0, T.size - fit_points))
-    sl = slice(start, start + fit_points)
-    Tw, w = T[sl], 1.0 / sd[sl]
-    center = T[i] - d[i] * (T[i + 1] - T[i]) / (d[i + 1] - d[i])  # linear interpolation of the crossing
-    degree = min(2, fit_points - 1)
-    best = _fit_root(Tw, d[sl], w, degree, center)
-    rng = np.random.default_rng(seed)
-    draws = d[sl][None, :] + rng.standard_normal((bootstrap, fit_points)) * sd[sl][None, :]
-    roots = np.array([_fit_root(Tw, x, w, degree, center) for x in draws])
-    roots = roots[np.isfinite(roots)]
-    if roots.size < bootstrap // 2 or not np.isfinite(best):
-        return float(best), np.nan
-    return float(best), float(np.std(roots, ddof=1))
 
 
 class CriticalTemperatureFit(NamedTuple):

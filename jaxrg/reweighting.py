@@ -26,7 +26,7 @@ import numpy as np
 from jaxrg import _checks
 from jaxrg.stats import Estimate
 
-__all__ = ["ReweightedCurves", "free_energies", "reweight", "Peak", "peak"]
+__all__ = ["ReweightedCurves", "free_energies", "reweight", "Peak", "peak", "binder_crossing"]
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -220,3 +220,41 @@ def peak(L: int, T_sampled, energy, magnetization, observable: str = "heat_capac
     samples = np.asarray([_parabolic_maximum(grid, x[k]) for x in loo])
     error = _jackknife_error(samples)
     return Peak(Estimate(float(best[0]), float(error[0])), Estimate(float(best[1]), float(error[1])))
+
+
+def _root(grid: np.ndarray, d: np.ndarray) -> float:
+    """The zero of ``d`` on ``grid`` nearest the middle sign change, by linear interpolation (NaN if none)."""
+    k = np.nonzero(np.sign(d[:-1]) != np.sign(d[1:]))[0]
+    if k.size == 0:
+        return float("nan")
+    k = k[np.argmin(np.abs(k - grid.size / 2))]
+    return float(grid[k] - d[k] * (grid[k + 1] - grid[k]) / (d[k + 1] - d[k]))
+
+
+def binder_crossing(runs, *, n_blocks: int = 8, points: int = 401) -> Estimate:
+    """Temperature where the reweighted Binder cumulants of two sizes cross, with a jackknife error.
+
+    Args:
+        runs: two tuples ``(L, T_sampled, energy, magnetization)`` (independent runs; series ``(K, chains, n)``).
+        n_blocks: jackknife blocks per chain.
+        points: grid points over the common sampled range.
+
+    Returns:
+        :class:`~jaxrg.stats.Estimate` (NaN if the curves do not cross in the common range). The error adds the
+        jackknife variances of the two independent runs.
+    """
+    if len(runs) != 2:
+        raise ValueError(f"runs must hold exactly two (L, T, energy, magnetization) tuples, got {len(runs)}")
+    lo = max(float(np.min(r[1])) for r in runs)
+    hi = min(float(np.max(r[1])) for r in runs)
+    if not hi > lo:
+        raise ValueError("the two runs must share a temperature range to compare their Binder cumulants")
+    grid = np.linspace(lo, hi, _checks.integer(points, "points", minimum=5))
+    k = _OBSERVABLES.index("binder")
+    (full1, loo1), (full2, loo2) = (_jackknife_curves(L, T, e, m, grid, n_blocks, 0.0) for L, T, e, m in runs)
+    best = _root(grid, full2[k] - full1[k])
+    one = np.array([_root(grid, full2[k] - x[k]) for x in loo1])
+    two = np.array([_root(grid, x[k] - full1[k]) for x in loo2])
+    if not (np.all(np.isfinite(one)) and np.all(np.isfinite(two))):
+        return Estimate(best, float("nan"))
+    return Estimate(best, float(np.hypot(_jackknife_error(one), _jackknife_error(two))))

@@ -31,8 +31,7 @@ sweeps = 96
 thermalize = 16
 chains = 4
 chunk_size = 4
-fit_points = 4
-bootstrap = 50
+jackknife_blocks = 4
 """
 
 

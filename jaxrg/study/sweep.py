@@ -4,14 +4,16 @@ For each lattice size ``L`` one :func:`jaxrg.simulate` run (all temperatures and
 checkpointed between chunks) gives energy, ``|m|``, heat capacity, susceptibility and the Binder cumulant with
 jackknife errors. The analysis compares them with exact values (Kaufman's finite-lattice energy and heat capacity for
 every L; exact magnetisation moments from the transfer matrix for ``L <= 8``), estimates T_c from the crossings of
-the Binder cumulants of successive sizes, and gamma/nu from ``chi(T_c, L) ~ L^(gamma/nu)``.
+the Binder cumulants of successive sizes, and gamma/nu from ``chi(T_c, L) ~ L^(gamma/nu)``; finite-size scaling
+of the reweighted peaks adds T_c(L -> infinity).
 
-Estimators:
+Estimators (multi-histogram reweighting, :mod:`jaxrg.reweighting`, turns each size's series into continuous curves):
 
-* Binder crossing of ``(L1, L2)``: a weighted quadratic fit of ``U_L2(T) - U_L1(T)`` over the ``fit_points`` grid
-  temperatures around its sign change, root in that window; the error is the standard deviation of the root over a
-  parametric bootstrap (each ``U`` redrawn from a normal with its jackknife error; the temperatures are independent
-  chains, so the draws are independent).
+* Binder crossing of ``(L1, L2)``: the zero of the reweighted ``U_L2(T) - U_L1(T)``; jackknife error over blocks of
+  both runs. The headline T_c is the crossing of the two largest sizes.
+* T_c(L -> infinity): the positions of the maxima of the reweighted connected susceptibility
+  ``chi' = N (<m^2> - <|m|>^2) / T`` of every L, extrapolated as ``T_c + a / L`` (nu = 1 fixed,
+  :func:`jaxrg.fss.critical_temperature_fit`); gamma/nu also from the peak heights ``chi'_max ~ L^(gamma/nu)``.
 * gamma/nu: weighted least-squares line through ``ln chi`` vs ``ln L`` at the grid temperature nearest the exact
   T_c (put T_c on the grid with ``include_critical``), with ``chi = N <m^2> / T`` (jackknife errors); the error is
   the fit's, scaled by ``sqrt(chi^2/dof)`` when that exceeds 1.
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrg import exact, files, fss, observables, simulation
+from jaxrg import exact, files, fss, observables, reweighting, simulation
 from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section, stage_seed
 
@@ -57,8 +59,7 @@ OPTIONS = (
     Option("measure_every", "int", 1, "steps between measurements", minimum=1),
     Option("chunk_size", "int", None, "measurements per chunk (checkpoint interval); default about 20 chunks",
            minimum=1),
-    Option("fit_points", "int", 7, "grid points in the Binder-crossing fit window", minimum=3),
-    Option("bootstrap", "int", 400, "bootstrap samples for the Binder-crossing errors", minimum=20),
+    Option("jackknife_blocks", "int", 8, "jackknife blocks per chain for the reweighted curves", minimum=2),
 )
 
 
@@ -79,11 +80,11 @@ def _check(cfg: dict) -> None:
     for L in Ls:
         if L % 2:
             raise ValueError(f"[sweep].L must hold even sizes >= 4, got {L}")
-    n_T = temperatures(cfg).size
-    if cfg["fit_points"] > n_T:
-        raise ValueError(f"[sweep].fit_points must be <= the number of temperatures ({n_T}), got {cfg['fit_points']}")
     if cfg["sweeps"] // cfg["measure_every"] < 16:
         raise ValueError("[sweep].sweeps // measure_every must be >= 16 measurements")
+    if cfg["jackknife_blocks"] > cfg["sweeps"] // cfg["measure_every"]:
+        raise ValueError("[sweep].jackknife_blocks must be <= the measurements per chain (sweeps // measure_every), "
+                         f"got {cfg['jackknife_blocks']}")
 
 
 def stages(cfg: dict, seed: int) -> list[Stage]:
@@ -151,18 +152,37 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
             pulls[obs] = (np.asarray(mean, np.float64) - val) / np.asarray(err, np.float64)
         out[f"L{L}"] = {"exact": ex, "pull": pulls, "susceptibility_full": {"mean": chi, "error": dchi}}
 
+    blocks = cfg["jackknife_blocks"]
+    series = {L: (L, T, tr["timeseries"]["energy"], tr["timeseries"]["magnetization"]) for L, tr in zip(Ls, trees)}
     pairs, crossings, crossing_errors = [], [], []
-    for k, (L1, L2) in enumerate(zip(Ls[:-1], Ls[1:])):
-        t1, t2 = trees[k], trees[k + 1]
-        tc, dtc = fss.binder_crossing(T, t1["binder"]["mean"], t1["binder"]["error"], t2["binder"]["mean"],
-                                  t2["binder"]["error"], fit_points=cfg["fit_points"], bootstrap=cfg["bootstrap"],
-                                  seed=k)
+    for L1, L2 in zip(Ls[:-1], Ls[1:]):
+        c = reweighting.binder_crossing([series[L1], series[L2]], n_blocks=blocks)
         pairs.append((L1, L2))
-        crossings.append(tc)
-        crossing_errors.append(dtc)
+        crossings.append(c.mean)
+        crossing_errors.append(c.error)
     out["binder_pairs"] = np.asarray(pairs)
     out["binder_crossing"] = {"mean": np.asarray(crossings), "error": np.asarray(crossing_errors)}
     out["T_c"] = {"mean": np.asarray(crossings[-1]), "error": np.asarray(crossing_errors[-1]), "exact": T_C}
+
+    peaks = [reweighting.peak(*series[L], "susceptibility", n_blocks=blocks) for L in Ls]
+    c_peaks = [reweighting.peak(*series[L], "heat_capacity", n_blocks=blocks) for L in Ls]
+    out["peaks"] = {name: {"T": {"mean": np.array([p.T.mean for p in ps]), "error": np.array([p.T.error for p in ps])},
+                           "height": {"mean": np.array([p.height.mean for p in ps]),
+                                      "error": np.array([p.height.error for p in ps])}}
+                    for name, ps in (("susceptibility", peaks), ("heat_capacity", c_peaks))}
+    inside = [i for i, p in enumerate(peaks) if T.min() < p.T.mean < T.max() and p.T.error > 0]
+    if len(inside) >= 2:
+        fit = fss.critical_temperature_fit(np.asarray(Ls)[inside], [peaks[i].T.mean for i in inside],
+                                           [peaks[i].T.error for i in inside], nu=exact.NU)
+        heights = fss.power_law_fit(np.asarray(Ls)[inside], [peaks[i].height.mean for i in inside],
+                                    [peaks[i].height.error for i in inside])
+        out["T_c_extrapolated"] = {"mean": np.asarray(fit.T_c.mean), "error": np.asarray(fit.T_c.error),
+                                   "amplitude": np.asarray(fit.amplitude.mean),
+                                   "chi2_dof": np.asarray(fit.chi2_per_dof), "sizes": np.asarray(Ls)[inside],
+                                   "exact": T_C}
+        out["gamma_over_nu_peaks"] = {"mean": np.asarray(heights.exponent.mean),
+                                      "error": np.asarray(heights.exponent.error),
+                                      "chi2_dof": np.asarray(heights.chi2_per_dof), "exact": GAMMA_OVER_NU}
 
     ic = int(np.argmin(np.abs(T - T_C)))
     chi = np.array([out[f"L{L}"]["susceptibility_full"]["mean"][ic] for L in Ls])
@@ -200,7 +220,25 @@ def summary(cfg: dict, res: dict) -> dict:
         "T_c": float(a["T_c"]["mean"]), "T_c_error": float(a["T_c"]["error"]), "T_c_exact": T_C,
         "gamma_over_nu": float(a["gamma_over_nu"]["mean"]), "gamma_over_nu_error": float(a["gamma_over_nu"]["error"]),
         "gamma_over_nu_exact": GAMMA_OVER_NU, "max_abs_pull_vs_exact": worst,
+        **({"T_c_extrapolated": float(a["T_c_extrapolated"]["mean"]),
+            "T_c_extrapolated_error": float(a["T_c_extrapolated"]["error"]),
+            "gamma_over_nu_peaks": float(a["gamma_over_nu_peaks"]["mean"]),
+            "gamma_over_nu_peaks_error": float(a["gamma_over_nu_peaks"]["error"])}
+           if "T_c_extrapolated" in a else {}),
     }
+
+
+def _extrapolation_rows(a: dict) -> list[str]:
+    """Report rows of the finite-size-scaling extrapolation (absent when fewer than two chi' peaks were found)."""
+    if "T_c_extrapolated" not in a:
+        return []
+    t, g = a["T_c_extrapolated"], a["gamma_over_nu_peaks"]
+    tm, te, gm, ge = (float(x) for x in (t["mean"], t["error"], g["mean"], g["error"]))
+    sizes = [int(x) for x in t["sizes"]]
+    return [f"| T_c (chi' peaks of L = {sizes}, T_c + a/L) | {tm:.5f} +- {te:.5f} | {T_C:.6f} | "
+            f"{_sigma(tm, te, T_C)} |",
+            f"| gamma/nu (chi' peak heights) | {gm:.4f} +- {ge:.4f} | {GAMMA_OVER_NU} | "
+            f"{_sigma(gm, ge, GAMMA_OVER_NU)} |"]
 
 
 def report(cfg: dict, res: dict) -> str:
@@ -218,7 +256,9 @@ def report(cfg: dict, res: dict) -> str:
         "",
         "| quantity | measured | exact | deviation |",
         "|---|---|---|---|",
-        f"| T_c (Binder crossing L={Ls[-2]}/{Ls[-1]}) | {tc:.5f} +- {dtc:.5f} | {T_C:.6f} | {_sigma(tc, dtc, T_C)} |",
+        f"| T_c (reweighted Binder crossing L={Ls[-2]}/{Ls[-1]}) | {tc:.5f} +- {dtc:.5f} | {T_C:.6f} | "
+        f"{_sigma(tc, dtc, T_C)} |",
+        *_extrapolation_rows(a),
         f"| gamma/nu (chi = N<m^2>/T at T = {float(g['T']):.6f}, L = {Ls}) | {gm:.4f} +- {dg:.4f} | "
         f"{GAMMA_OVER_NU} | {_sigma(gm, dg, GAMMA_OVER_NU)} |",
         f"| gamma/nu (chi' = N(<m^2>-<abs m>^2)/T) | {float(g['abs_estimator']['mean']):.4f} +- "
