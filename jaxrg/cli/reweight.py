@@ -1,4 +1,4 @@
-"""``jaxrg reweight RUN_DIR``: continuous curves from the raw series of a finished study, by multi-histogram reweighting."""
+"""``jaxrg reweight RUN_DIR``: continuous curves from the raw series of a finished study (multi-histogram)."""
 
 from __future__ import annotations
 
