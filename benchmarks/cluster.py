@@ -41,7 +41,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from jaxrg import ising, stats
 from jaxrg.sampling.driver import run_chain
-from jaxrg.simulation import batched_kernel
+from jaxrg.sampling import SAMPLERS, BatchedKernel
 
 T_C = 2.0 / math.log(1.0 + math.sqrt(2.0))
 LITERATURE_Z = {"metropolis": 2.17, "wolff": 0.25, "swendsen_wang": 0.22}
@@ -64,7 +64,7 @@ def plan(L: int, quick: bool) -> dict:
     }
 
 
-def measure(state):
+def measure(state, params):
     s = state.spins
     return ising.energy_per_spin(s), jnp.abs(ising.magnetization_per_spin(s))
 
@@ -73,13 +73,13 @@ def sample(sampler: str, L: int, spins: jax.Array, key, *, measurements: int, ev
     """Run ``spins.shape[1]`` chains at T_c; returns (e, |m|) series (chains, n), mean sweeps/step, final spins."""
     couplings = ising.couplings(np.array([T_C]))
     chains = spins.shape[1]
-    init, step = batched_kernel(sampler, couplings, chains)
-    k_init, k_therm, k_run = jax.random.split(key, 3)
-    state = init(k_init, spins)
+    kernel = BatchedKernel(SAMPLERS[sampler].build_kernel(), chains)
+    _, k_therm, k_run = jax.random.split(key, 3)
+    state = jax.vmap(jax.vmap(SAMPLERS[sampler].init))(spins)
     if thermalize:
-        state = run_chain(step, k_therm, state, n_measurements=thermalize, chunk_size=thermalize).state
-    out = run_chain(step, k_run, state, n_measurements=measurements, steps_per_measurement=every, measure=measure,
-                    chunk_size=max(1, measurements // 4))
+        state = run_chain(kernel, k_therm, state, couplings, n_measurements=thermalize, chunk_size=thermalize).state
+    out = run_chain(kernel, k_run, state, couplings, n_measurements=measurements, steps_per_measurement=every,
+                    measure=measure, chunk_size=max(1, measurements // 4))
     e, am = (np.moveaxis(np.asarray(x), 0, -1)[0] for x in out.measurements)  # (chains, n)
     sweeps_per_step = float(np.mean(np.asarray(out.info.sweeps)))
     return e, am, sweeps_per_step, out.state.spins
@@ -88,13 +88,13 @@ def sample(sampler: str, L: int, spins: jax.Array, key, *, measurements: int, ev
 def time_per_step(sampler: str, L: int, spins: jax.Array, key, n_steps: int, repeats: int = 3) -> float:
     """Best-of-``repeats`` wall time of one kernel step of a single chain, from a jit-compiled scan of ``n_steps``."""
     couplings = ising.couplings(np.array([T_C]))
-    init, step = batched_kernel(sampler, couplings, 1)
-    state = init(key, spins[:, :1])
+    kernel = BatchedKernel(SAMPLERS[sampler].build_kernel(), 1)
+    state = jax.vmap(jax.vmap(SAMPLERS[sampler].init))(spins[:, :1])
 
     @jax.jit
     def run(key, state):
         def body(state, k):
-            return step(k, state)[0], None
+            return kernel(k, state, couplings)[0], None
 
         return jax.lax.scan(body, state, jax.random.split(key, n_steps))[0]
 

@@ -40,14 +40,14 @@ LAM = 1.0
 def efficiency(sampler: str, L: int, kappa: float, *, chains: int, seconds: float, warmup: int, chunk: int, seed: int):
     """Tune, then sample for ``seconds`` of wall time; return the ESS/s record of one (sampler, L)."""
     t0 = time.perf_counter()
-    step, state, params, _ = phi4.prepare(L, kappa, lam=LAM, sampler=sampler, thermalize=warmup, chains=chains,
+    kernel, state, params, _ = phi4.prepare(L, kappa, lam=LAM, sampler=sampler, thermalize=warmup, chains=chains,
                                           seed=seed, num_integration_steps=16)
     jax.block_until_ready(state)
     t_prepare = time.perf_counter() - t0
 
     def run_chunk(key, state):
         def body(s, k):
-            s, info = step(k, s)
+            s, info = kernel(k, s, params)
             grads = getattr(info, "gradient_evaluations", jnp.zeros_like(info.acceptance))
             return s, (jnp.abs(phi4.magnetization_per_site(s.position)), info.acceptance, grads)
 

@@ -20,7 +20,6 @@ device) and, on an accelerator, ``accelerator_rows`` (the --gpu-sizes, jaxrg ker
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -39,13 +38,11 @@ T_BENCH = 2.269185314213022  # near T_c: acceptance ~ 0.2, the representative re
 
 
 # --- jaxrg (int8 kernel jaxrg.metropolis or the bit-packed kernel), vmapped over the batch -------------------------
-def make_jaxrg(L: int, batch: int, sweeps: int, factory=metropolis):
+def make_jaxrg(L: int, batch: int, sweeps: int, sampler=metropolis, **static):
     c = ising.couplings(np.full(batch, T_BENCH))
-    init_one = lambda c1, key, s: factory(c1).init(key, s)  # noqa: E731
-    step_one = lambda c1, key, st: factory(c1).step(key, st)  # noqa: E731
-    init = lambda key, spins: jax.vmap(init_one)(c, jax.random.split(key, batch), spins)  # noqa: E731
-    step = lambda key, st: jax.vmap(step_one)(c, jax.random.split(key, batch), st)  # noqa: E731
-    state = init(jax.random.key(0), ising.random_spins(jax.random.key(1), L, (batch,)))
+    kernel = jax.vmap(sampler.build_kernel(**static), in_axes=(0, 0, 0))
+    step = lambda key, st: kernel(jax.random.split(key, batch), st, c)  # noqa: E731
+    state = jax.vmap(sampler.init)(ising.random_spins(jax.random.key(1), L, (batch,)))
 
     @jax.jit
     def run(key, state):
@@ -161,7 +158,6 @@ def main(argv=None) -> dict:
     if accelerator:
         configs += [(L, B, True) for L in args.gpu_sizes for B in args.batches]
 
-    rounds8 = functools.partial(bitpacked_metropolis, planes_per_round=8)
     rows, accelerator_rows = [], []  # accelerator_rows: no baselines (kept apart so run_all's ratios stay defined)
     for L, B, jax_only in configs:
         flips_per_sweep = L * L * B
@@ -174,7 +170,8 @@ def main(argv=None) -> dict:
             "jaxrg": (make_jaxrg(L, B, sweeps), sweeps),
             "bitpacked": (make_jaxrg(L, B, bp_sweeps, bitpacked_metropolis), bp_sweeps),
             # off CPU the bit-packed default is one unrolled round of 32 planes; also time rounds of 8 (while loop)
-            "bitpacked_rounds8": (make_jaxrg(L, B, bp_sweeps, rounds8) if accelerator else None, bp_sweeps),
+            "bitpacked_rounds8": (make_jaxrg(L, B, bp_sweeps, bitpacked_metropolis, planes_per_round=8)
+                                  if accelerator else None, bp_sweeps),
             "numpy": (None if jax_only else make_numpy(L, B, base_sweeps), base_sweeps),
             "numba": (None if jax_only else make_numba(L, B, base_sweeps), base_sweeps),
         }

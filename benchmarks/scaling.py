@@ -59,15 +59,15 @@ def _time_sweeps(step, state, sweeps: int, reps: int) -> float:
 def batch_point(n_lattices: int, L: int, devices, sweeps: int, reps: int) -> dict:
     T = np.linspace(2.0, 2.6, n_lattices)
     sb = parallel.sharded_batch("metropolis", ising.couplings(T), 1, devices)
-    state = sb.init(jax.random.key(1), ising.random_spins(jax.random.key(2), L, (n_lattices, 1)))
-    sec = _time_sweeps(sb.step, state, sweeps, reps)
+    state = sb.init(ising.random_spins(jax.random.key(2), L, (n_lattices, 1)), jax.random.key(1))
+    sec = _time_sweeps(lambda key, st: sb.kernel(key, st, sb.params), state, sweeps, reps)
     return {"devices": len(devices), "lattices": n_lattices, "L": L, "seconds_per_sweep": sec,
             "flips_per_ns": n_lattices * L * L / sec * 1e-9}
 
 
 def domain_point(L: int, devices, sweeps: int, reps: int) -> dict:
     kernel = parallel.domain_metropolis(ising.couplings(np.asarray(T_BENCH)), devices)
-    state = kernel.init(None, ising.random_spins(jax.random.key(3), L))
+    state = kernel.init(ising.random_spins(jax.random.key(3), L))
     sec = _time_sweeps(kernel.step, state, sweeps, reps)
     return {"devices": len(devices), "L": L, "seconds_per_sweep": sec, "flips_per_ns": L * L / sec * 1e-9}
 
