@@ -52,6 +52,7 @@ from jaxrg import exact, files, ising, observables, rng
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import majority_rule
 from jaxrg.sampling import wolff
+from jaxrg.sampling.multispin import merge_sublattices
 from jaxrg.sampling.base import BatchedKernel
 from jaxrg.sampling.driver import run_chain
 from jaxrg.stats import Estimate
@@ -131,6 +132,35 @@ class SymmetricConvGenerator(eqx.Module):
             for dy, dx in _orbit_offsets(p, q):
                 k = k.at[r + dy, r + dx].set(self.params[i])
         return k
+
+    def sublattice_fields(self, coarse: Array) -> Array:
+        """The same fields on the four fine sublattices, ``(..., L, L) -> (..., 2, 2, L, L)``: ``[a, b, Y, X]`` is
+        fine site ``(2Y + a, 2X + b)``.
+
+        Computed on the coarse lattice: the fine site ``(2Y + a, 2X + b)`` sees, at kernel offset ``(dy, dx)``, the
+        coarse spin ``(Y + (a - dy) // 2, X + (b - dx) // 2)``, so a few coarse-lattice shifts replace the fine
+        upsampling and rolls. The orbit sums are the same small integers added in the same order as in
+        :meth:`__call__`, so the fields are bitwise equal to it.
+        """
+        c = coarse.astype(self.params.dtype)
+        shifted: dict[tuple[int, int], Array] = {}
+
+        def at(sy: int, sx: int) -> Array:  # c[Y + sy, X + sx], periodic
+            if (sy, sx) not in shifted:
+                shifted[(sy, sx)] = jnp.roll(c, (-sy, -sx), axis=(-2, -1))
+            return shifted[(sy, sx)]
+
+        rows = []
+        for a in (0, 1):
+            cols = []
+            for b in (0, 1):
+                h = jnp.zeros_like(c)
+                for i, (p, q) in enumerate(_orbits(self.radius)):
+                    orbit = sum(at((a - dy) // 2, (b - dx) // 2) for dy, dx in _orbit_offsets(p, q))
+                    h = h + self.params[i] * orbit
+                cols.append(h)
+            rows.append(jnp.stack(cols, axis=-3))
+        return jnp.stack(rows, axis=-4)
 
     def __call__(self, coarse: Array) -> Array:
         """Local field ``h`` of every fine spin, ``(..., L, L) -> (..., 2L, 2L)`` float (odd in ``coarse``)."""
@@ -241,8 +271,19 @@ def log_likelihood(model, fine: Array, coarse: Array) -> Array:
     return fine.astype(h.dtype) * h - _log_2cosh(h)
 
 
+def _spins_from_fields(h: Array, bits: Array) -> Array:
+    u = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)  # uniform in (0, 1)
+    p_up = jax.nn.sigmoid(2.0 * h.astype(jnp.float32))
+    return jnp.where(u < p_up, 1, -1).astype(jnp.int8)
+
+
 def sample_fine(model, coarse: Array, key: Array) -> Array:
     """Draw fine spins given coarse spins: ``P(s = +1) = sigmoid(2 h)`` independently per site.
+
+    The bits of fine site ``i`` (row-major over ``(..., 2L, 2L)``) are :func:`jaxrg.rng.site_bits` ``(key, i)``. For
+    a :class:`SymmetricConvGenerator` the fields and draws are computed on the four sublattices from coarse-lattice
+    shifts (:meth:`SymmetricConvGenerator.sublattice_fields`) and interleaved once; the samples are bitwise those
+    of the fine-lattice computation.
 
     Args:
         model: a generator.
@@ -252,11 +293,20 @@ def sample_fine(model, coarse: Array, key: Array) -> Array:
     Returns:
         ``(..., 2L, 2L)`` int8 spins.
     """
-    h = model(coarse)
-    bits = rng.hash_bits(key, h.shape)
-    u = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)  # uniform in (0, 1)
-    p_up = jax.nn.sigmoid(2.0 * h.astype(jnp.float32))
-    return jnp.where(u < p_up, 1, -1).astype(jnp.int8)
+    if not isinstance(model, SymmetricConvGenerator):
+        h = model(coarse)
+        return _spins_from_fields(h, rng.hash_bits(key, h.shape))
+    h = model.sublattice_fields(coarse)  # (..., 2, 2, L, L)
+    *batch, _, _, L, _ = h.shape
+    F = 2 * L
+    n_batch = math.prod(batch)
+    if n_batch * F * F >= 2**32:
+        raise ValueError(f"at most 2^32 fine spins per call, asked for {n_batch} x {F} x {F}")
+    shape = (n_batch, 2, 2, L, L)
+    iota = lambda d: jax.lax.broadcasted_iota(jnp.uint32, shape, d)  # noqa: E731
+    counter = iota(0) * jnp.uint32(F * F) + (2 * iota(3) + iota(1)) * jnp.uint32(F) + 2 * iota(4) + iota(2)
+    spins = _spins_from_fields(h, rng.site_bits(key, counter.reshape(h.shape)))
+    return merge_sublattices(spins)
 
 
 def expected_energy(model, coarse: Array) -> Array:
