@@ -74,6 +74,18 @@ class SimulationResult(NamedTuple):
     exchange: ExchangeResult | None = None
 
 
+def initial_spins(initial: str, key: Array, L: int, batch: tuple[int, ...]) -> Array:
+    """Starting configurations ``batch + (L, L)``: ``"random"``, ``"ordered"`` or ``"generated"`` (see simulate)."""
+    if initial == "random":
+        return ising.random_spins(key, L, batch)
+    if initial == "ordered":
+        return ising.ordered_spins(L, batch)
+    from jaxrg.rg import inverse
+
+    n = int(np.prod(batch))
+    return inverse.generate(inverse.load_pretrained(), L, n, key).reshape(*batch, L, L)
+
+
 def measure_spins_and_replica(state: Any, params: Any = None) -> tuple[Array, Array, Array]:
     """:func:`measure_spins` plus the replica at each temperature (replica exchange)."""
     return (*measure_spins(state, params), state.replica)
@@ -133,7 +145,9 @@ def simulate(
         measure_every: steps between measurements (at least 16 measurements per chain are needed).
         seed: integer seed of the whole run.
         h: magnetic field in units of J.
-        initial: ``"random"`` (hot start) or ``"ordered"`` (cold start, all +1).
+        initial: ``"random"`` (hot start), ``"ordered"`` (cold start, all +1) or ``"generated"`` (warm start:
+            critical configurations dreamt up at size L by the pretrained inverse-RG generator,
+            :func:`jaxrg.rg.inverse.generate`; L must be ``start * 2^k``, k >= 1, e.g. a power of 2).
         chunk_size: measurements per compiled chunk (default about 20 chunks).
         progress: show a progress bar.
         checkpoint: a directory for checkpoints (``thermalize.npz``, ``measure.npz``) saved after every chunk; if it
@@ -162,7 +176,7 @@ def simulate(
     chains = _checks.integer(chains, "chains", minimum=1)
     measure_every = _checks.integer(measure_every, "measure_every", minimum=1)
     seed = _checks.integer(seed, "seed", minimum=0)
-    initial = _checks.choice(initial, "initial", ("random", "ordered"))
+    initial = _checks.choice(initial, "initial", ("random", "ordered", "generated"))
     if exchange_every is not None:
         exchange_every = _checks.integer(exchange_every, "exchange_every", minimum=1)
         steps = np.diff(np.atleast_1d(T_arr))
@@ -189,10 +203,7 @@ def simulate(
 
     key = jax.random.key(seed)
     key_spins, key_init, key_therm, key_run = jax.random.split(key, 4)
-    if initial == "random":
-        spins = ising.random_spins(key_spins, L, (n_T, chains))
-    else:
-        spins = ising.ordered_spins(L, (n_T, chains))
+    spins = initial_spins(initial, key_spins, L, (n_T, chains))
     if sharded is None:
         if devices != [jax.devices()[0]]:
             spins = jax.device_put(spins, devices[0])

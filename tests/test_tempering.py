@@ -70,3 +70,13 @@ def test_checkpointed_exchange_run_resumes_bitwise(tmp_path):
     again = jaxrg.simulate(4, T[:4], checkpoint=str(ckpt), **args)  # complete checkpoints: read back
     np.testing.assert_array_equal(reference.timeseries.energy, again.timeseries.energy)
     np.testing.assert_array_equal(reference.exchange.replica, again.exchange.replica)
+
+
+def test_generated_warm_start_begins_near_the_critical_energy():
+    """initial="generated": chains start from inverse-RG configurations, already near the critical energy."""
+    L = 32
+    r = jaxrg.simulate(L, jaxrg.CRITICAL_TEMPERATURE, sweeps=16, thermalize=0, chains=2, initial="generated", seed=1)
+    hot = jaxrg.simulate(L, jaxrg.CRITICAL_TEMPERATURE, sweeps=16, thermalize=0, chains=2, initial="random", seed=1)
+    e_exact = float(jaxrg.exact.finite_lattice(L, jaxrg.CRITICAL_TEMPERATURE).energy)
+    first = lambda res: float(np.mean(res.timeseries.energy[:, 0]))  # noqa: E731  after one sweep
+    assert abs(first(r) - e_exact) < 0.5 * abs(first(hot) - e_exact), (first(r), first(hot), e_exact)
