@@ -80,6 +80,7 @@ def _check(cfg: dict) -> None:
     for L in Ls:
         if L % 2:
             raise ValueError(f"[sweep].L must hold even sizes >= 4, got {L}")
+    temperatures(cfg)  # checks the range
     if cfg["sweeps"] // cfg["measure_every"] < 16:
         raise ValueError("[sweep].sweeps // measure_every must be >= 16 measurements")
     if cfg["jackknife_blocks"] > cfg["sweeps"] // cfg["measure_every"]:
