@@ -119,7 +119,8 @@ def test_window_conditional_against_window_enumeration(b, buffer):
             grid[dy + 1, dx + 1] = v
         full = np.broadcast_to(grid, (len(windows), W + 2, W + 2)).copy()
         full[:, 1:-1, 1:-1] = windows
-        bonds = (full[:, 1:-1, :-1] * full[:, 1:-1, 1:]).sum((1, 2)) + (full[:, :-1, 1:-1] * full[:, 1:, 1:-1]).sum((1, 2))
+        bonds = (full[:, 1:-1, :-1] * full[:, 1:-1, 1:]).sum((1, 2))
+        bonds = bonds + (full[:, :-1, 1:-1] * full[:, 1:, 1:-1]).sum((1, 2))
         w = np.exp(K * (bonds - bonds.max()))
         V = windows[:, buffer:buffer + b, buffer:buffer + b].reshape(len(windows), -1)
         index = (((1 - V) // 2) << np.arange(b * b)).sum(1)
