@@ -189,3 +189,18 @@ def test_infonce_estimate_within_tolerance_of_reference(critical_environments):
     est = estimate_information(critic, h[test], features[test], batch=512)
     ref = float(mutual_information(env.conditional.reshape(n, -1)[test], conditional_table("majority", 2)))
     assert abs(float(est.mean) / ref - 1) < 0.10, (est, ref)
+
+
+def test_cli_info_high_temperature_closed_forms(capsys):
+    # near-independent spins: the exact 4x4 loss approaches the closed forms and no environment information is kept
+    import json
+
+    from jaxrg.cli import main
+
+    code = main(["info", "--L", "8", "--T", "1000", "--configs", "8", "--learn-steps", "0", "--json"])
+    out = capsys.readouterr().out
+    assert code == 0
+    res = json.loads(out)
+    exact = res["exact_4x4_information_lost_per_spin"]
+    assert abs(exact["majority"][0] - 27 / 32 * LN2) < 2e-3 and abs(exact["decimation"][0] - 0.75 * LN2) < 2e-3
+    assert abs(res["I_H_E"]["majority"]["mean"]) < 1e-3

@@ -227,3 +227,14 @@ def test_second_mcrg_call_with_new_temperature_compiles_nothing():
     # a stochastic rule's weights are traced arguments too: a new p compiles once for the rule, then nothing
     mcrg(8, 2.5, rule=swendsen_rule(1.0), **kwargs)
     assert _count_compilations(lambda: mcrg(8, 2.6, rule=swendsen_rule(2.0), **kwargs)) == 0
+
+
+def test_infinite_temperature_exact_eigenvalue_swendsen_map(random_configs):
+    # P(s' | V) ~ exp(p s' sum V) on independent fair spins: T_mag = E[s' sum V] = tanh(4p)/2 + tanh(2p)
+    from jaxrg.rg.blocking import swendsen_rule
+
+    p = 0.5
+    r = analyze(random_configs, 2, 1, key=jax.random.key(11), n_even=1, n_odd=1, n_blocks=20, rule=swendsen_rule(p))
+    exact = np.tanh(4 * p) / 2 + np.tanh(2 * p)
+    mean, err = r.lambda_h.mean[0], r.lambda_h.error[0]
+    assert abs(mean - exact) < N_SIGMA * err, f"{mean} +- {err} vs {exact} (seed 7/11)"
