@@ -10,10 +10,22 @@
 - :mod:`~jaxrg.rg.information.samples`: equilibrium configurations from the library's samplers (one helper).
 """
 
+from jaxrg.rg.information import estimators as estimators
+from jaxrg.rg.information import exact as exact
+from jaxrg.rg.information import learning as learning
+from jaxrg.rg.information import maps as maps
+from jaxrg.rg.information import reference as reference
+from jaxrg.rg.information import samples as samples
+from jaxrg.rg.information.estimators import Critic as Critic
+from jaxrg.rg.information.estimators import estimate_information as estimate_information
+from jaxrg.rg.information.estimators import sample_coarse as sample_coarse
+from jaxrg.rg.information.estimators import train_critic as train_critic
 from jaxrg.rg.information.exact import InformationBudget as InformationBudget
 from jaxrg.rg.information.exact import boltzmann_distribution as boltzmann_distribution
 from jaxrg.rg.information.exact import exact_information_lost as exact_information_lost
 from jaxrg.rg.information.exact import information_budget as information_budget
+from jaxrg.rg.information.learning import filter_spread as filter_spread
+from jaxrg.rg.information.learning import learn_map as learn_map
 from jaxrg.rg.information.maps import FilterMap as FilterMap
 from jaxrg.rg.information.maps import block_configurations as block_configurations
 from jaxrg.rg.information.maps import conditional_table as conditional_table
@@ -22,8 +34,12 @@ from jaxrg.rg.information.reference import block_environments as block_environme
 from jaxrg.rg.information.reference import mutual_information as mutual_information
 from jaxrg.rg.information.reference import reference_information as reference_information
 from jaxrg.rg.information.reference import window_conditional as window_conditional
+from jaxrg.rg.information.samples import ising_configurations as ising_configurations
 
 __all__ = [
+    "estimators", "exact", "learning", "maps", "reference", "samples",
+    "Critic", "estimate_information", "sample_coarse", "train_critic", "filter_spread", "learn_map",
+    "ising_configurations",
     "InformationBudget", "boltzmann_distribution", "exact_information_lost", "information_budget",
     "FilterMap", "block_configurations", "conditional_table",
     "BlockEnvironments", "block_environments", "mutual_information", "reference_information", "window_conditional",
