@@ -47,8 +47,11 @@ def _est(e):
     return {"mean": np.asarray(e.mean).tolist(), "error": np.asarray(e.error).tolist()}
 
 
-def _paired(env, rules, n_blocks=20):
-    """Jackknife estimates of I(H : E) for several maps on the same environments (``(n_rules,)`` Estimate)."""
+def _paired(env, rules, n_blocks=20, differences=False):
+    """Jackknife estimates of I(H : E) for several maps on the same environments (``(n_rules,)`` Estimate).
+
+    With ``differences``, also the paired differences ``I_0 - I_k`` for ``k >= 1`` (appended, jackknifed as such).
+    """
     tables = [conditional_table(r, env.b) for r in rules]
     n_configs = env.conditional.shape[0]
     n_blocks = min(n_blocks, n_configs)
@@ -62,7 +65,8 @@ def _paired(env, rules, n_blocks=20):
 
     def estimator(*args):
         ps, hs = args[: len(tables)], args[len(tables):]
-        return jnp.stack([-jnp.sum(p * jnp.log(jnp.maximum(p, 1e-30)), -1) - h for p, h in zip(ps, hs)])
+        values = jnp.stack([-jnp.sum(p * jnp.log(jnp.maximum(p, 1e-30)), -1) - h for p, h in zip(ps, hs)])
+        return jnp.concatenate([values, values[0] - values[1:]]) if differences else values
 
     return stats.jackknife(estimator, *p_blocks, *h_blocks)
 
@@ -97,13 +101,13 @@ def section_estimators(args):
 
 def _learned_row(env, b, n_hidden, steps, seed=0):
     model, hist = learn_map(env.conditional, b=b, n_hidden=n_hidden, steps=steps, seed=seed)
-    est = _paired(env, [model, "majority", "decimation"])
+    est = _paired(env, [model, "majority", "decimation"], differences=True)
     w = np.asarray(model.weights)
     return model, {
         "b": b, "n_hidden": n_hidden, "weights": w.tolist(), "bias": np.asarray(model.bias).tolist(),
         "weights_over_mean": (w / w.reshape(n_hidden, -1).mean(1)[:, None, None]).tolist(),
         "spread": filter_spread(model).tolist(), "information": _est(est),
-        "learned_minus_majority": float(est.mean[0] - est.mean[1]),
+        "learned_minus_majority": {"mean": float(est.mean[3]), "error": float(est.error[3])},
         "history_end": float(hist[-1]),
     }
 
@@ -143,12 +147,13 @@ def section_loss(args, learned):
     for T in np.linspace(1.5, 3.5, 9):
         T = float(T)
         env = block_environments(ising_configurations(64, T, args.configs // 8, seed=14), T, b=2, buffer=1)
-        est = _paired(env, [identity, "majority", "decimation", map_b2])
+        est = _paired(env, [identity, "majority", "decimation", map_b2], differences=True)
         row = {"T": T, "I_V_E": float(est.mean[0]), "I_V_E_error": float(est.error[0])}
         for k, name in enumerate(["majority", "decimation", "learned"], start=1):
             row[f"I_H_E_{name}"] = float(est.mean[k])
-            row[f"dropped_{name}"] = float(est.mean[0] - est.mean[k])
             row[f"error_{name}"] = float(est.error[k])
+            row[f"dropped_{name}"] = float(est.mean[3 + k])  # I(V : E) - I(H : E), paired jackknife
+            row[f"dropped_error_{name}"] = float(est.error[3 + k])
         print(json.dumps(row), flush=True)
         out["L64"].append(row)
     return out
