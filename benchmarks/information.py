@@ -10,7 +10,8 @@ Sections (``--only`` picks some):
 - ``loss``: exact information lost per fine spin H(fine | coarse) on the 4x4 torus (levels 1 and 2) for T = 1.5..3.5;
   at L = 64 the environment information the block carries and the coarse variable drops, I(V : E) - I(H : E), per block.
 - ``swendsen``: the p-map's information loss against p (exact 4x4 and reference at L = 32), p by gradient ascent on
-  I(H : E), and MCRG exponents at level 1 against p (reduced size: see ``--mcrg-L``, ``--mcrg-samples``).
+  I(H : E).
+- ``mcrg``: MCRG exponents against p on one set of T_c configurations (``--mcrg-L``, ``--mcrg-samples``, ``--mcrg-p``).
 
 Usage: python benchmarks/information.py [--quick] [--only estimators learned loss swendsen] [--out FILE]
 Writes benchmarks/results/information-<host>.json.
@@ -159,8 +160,29 @@ def section_loss(args, learned):
     return out
 
 
+def section_mcrg(args):
+    """MCRG exponents against p on one set of configurations (majority rule first)."""
+    out = []
+    t0 = time.perf_counter()
+    L = args.mcrg_L
+    configs = ising_configurations(L, T_C, args.mcrg_samples, seed=16, chains=50, thermalize=300, sweeps_between=4)
+    sampling_seconds = time.perf_counter() - t0
+    for p in [None] + list(args.mcrg_p):
+        t1 = time.perf_counter()
+        rule = "majority" if p is None else swendsen_rule(p)
+        r = analyze(configs, 2, args.mcrg_levels, key=jax.random.key(3), n_even=args.n_even, n_odd=args.n_odd,
+                    n_blocks=50, rule=rule)
+        row = {"p": "inf (majority)" if p is None else p, "L": L, "samples": args.mcrg_samples,
+               "levels": args.mcrg_levels, "y_t": _est(r.y_t), "y_h": _est(r.y_h),
+               "y_t_table": _est(r.y_t_table), "y_h_table": _est(r.y_h_table),
+               "sampling_seconds": sampling_seconds, "analysis_seconds": time.perf_counter() - t1}
+        print(json.dumps({k: row[k] for k in ("p", "y_t", "y_h", "analysis_seconds")}), flush=True)
+        out.append(row)
+    return out
+
+
 def section_swendsen(args):
-    out = {"exact_4x4": [], "reference_L32": [], "gradient": None, "mcrg": []}
+    out = {"exact_4x4": [], "reference_L32": [], "gradient": None}
     p4 = boltzmann_distribution(4, T_C)
     ps = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0]
     for p in ps:
@@ -185,33 +207,20 @@ def section_swendsen(args):
     out["gradient"] = {"start_p": 0.3, "p_path_every_10": path[::10], "final_p": path[-1],
                        "final_I_H_E": float(info(log_p))}
     print(json.dumps({k: out[k] for k in ("exact_4x4", "reference_L32", "gradient")}), flush=True)
-    if args.mcrg_samples:
-        t0 = time.perf_counter()
-        L = args.mcrg_L
-        configs = ising_configurations(L, T_C, args.mcrg_samples, seed=16, chains=50, thermalize=300,
-                                       sweeps_between=4)
-        out["mcrg_sampling_seconds"] = time.perf_counter() - t0
-        for p in (None, 0.5, 1.0, 2.0):
-            rule = "majority" if p is None else swendsen_rule(p)
-            r = analyze(configs, 2, args.mcrg_levels, key=jax.random.key(3), n_even=args.n_even, n_odd=args.n_odd,
-                        n_blocks=50, rule=rule)
-            row = {"p": "inf (majority)" if p is None else p, "L": L, "samples": args.mcrg_samples,
-                   "y_t": _est(r.y_t), "y_h": _est(r.y_h)}
-            print(json.dumps(row), flush=True)
-            out["mcrg"].append(row)
     return out
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--only", nargs="*", default=["estimators", "learned", "loss", "swendsen"])
+    ap.add_argument("--only", nargs="*", default=["estimators", "learned", "loss", "swendsen", "mcrg"])
     ap.add_argument("--configs", type=int, default=512, help="configurations per temperature (L = 32)")
     ap.add_argument("--steps", type=int, default=1500, help="critic training steps")
     ap.add_argument("--learn-steps", type=int, default=300)
     ap.add_argument("--mcrg-L", type=int, default=64)
     ap.add_argument("--mcrg-samples", type=int, default=2000)
     ap.add_argument("--mcrg-levels", type=int, default=2)
+    ap.add_argument("--mcrg-p", type=float, nargs="*", default=[0.5, 1.0, 2.0])
     ap.add_argument("--n-even", type=int, default=8)
     ap.add_argument("--n-odd", type=int, default=6)
     ap.add_argument("--out", default=None)
@@ -233,6 +242,8 @@ def main(argv=None):
             result["loss"] = section_loss(args, learned)
         elif name == "swendsen":
             result["swendsen"] = section_swendsen(args)
+        elif name == "mcrg":
+            result["mcrg"] = section_mcrg(args)
         else:
             raise SystemExit(f"unknown section {name!r}")
         result[f"{name}_seconds"] = time.perf_counter() - t0
