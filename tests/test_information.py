@@ -204,3 +204,25 @@ def test_cli_info_high_temperature_closed_forms(capsys):
     exact = res["exact_4x4_information_lost_per_spin"]
     assert abs(exact["majority"][0] - 27 / 32 * LN2) < 2e-3 and abs(exact["decimation"][0] - 0.75 * LN2) < 2e-3
     assert abs(res["I_H_E"]["majority"]["mean"]) < 1e-3
+
+
+def test_new_temperature_and_new_map_compile_nothing():
+    names = []
+
+    def listener(name, seconds, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            names.append(name)
+
+    configs = np.where(np.random.default_rng(0).random((4, 8, 8)) < 0.5, 1, -1).astype(np.int8)
+
+    def run(T, scale):
+        env = block_environments(configs, T, b=2, buffer=1)
+        return float(mutual_information(env.conditional, conditional_table(FilterMap(scale * np.ones((1, 2, 2))), 2)))
+
+    run(2.5, 1.0)
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        run(3.1, 2.0)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert not names, f"{len(names)} compilations for a new temperature and filter"
