@@ -318,13 +318,16 @@ print("reference:", float(reference))
 """),
         ("md", "Swendsen's stochastic map P(s' | V) ~ exp(p s' sum V) interpolates from a coin (p = 0) to majority "
                "rule (p -> infinity). The information it keeps grows monotonically with p, so minimum information loss "
-               "picks majority rule; any such map (or a learned filter) plugs into MCRG as a rule:"),
+               "picks majority rule. Any such map, or a learned filter, plugs into MCRG as a rule; MCRG separates even "
+               "and odd operators, which needs an up/down symmetric map, so the filter is learned with zero bias:"),
         ("code", """\
 ps = [0.25, 0.5, 1.0, 2.0, 4.0]
 kept = [float(info.mutual_information(env2.conditional, info.conditional_table(swendsen_rule(p), 2))) for p in ps]
 print("p:", ps); print("I(H : E):", np.round(kept, 4))
+symmetric, _ = info.learning.learn_map(env2.conditional, b=2, steps=100 if SMALL else 300, symmetric=True)
+print("symmetric learned filter:", np.round(np.asarray(symmetric.weights[0]), 3), "bias", np.asarray(symmetric.bias))
 r = jaxrg.rg.mcrg.mcrg(16 if SMALL else 32, Tc, levels=1 if SMALL else 2, samples=256 if SMALL else 2000,
-                       rule=model2.rule(0), thermalize=100 if SMALL else 500)
+                       rule=symmetric.rule(0), thermalize=100 if SMALL else 500)
 print("MCRG with the learned map: y_t =", np.round(r.y_t.mean, 3), "+-", np.round(r.y_t.error, 3),
       " y_h =", np.round(r.y_h.mean, 4), "+-", np.round(r.y_h.error, 4))
 """),

@@ -174,6 +174,8 @@ def test_learned_map_finds_a_uniform_filter(critical_environments):
     learned = float(mutual_information(critical_environments.conditional, model.table()))
     majority = float(mutual_information(critical_environments.conditional, conditional_table("majority", 2)))
     assert learned > majority - 0.005 and history[-1] > history[0]
+    symmetric, _ = learn_map(critical_environments.conditional, b=2, steps=150, batch=2048, seed=1, symmetric=True)
+    assert float(symmetric.bias[0]) == 0.0 and float(filter_spread(symmetric)[0]) < 0.1
 
 
 def test_infonce_estimate_within_tolerance_of_reference(critical_environments):

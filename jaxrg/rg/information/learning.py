@@ -28,8 +28,10 @@ _OPTIMIZER = optax.inject_hyperparams(optax.adam)(learning_rate=0.05)
 
 
 @eqx.filter_jit
-def _fit(model, opt_state, key, conditional, *, steps: int, batch: int):
+def _fit(model, opt_state, key, conditional, *, steps: int, batch: int, symmetric: bool):
     def loss(model, cond):
+        if symmetric:  # zero bias, so the bias gets no gradient and stays 0
+            model = eqx.tree_at(lambda m: m.bias, model, jnp.zeros_like(model.bias))
         return -mutual_information(cond, model.table())
 
     def step(carry, key):
@@ -44,7 +46,8 @@ def _fit(model, opt_state, key, conditional, *, steps: int, batch: int):
 
 
 def learn_map(conditional: Array, *, b: int = 2, n_hidden: int = 1, steps: int = 400, batch: int = 4096,
-              learning_rate: float = 0.05, init_scale: float = 0.1, seed: int = 0) -> tuple[FilterMap, np.ndarray]:
+              learning_rate: float = 0.05, init_scale: float = 0.1, seed: int = 0,
+              symmetric: bool = False) -> tuple[FilterMap, np.ndarray]:
     """Maximise ``I(H : E)`` over the filters of a :class:`FilterMap` by Adam on minibatches of environments.
 
     Args:
@@ -56,6 +59,9 @@ def learn_map(conditional: Array, *, b: int = 2, n_hidden: int = 1, steps: int =
         learning_rate: Adam step size (traced).
         init_scale: standard deviation of the random initial weights (no symmetry imposed).
         seed: integer seed (initial weights, minibatches).
+        symmetric: keep the bias at 0 (up/down symmetric map: needed where the coarse model must stay at zero field,
+            e.g. MCRG, which treats even and odd operators separately). Free biases learn to break block-sum ties
+            deterministically, which keeps slightly more information.
 
     Returns:
         ``(model, history)``: the trained map and the ``(steps,)`` minibatch information values (nats).
@@ -72,7 +78,7 @@ def learn_map(conditional: Array, *, b: int = 2, n_hidden: int = 1, steps: int =
     opt_state = _OPTIMIZER.init(eqx.filter(model, eqx.is_array))
     opt_state.hyperparams["learning_rate"] = jnp.asarray(learning_rate, jnp.result_type(float))
     model, history = _fit(model, opt_state, key_fit, conditional, steps=int(steps),
-                          batch=int(min(batch, conditional.shape[0])))
+                          batch=int(min(batch, conditional.shape[0])), symmetric=bool(symmetric))
     return model, np.asarray(history)
 
 
