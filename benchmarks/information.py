@@ -11,6 +11,8 @@ Sections (``--only`` picks some):
   at L = 64 the environment information the block carries and the coarse variable drops, I(V : E) - I(H : E), per block.
 - ``swendsen``: the p-map's information loss against p (exact 4x4 and reference at L = 32), p by gradient ascent on
   I(H : E).
+- ``trajectory``: InfoNCE estimates of I(V : E), I(H : E) and their difference along the RG trajectory (levels 0-3
+  at T_c, L = 64), for majority rule and decimation.
 - ``mcrg``: MCRG exponents against p on one set of T_c configurations (``--mcrg-L``, ``--mcrg-samples``, ``--mcrg-p``).
 
 Usage: python benchmarks/information.py [--quick] [--only estimators learned loss swendsen] [--out FILE]
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import socket
 import time
@@ -160,6 +163,50 @@ def section_loss(args, learned):
     return out
 
 
+def section_trajectory(args):
+    """InfoNCE estimates of I(V : E), I(H : E) and the dropped part along the RG trajectory at T_c (L = 64).
+
+    Level n: the configurations blocked n times by the map, then 2x2 blocks with buffer 1 on that lattice. The
+    Markov-blanket reference holds at level 0 only (coarse-grained configurations have longer-range couplings), where
+    it checks the estimates; the critic sees the ring around the buffer (at level >= 1 an approximation of E).
+    """
+    from jaxrg.rg.blocking import block_hierarchy
+    from jaxrg.rg.information import block_patches
+    from jaxrg.rg.information.maps import block_index
+
+    out = []
+    configs = jnp.asarray(ising_configurations(64, T_C, args.configs // 2, seed=17))
+    identity = jnp.eye(16)
+    for rule in ("majority", "decimation"):
+        levels = block_hierarchy(configs, 2, 3, key=jax.random.key(4), rule=rule)
+        for n, level_configs in enumerate(levels):
+            ring, blocks = block_patches(level_configs, b=2, buffer=1)
+            m = ring.shape[0] * ring.shape[1]
+            features = ring.reshape(m, -1)
+            perm = np.random.default_rng(n).permutation(m)
+            train, test = perm[: m // 2], perm[m // 2:]
+            row = {"rule": rule, "level": n, "L": int(level_configs.shape[-1]), "pairs": m}
+            for name, values, n_values in (
+                ("I_V_E", block_index(blocks).reshape(-1), 16),
+                ("I_H_E", sample_coarse(jax.random.key(n), blocks, rule).reshape(-1), 2),
+            ):
+                batch = min(512, len(train) // 2)
+                critic, _ = train_critic(jax.random.key(5), values[train], features[train], steps=args.steps // 2,
+                                         batch=batch, learning_rate=2e-3, n_values=n_values)
+                est = estimate_information(critic, values[test], features[test], batch=batch)
+                row[name] = _est(est)
+            row["dropped"] = {"mean": row["I_V_E"]["mean"] - row["I_H_E"]["mean"],
+                              "error": math.hypot(row["I_V_E"]["error"], row["I_H_E"]["error"])}
+            if n == 0:
+                env = block_environments(level_configs, T_C, b=2, buffer=1)
+                est = _paired(env, [identity, rule], differences=True)
+                row["reference"] = _est(est)
+            print(json.dumps(row), flush=True)
+            out.append(row)
+    del identity
+    return out
+
+
 def section_mcrg(args):
     """MCRG exponents against p on one set of configurations (majority rule first)."""
     out = []
@@ -242,6 +289,8 @@ def main(argv=None):
             result["loss"] = section_loss(args, learned)
         elif name == "swendsen":
             result["swendsen"] = section_swendsen(args)
+        elif name == "trajectory":
+            result["trajectory"] = section_trajectory(args)
         elif name == "mcrg":
             result["mcrg"] = section_mcrg(args)
         else:

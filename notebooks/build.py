@@ -280,11 +280,11 @@ ax.legend(fontsize=7); plt.tight_layout(); plt.show()
                "P(V | E) is an exact sum over block and buffer given the ring of sites around the buffer."),
         ("code", """\
 L = 16 if SMALL else 36
-configs = info.samples.ising_configurations(L, Tc, 32 if SMALL else 256, seed=0)
+configs = info.samples.ising_configurations(L, Tc, 24 if SMALL else 256, seed=0)
 env2 = info.block_environments(configs, Tc, b=2, buffer=1)
 for r in ("majority", "decimation"):
     print(f"I(H : E), 2x2 {r:<10}", info.reference_information(env2, r, n_blocks=8))
-model2, hist = info.learning.learn_map(env2.conditional, b=2, steps=100 if SMALL else 300)
+model2, hist = info.learning.learn_map(env2.conditional, b=2, steps=60 if SMALL else 300)
 print("learned 2x2 filter / mean weight:\\n", np.round(np.asarray(model2.weights[0] / model2.weights.mean()), 3),
       " bias", np.asarray(model2.bias))
 print("I(H : E), 2x2 learned   ", info.reference_information(env2, model2, n_blocks=8))
@@ -311,7 +311,7 @@ n = env2.ring.shape[0] * env2.ring.shape[1]
 h = est.sample_coarse(jax.random.key(0), env2.blocks, "majority").reshape(-1)
 e = env2.ring.reshape(n, -1)
 perm = np.random.default_rng(0).permutation(n); tr, te = perm[: n // 2], perm[n // 2:]
-critic, _ = est.train_critic(jax.random.key(1), h[tr], e[tr], steps=200 if SMALL else 1500, batch=256)
+critic, _ = est.train_critic(jax.random.key(1), h[tr], e[tr], steps=100 if SMALL else 1500, batch=256)
 print("InfoNCE :", est.estimate_information(critic, h[te], e[te], batch=256))
 reference = info.mutual_information(env2.conditional.reshape(n, -1)[te], info.conditional_table("majority", 2))
 print("reference:", float(reference))
@@ -324,10 +324,10 @@ print("reference:", float(reference))
 ps = [0.25, 0.5, 1.0, 2.0, 4.0]
 kept = [float(info.mutual_information(env2.conditional, info.conditional_table(swendsen_rule(p), 2))) for p in ps]
 print("p:", ps); print("I(H : E):", np.round(kept, 4))
-symmetric, _ = info.learning.learn_map(env2.conditional, b=2, steps=100 if SMALL else 300, symmetric=True)
+symmetric, _ = info.learning.learn_map(env2.conditional, b=2, steps=60 if SMALL else 300, symmetric=True)
 print("symmetric learned filter:", np.round(np.asarray(symmetric.weights[0]), 3), "bias", np.asarray(symmetric.bias))
-r = jaxrg.rg.mcrg.mcrg(16 if SMALL else 32, Tc, levels=1 if SMALL else 2, samples=256 if SMALL else 2000,
-                       rule=symmetric.rule(0), thermalize=100 if SMALL else 500)
+r = jaxrg.rg.mcrg.mcrg(16 if SMALL else 32, Tc, levels=1 if SMALL else 2, samples=128 if SMALL else 2000,
+                       rule=symmetric.rule(0), thermalize=50 if SMALL else 500, n_blocks=16 if SMALL else 32)
 print("MCRG with the learned map: y_t =", np.round(r.y_t.mean, 3), "+-", np.round(r.y_t.error, 3),
       " y_h =", np.round(r.y_h.mean, 4), "+-", np.round(r.y_h.error, 4))
 """),

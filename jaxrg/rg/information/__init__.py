@@ -31,6 +31,7 @@ from jaxrg.rg.information.maps import block_configurations as block_configuratio
 from jaxrg.rg.information.maps import conditional_table as conditional_table
 from jaxrg.rg.information.reference import BlockEnvironments as BlockEnvironments
 from jaxrg.rg.information.reference import block_environments as block_environments
+from jaxrg.rg.information.reference import block_patches as block_patches
 from jaxrg.rg.information.reference import mutual_information as mutual_information
 from jaxrg.rg.information.reference import reference_information as reference_information
 from jaxrg.rg.information.reference import window_conditional as window_conditional
@@ -42,5 +43,6 @@ __all__ = [
     "ising_configurations",
     "InformationBudget", "boltzmann_distribution", "exact_information_lost", "information_budget",
     "FilterMap", "block_configurations", "conditional_table",
-    "BlockEnvironments", "block_environments", "mutual_information", "reference_information", "window_conditional",
+    "BlockEnvironments", "block_environments", "block_patches", "mutual_information", "reference_information",
+    "window_conditional",
 ]

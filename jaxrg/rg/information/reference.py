@@ -37,7 +37,8 @@ from jaxrg.rg.information.maps import binary_configurations, block_configuration
 from jaxrg.stats import Estimate
 
 __all__ = [
-    "BlockEnvironments", "block_environments", "window_conditional", "mutual_information", "reference_information",
+    "BlockEnvironments", "block_environments", "block_patches", "window_conditional", "mutual_information",
+    "reference_information",
     "ring_offsets",
 ]
 
@@ -154,6 +155,37 @@ def _window_origins(L: int, b: int, buffer: int, stride: int) -> np.ndarray:
     return np.stack([oy.ravel(), ox.ravel()], -1) - buffer  # top-left site of each window
 
 
+def block_patches(configs, *, b: int = 2, buffer: int = 1, stride: int | None = None) -> tuple[Array, Array]:
+    """The ring and the block of every block position: any configurations (also coarse-grained ones).
+
+    Args:
+        configs: ``(n_configs, L, L)`` int8 configurations (``L >= b + 2 buffer + 1``).
+        b, buffer: block side and buffer width.
+        stride: spacing of block positions (default ``b``).
+
+    Returns:
+        ``(ring, blocks)``: ``(n_configs, n_positions, 4 W)`` ring spins (order of :func:`ring_offsets`) and
+        ``(n_configs, n_positions, b, b)`` block spins.
+    """
+    b, buffer, W = _check_geometry(b, buffer)
+    configs = ising.validate_spins(configs, name="configs", minimum=1)
+    if configs.ndim != 3:
+        raise ValueError(f"configs must have shape (n_configs, L, L), got {configs.shape}")
+    L = configs.shape[-1]
+    if L < W + 1:
+        raise ValueError(f"L = {L} must be >= b + 2 buffer + 1 = {W + 1} (a non-empty environment)")
+    stride = b if stride is None else int(stride)
+    if stride < 1:
+        raise ValueError(f"stride must be >= 1, got {stride}")
+    origins = _window_origins(L, b, buffer, stride)  # (n_pos, 2)
+    ring_sites = (origins[:, None, :] + ring_offsets(W)[None]) % L  # (n_pos, 4W, 2)
+    offsets = np.stack(np.meshgrid(np.arange(b), np.arange(b), indexing="ij"), -1).reshape(-1, 2)
+    block_sites = (origins[:, None, :] + buffer + offsets[None]) % L  # (n_pos, b*b, 2)
+    ring = configs[:, ring_sites[..., 0], ring_sites[..., 1]]
+    blocks = configs[:, block_sites[..., 0], block_sites[..., 1]].reshape(configs.shape[0], -1, b, b)
+    return ring, blocks
+
+
 def block_environments(configs, T, *, b: int = 2, buffer: int = 1, stride: int | None = None,
                        batch_size: int = 64) -> BlockEnvironments:
     """Blocks, rings and exact ``P(V | R)`` for every block position of every configuration.
@@ -170,22 +202,8 @@ def block_environments(configs, T, *, b: int = 2, buffer: int = 1, stride: int |
         :class:`BlockEnvironments`.
     """
     b, buffer, W = _check_geometry(b, buffer)
-    configs = ising.validate_spins(configs, name="configs", minimum=1)
-    if configs.ndim != 3:
-        raise ValueError(f"configs must have shape (n_configs, L, L), got {configs.shape}")
-    L = configs.shape[-1]
-    if L < W + 1:
-        raise ValueError(f"L = {L} must be >= b + 2 buffer + 1 = {W + 1} (a non-empty environment)")
     K = 1.0 / float(ising.validate_temperature(T, max_ndim=0))
-    stride = b if stride is None else int(stride)
-    if stride < 1:
-        raise ValueError(f"stride must be >= 1, got {stride}")
-    origins = _window_origins(L, b, buffer, stride)  # (n_pos, 2)
-    ring_sites = (origins[:, None, :] + ring_offsets(W)[None]) % L  # (n_pos, 4W, 2)
-    block_sites = (origins[:, None, :] + buffer + np.stack(np.meshgrid(np.arange(b), np.arange(b), indexing="ij"),
-                                                           -1).reshape(-1, 2)[None]) % L  # (n_pos, b*b, 2)
-    ring = configs[:, ring_sites[..., 0], ring_sites[..., 1]]
-    blocks = configs[:, block_sites[..., 0], block_sites[..., 1]].reshape(configs.shape[0], -1, b, b)
+    ring, blocks = block_patches(configs, b=b, buffer=buffer, stride=stride)
     out = []
     for start in range(0, ring.shape[0], batch_size):
         chunk = ring[start:start + batch_size]
