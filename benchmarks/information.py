@@ -77,7 +77,7 @@ def _paired(env, rules, n_blocks=20, differences=False):
 
 def section_estimators(args):
     out = []
-    for T in (2.0, T_C, 3.0):
+    for T in args.estimator_T:
         n_configs = args.configs * (2 if T == 3.0 else 1)
         configs = ising_configurations(32, T, n_configs, seed=11)
         for buffer in (1, 2):
@@ -93,8 +93,9 @@ def section_estimators(args):
                    "reference_all": _est(reference_information(env, "majority")), "reference_test": ref_test}
             for bound in ("infonce", "nwj"):
                 critic, hist = train_critic(jax.random.key(1), h[train], features[train], bound=bound,
-                                            steps=args.steps, batch=512, learning_rate=2e-3)
-                est = estimate_information(critic, h[test], features[test], bound=bound, batch=1024)
+                                            steps=args.steps, batch=args.batch, learning_rate=args.learning_rate,
+                                            width=args.width, depth=args.depth)
+                est = estimate_information(critic, h[test], features[test], bound=bound, batch=2 * args.batch)
                 row[bound] = {**_est(est), "ratio_to_reference": float(est.mean) / ref_test,
                               "train_bound_end": float(np.mean(np.asarray(hist)[-100:]))}
             row["seconds"] = time.perf_counter() - t0
@@ -264,6 +265,11 @@ def main(argv=None):
     ap.add_argument("--configs", type=int, default=512, help="configurations per temperature (L = 32)")
     ap.add_argument("--steps", type=int, default=1500, help="critic training steps")
     ap.add_argument("--learn-steps", type=int, default=300)
+    ap.add_argument("--estimator-T", type=float, nargs="*", default=[2.0, T_C, 3.0])
+    ap.add_argument("--batch", type=int, default=512, help="critic minibatch (evaluation batches are twice that)")
+    ap.add_argument("--learning-rate", type=float, default=2e-3)
+    ap.add_argument("--width", type=int, default=64, help="critic MLP width")
+    ap.add_argument("--depth", type=int, default=2, help="critic MLP hidden layers")
     ap.add_argument("--mcrg-L", type=int, default=64)
     ap.add_argument("--mcrg-samples", type=int, default=2000)
     ap.add_argument("--mcrg-levels", type=int, default=2)
