@@ -31,7 +31,7 @@ import numba
 import numpy as np
 
 import jaxrg
-from jaxrg import io
+from jaxrg import files
 from jaxrg.exact import CRITICAL_COUPLING
 from jaxrg.rg.mcrg import analyze, max_levels
 
@@ -151,7 +151,7 @@ def jax_wolff_probe(L: int, steps: int = 20, seed: int = 0) -> dict:
     timing would be meaningless).
     """
     from jaxrg import ising
-    from jaxrg.sampling.wolff import wolff
+    from jaxrg.sampling import wolff
 
     kernel = wolff(ising.Couplings(K=np.float32(CRITICAL_COUPLING), h=np.float32(0.0)))
 
@@ -161,7 +161,7 @@ def jax_wolff_probe(L: int, steps: int = 20, seed: int = 0) -> dict:
             state, info = kernel.step(k, state)
             return state, info.sweeps
 
-        state, sweeps = jax.lax.scan(body, kernel.init(key, spins), jax.random.split(key, steps))
+        state, sweeps = jax.lax.scan(body, kernel.init(spins), jax.random.split(key, steps))
         return state.spins, sweeps
 
     start, _ = numba_wolff(L, CRITICAL_COUPLING, 1, 1.0, 500.0, seed)
@@ -206,13 +206,13 @@ def main(argv=None) -> dict:
             result = json.load(f)
         result["jax_wolff_probe"] = jax_wolff_probe(args.L, seed=args.seed)
         print("JAX Wolff probe:", result["jax_wolff_probe"], flush=True)
-        io.write_text(out, json.dumps(result, indent=2))
+        files.write_text(out, json.dumps(result, indent=2))
         print(f"updated {out}")
         return result
     result = {"benchmark": "mcrg", "K": CRITICAL_COUPLING, "b": 2, "rule": "majority", "L": args.L,
               "samples": args.samples, "levels": args.levels, "n_even": args.n_even, "n_odd": args.n_odd,
               "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "load_average_start": os.getloadavg(),
-              "environment": io.environment_metadata()}
+              "environment": files.environment_metadata()}
 
     if args.jax_only:
         t2 = time.perf_counter()
@@ -224,7 +224,7 @@ def main(argv=None) -> dict:
         print("best:", json.dumps(result["jaxrg_mcrg"]["best"]))
         print(f"jaxrg.mcrg took {result['jaxrg_mcrg']['seconds']:.1f} s", flush=True)
         out = args.out or os.path.join(os.path.dirname(__file__), "results", f"mcrg-jax-{socket.gethostname()}.json")
-        io.write_text(out, json.dumps(result, indent=2))
+        files.write_text(out, json.dumps(result, indent=2))
         print(f"wrote {out}")
         return result
 
@@ -255,7 +255,7 @@ def main(argv=None) -> dict:
     host = socket.gethostname()
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"mcrg-{host}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    io.write_text(out, json.dumps(result, indent=2))  # written now and again after the optional JAX runs
+    files.write_text(out, json.dumps(result, indent=2))  # written now and again after the optional JAX runs
 
     if args.jax_L:
         t2 = time.perf_counter()
@@ -271,7 +271,7 @@ def main(argv=None) -> dict:
         print("JAX Wolff probe:", result["jax_wolff_probe"], flush=True)
 
     result["load_average_end"] = os.getloadavg()
-    io.write_text(out, json.dumps(result, indent=2))
+    files.write_text(out, json.dumps(result, indent=2))
     print(f"wrote {out}")
     return result
 

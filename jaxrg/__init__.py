@@ -58,10 +58,12 @@ from jaxrg.stats import Estimate as Estimate
 # renormalization group: block spins, Monte Carlo RG, tensor networks, learned flows, generators
 from jaxrg import rg as rg
 from jaxrg.rg.blocking import (
+    FilterRule as FilterRule,
     block_average as block_average,
     block_hierarchy as block_hierarchy,
     decimation as decimation,
     majority_rule as majority_rule,
+    swendsen_rule as swendsen_rule,
 )
 from jaxrg.rg.flow import (
     FlowModel as FlowModel,
@@ -96,7 +98,7 @@ __all__ = [
     # simulation and statistics
     "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
     # renormalization group
-    "rg", "block_average", "block_hierarchy", "decimation", "majority_rule", "FlowModel", "analyze_flow",
+    "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule", "FlowModel", "analyze_flow",
     "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg", "TRGThermodynamics",
     "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak", "trg_scaling_dimensions",
     "trg_thermodynamics",

@@ -249,6 +249,89 @@ res = scale.analyze_map(rg_map, jnp.asarray(0.45), 2.0)
 print(res)
 """),
     ],
+    "06_information_optimal_coarse_graining": [
+        ("md", "# 6. Information-optimal coarse-graining\n\n"
+               "A block-spin map forgets most of the fine configuration. How much, and which map forgets the least of "
+               "what matters? `jaxrg.rg.information` measures (i) the exact information lost per RG step, "
+               "H(fine | coarse), on small tori, and (ii) the mutual information I(H : E) between a block's coarse "
+               "variable H and its environment E beyond a buffer (Koch-Janusz and Ringel 2018), exactly for each "
+               "sampled environment thanks to the Markov property; it then learns the map that keeps the most."),
+        ("code", SETUP),
+        ("code", """\
+from jaxrg.rg import information as info
+from jaxrg.rg.blocking import swendsen_rule
+Tc = 1 / jaxrg.exact.CRITICAL_COUPLING
+T = np.linspace(1.5, 3.5, 5 if SMALL else 17)
+lost = {r: np.array([[float(b.information_lost_per_spin) for b in info.exact_information_lost(4, t, r, levels=2)]
+                     for t in T]) for r in ("majority", "decimation")}
+print("T -> infinity closed forms: majority 27/32 ln 2 =", 27 / 32 * np.log(2),
+      " decimation 3/4 ln 2 =", 0.75 * np.log(2))
+print("exact at T = 1e6:", {r: float(info.exact_information_lost(4, 1e6, r)[0].information_lost_per_spin)
+                            for r in ("majority", "decimation")})
+fig, ax = plt.subplots(figsize=(5, 3.5))
+for r, v in lost.items():
+    ax.plot(T, v[:, 0], "o-", label=f"{r}, 4x4 -> 2x2")
+    ax.plot(T, v[:, 1], "s--", label=f"{r}, 2x2 -> 1x1")
+ax.axvline(Tc, color="gray", lw=0.5); ax.set_xlabel("T"); ax.set_ylabel("H(fine | coarse) per fine spin (nats)")
+ax.legend(fontsize=7); plt.tight_layout(); plt.show()
+"""),
+        ("md", "Majority rule's random tie-breaks cost information on the first step; on the second step it loses "
+               "less than decimation. Next, the environment information at the critical point: for each block, "
+               "P(V | E) is an exact sum over block and buffer given the ring of sites around the buffer."),
+        ("code", """\
+L = 16 if SMALL else 36
+configs = info.samples.ising_configurations(L, Tc, 24 if SMALL else 256, seed=0)
+env2 = info.block_environments(configs, Tc, b=2, buffer=1)
+for r in ("majority", "decimation"):
+    print(f"I(H : E), 2x2 {r:<10}", info.reference_information(env2, r, n_blocks=8))
+model2, hist = info.learning.learn_map(env2.conditional, b=2, steps=60 if SMALL else 300)
+print("learned 2x2 filter / mean weight:\\n", np.round(np.asarray(model2.weights[0] / model2.weights.mean()), 3),
+      " bias", np.asarray(model2.bias))
+print("I(H : E), 2x2 learned   ", info.reference_information(env2, model2, n_blocks=8))
+plt.figure(figsize=(4, 3)); plt.plot(hist); plt.xlabel("Adam step"); plt.ylabel("I(H : E) (nats)")
+plt.tight_layout(); plt.show()
+"""),
+        ("md", "The 2x2 filter comes out uniform without being told; the bias breaks ties deterministically. "
+               "On 3x3 blocks (no ties) the learned filter is symmetric but not uniform: corners weigh most, the "
+               "centre least, since the coarse variable should carry what the environment can see."),
+        ("code", """\
+if not SMALL:
+    configs3 = info.samples.ising_configurations(36, Tc, 128, seed=1)
+    env3 = info.block_environments(configs3, Tc, b=3, buffer=1)
+    model3, _ = info.learning.learn_map(env3.conditional, b=3, steps=300)
+    print("learned 3x3 filter / mean weight:\\n", np.round(np.asarray(model3.weights[0] / model3.weights.mean()), 3))
+    for r in ("majority", "decimation", model3):
+        print("I(H : E), 3x3", r if isinstance(r, str) else "learned", info.reference_information(env3, r))
+"""),
+        ("md", "A neural estimator (InfoNCE, equinox critic trained by optax) sees only sampled (H, ring) pairs; "
+               "the reference tells how close it gets:"),
+        ("code", """\
+from jaxrg.rg.information import estimators as est
+n = env2.ring.shape[0] * env2.ring.shape[1]
+h = est.sample_coarse(jax.random.key(0), env2.blocks, "majority").reshape(-1)
+e = env2.ring.reshape(n, -1)
+perm = np.random.default_rng(0).permutation(n); tr, te = perm[: n // 2], perm[n // 2:]
+critic, _ = est.train_critic(jax.random.key(1), h[tr], e[tr], steps=100 if SMALL else 1500, batch=256)
+print("InfoNCE :", est.estimate_information(critic, h[te], e[te], batch=256))
+reference = info.mutual_information(env2.conditional.reshape(n, -1)[te], info.conditional_table("majority", 2))
+print("reference:", float(reference))
+"""),
+        ("md", "Swendsen's stochastic map P(s' | V) ~ exp(p s' sum V) interpolates from a coin (p = 0) to majority "
+               "rule (p -> infinity). The information it keeps grows monotonically with p, so minimum information loss "
+               "picks majority rule. Any such map, or a learned filter, plugs into MCRG as a rule; MCRG separates even "
+               "and odd operators, which needs an up/down symmetric map, so the filter is learned with zero bias:"),
+        ("code", """\
+ps = [0.25, 0.5, 1.0, 2.0, 4.0]
+kept = [float(info.mutual_information(env2.conditional, info.conditional_table(swendsen_rule(p), 2))) for p in ps]
+print("p:", ps); print("I(H : E):", np.round(kept, 4))
+symmetric, _ = info.learning.learn_map(env2.conditional, b=2, steps=60 if SMALL else 300, symmetric=True)
+print("symmetric learned filter:", np.round(np.asarray(symmetric.weights[0]), 3), "bias", np.asarray(symmetric.bias))
+r = jaxrg.rg.mcrg.mcrg(16 if SMALL else 32, Tc, levels=1 if SMALL else 2, samples=128 if SMALL else 2000,
+                       rule=symmetric.rule(0), thermalize=50 if SMALL else 500, n_blocks=16 if SMALL else 32)
+print("MCRG with the learned map: y_t =", np.round(r.y_t.mean, 3), "+-", np.round(r.y_t.error, 3),
+      " y_h =", np.round(r.y_h.mean, 4), "+-", np.round(r.y_h.error, 4))
+"""),
+    ],
 }
 
 

@@ -149,3 +149,29 @@ def test_invalid_input_raises_clear_errors(call, match):
     s = jnp.ones((8, 8), jnp.int8)
     with pytest.raises(ValueError, match=match):
         call(s)
+
+
+def test_stochastic_block_spins_frequencies_match_the_filter():
+    # blocks with sums 4, 2, 0, -2 (one per coarse site), many keys: P(+1) = sigmoid(2 p sum V) within 4 sigma
+    from jaxrg.rg.blocking import FilterRule, swendsen_rule
+
+    fine = np.ones((2, 8), np.int8)
+    fine[:, 4:6] = [[1, -1], [1, -1]]  # sum 0
+    fine[:, 2:4] = [[1, 1], [1, -1]]  # sum 2
+    fine[:, 6:8] = [[-1, -1], [-1, 1]]  # sum -2
+    fine = np.tile(fine, (4, 1))[:8]  # (8, 8): each coarse row repeats the pattern of sums (4, 2, 0, -2)
+    p = 0.4
+    rule = swendsen_rule(p)
+    n = 4000
+    coarse = jax.vmap(lambda k: rule(jnp.asarray(fine), 2, k))(jax.random.split(jax.random.key(3), n))
+    freq = np.mean(np.asarray(coarse) > 0, axis=(0, 1))  # (4,) over keys and rows
+    expected = 1 / (1 + np.exp(-2 * p * np.array([4, 2, 0, -2])))
+    sigma = np.sqrt(expected * (1 - expected) / (n * 4))
+    assert np.all(np.abs(freq - expected) < 4 * sigma + 1e-9), (freq, expected)
+    with pytest.raises(ValueError, match="p must be finite"):
+        swendsen_rule(np.inf)
+    with pytest.raises(ValueError, match="does not match"):
+        FilterRule(np.ones((3, 3)))(jnp.asarray(fine), 2, KEY)
+    # a rule object works in the block hierarchy like a named rule
+    levels = block_hierarchy(jnp.asarray(fine), 2, 2, key=KEY, rule=rule)
+    assert [x.shape for x in levels] == [(8, 8), (4, 4), (2, 2)]

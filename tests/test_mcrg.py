@@ -194,3 +194,47 @@ def test_checkpointed_run_resumes_bitwise_and_refuses_another_seed(tmp_path):
     np.testing.assert_array_equal(first.y_t.error, plain.y_t.error)
     with pytest.raises(CheckpointError):
         mcrg(8, 2.269185314213022, seed=2, checkpoint=str(tmp_path), **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# compile policy
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _count_compilations(fn):
+    """Number of XLA backend compilations while ``fn()`` runs."""
+    names = []
+
+    def listener(name, seconds, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            names.append(name)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        fn()
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    return len(names)
+
+
+def test_second_mcrg_call_with_new_temperature_compiles_nothing():
+    from jaxrg.rg.blocking import swendsen_rule
+
+    kwargs = dict(levels=1, n_even=2, n_odd=1, samples=32, chains=4, thermalize=8, thin=0.5, n_blocks=4)
+    first = _count_compilations(lambda: mcrg(8, 2.5, seed=0, **kwargs))
+    assert first > 0
+    assert _count_compilations(lambda: mcrg(8, 2.8, seed=1, **kwargs)) == 0
+    # a stochastic rule's weights are traced arguments too: a new p compiles once for the rule, then nothing
+    mcrg(8, 2.5, rule=swendsen_rule(1.0), **kwargs)
+    assert _count_compilations(lambda: mcrg(8, 2.6, rule=swendsen_rule(2.0), **kwargs)) == 0
+
+
+def test_infinite_temperature_exact_eigenvalue_swendsen_map(random_configs):
+    # P(s' | V) ~ exp(p s' sum V) on independent fair spins: T_mag = E[s' sum V] = tanh(4p)/2 + tanh(2p)
+    from jaxrg.rg.blocking import swendsen_rule
+
+    p = 0.5
+    r = analyze(random_configs, 2, 1, key=jax.random.key(11), n_even=1, n_odd=1, n_blocks=20, rule=swendsen_rule(p))
+    exact = np.tanh(4 * p) / 2 + np.tanh(2 * p)
+    mean, err = r.lambda_h.mean[0], r.lambda_h.error[0]
+    assert abs(mean - exact) < N_SIGMA * err, f"{mean} +- {err} vs {exact} (seed 7/11)"

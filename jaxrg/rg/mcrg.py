@@ -32,7 +32,6 @@ Operator values are centred in float64 before products are formed, and the linea
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import numbers
 from functools import partial
@@ -44,7 +43,7 @@ import numpy as np
 from jax import Array
 
 from jaxrg import files, ising, lattice, stats
-from jaxrg.rg.blocking import BLOCK_RULES, block_hierarchy, validate_block_size
+from jaxrg.rg.blocking import block_hierarchy, resolve_rule, validate_block_size
 from jaxrg.rg.operators import even_operators, odd_operators, operator_values
 from jaxrg.sampling import SAMPLERS
 from jaxrg.sampling.base import BatchedKernel
@@ -136,47 +135,67 @@ def _operators(n_even, n_odd):
 # ----------------------------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class _KeyCarrying:
-    """A kernel over ``(state, key)``: the key for the tie-breaking of the next measurement travels with the state."""
+def _level_values(spins: Array, key: Array, rule, b: int, levels: int, operators) -> Array:
+    """``(L, L)`` configuration -> ``(levels + 1, n_ops)`` operator values on every level (``rule`` a pytree)."""
+    hierarchy = block_hierarchy(spins, b, levels, key=key, rule=rule)
+    return jnp.stack([operator_values(s, operators) for s in hierarchy])
 
-    kernel: Any
 
-    def __call__(self, key, carry, params):
-        state, _ = carry
-        key_step, key_next = jax.random.split(key)
-        state, info = self.kernel(key_step, state, params)
-        return (state, key_next), info
+@partial(jax.jit, static_argnames=("b", "levels", "operators"))
+def _batched_level_values(configs: Array, keys: Array, rule, *, b: int, levels: int, operators) -> Array:
+    """``(n, L, L)`` configurations and ``(n,)`` keys -> ``(n, levels + 1, n_ops)``; the rule's arrays are traced."""
+    one = partial(_level_values, b=b, levels=levels, operators=operators)
+    return jax.vmap(one, in_axes=(0, 0, None))(configs, keys, rule)
 
 
 @dataclasses.dataclass(frozen=True)
 class _LevelMeasure:
-    """Operator values at every blocking level of each chain's configuration (hashable: static in the driver)."""
+    """Operator values on every block level of each chain's configuration, recorded by the sampling driver.
+
+    Static (hashable) for the driver; the block-spin rule comes with the call-time parameters
+    ``(couplings, n_steps, rule)``, so new couplings and new rule weights reuse the compiled chunk.
+    """
 
     b: int
     levels: int
     operators: tuple
-    rule: str
     chains: int
     L: int
 
     def __call__(self, carry, params):
         state, key = carry
+        rule = params[2]
         spins = state.spins.reshape(self.chains, self.L, self.L)
-        one = partial(_level_values, b=self.b, levels=self.levels, operators=self.operators, rule=self.rule)
-        return jax.vmap(one)(spins, jax.random.split(key, self.chains))
+        one = partial(_level_values, b=self.b, levels=self.levels, operators=self.operators)
+        return jax.vmap(one, in_axes=(0, 0, None))(spins, jax.random.split(key, self.chains), rule)
 
 
-def _level_values(spins: Array, key: Array, b: int, levels: int, operators, rule: str) -> Array:
-    """``(L, L)`` configuration -> ``(levels + 1, n_ops)`` operator values on every level."""
-    hierarchy = block_hierarchy(spins, b, levels, key=key, rule=rule)
-    return jnp.stack([operator_values(s, operators) for s in hierarchy])
+@dataclasses.dataclass(frozen=True)
+class _ThinnedKernel:
+    """``n_steps`` kernel steps as one driver step, also carrying the PRNG key of the block-spin rule.
 
+    The parameters are ``(couplings, n_steps, rule)``: the thinning ``n_steps`` (from the measured work per step)
+    is a traced trip count, so a new temperature with a different thinning reuses the compiled chunk. The info is
+    the mean over the ``n_steps`` steps.
+    """
 
-@functools.lru_cache(maxsize=32)
-def _batched_level_values(b: int, levels: int, operators, rule: str):
-    """Jitted ``(configs, keys) -> (n, levels + 1, n_ops)``, cached so repeated analyses compile once."""
-    return jax.jit(jax.vmap(partial(_level_values, b=b, levels=levels, operators=operators, rule=rule)))
+    kernel: Any
+
+    def __call__(self, key, carry, params):
+        couplings, n_steps, _ = params
+        state, _ = carry
+        key, key_rule = jax.random.split(key)
+        info_shape = jax.eval_shape(self.kernel, key, state, couplings)[1]
+        zeros = jax.tree.map(lambda x: jnp.zeros(x.shape, jnp.result_type(float)), info_shape)
+
+        def body(i, loop):
+            state, info_sum = loop
+            state, info = self.kernel(jax.random.fold_in(key, i), state, couplings)
+            return state, jax.tree.map(lambda total, x: total + x, info_sum, info)
+
+        state, info_sum = jax.lax.fori_loop(0, n_steps, body, (state, zeros))
+        info = jax.tree.map(lambda total: total / n_steps, info_sum)
+        return (state, key_rule), info
 
 
 def operator_series(
@@ -192,7 +211,8 @@ def operator_series(
         key: PRNG key for the majority-rule tie-breaks (configuration ``i`` of batch ``j`` uses
             ``split(fold_in(key, j), batch)[i]``).
         n_even, n_odd: the first ``n_even`` even and ``n_odd`` odd operators of :mod:`jaxrg.rg.operators`.
-        rule: ``"majority"`` or ``"decimation"``.
+        rule: ``"majority"``, ``"decimation"`` or a callable ``rule(spins, b, key)`` such as
+            :class:`jaxrg.rg.blocking.FilterRule` (its arrays are traced: new weights do not recompile).
         batch_size: configurations per compiled batch.
 
     Returns:
@@ -203,11 +223,10 @@ def operator_series(
         raise ValueError(f"configs must have shape (n_samples, L, L), got {configs.shape}")
     levels = _int(levels, "levels", 0)
     b = validate_block_size(b, configs.shape[-1], levels=max(levels, 1))
-    if rule not in BLOCK_RULES:
-        raise ValueError(f"rule must be one of {sorted(BLOCK_RULES)}, got {rule!r}")
+    rule = resolve_rule(rule)
     batch_size = _int(batch_size, "batch_size", 1)
     even, odd = _operators(n_even, n_odd)
-    batched = _batched_level_values(b, levels, even + odd, rule)
+    batched = partial(_batched_level_values, rule=rule, b=b, levels=levels, operators=even + odd)
     n_samples = configs.shape[0]
     batch_size = min(batch_size, n_samples)
     out = []
@@ -408,7 +427,7 @@ def analyze(
         key: PRNG key for majority-rule tie-breaks.
         n_even, n_odd: numbers of even / odd operators (first ones of :mod:`jaxrg.rg.operators`).
         n_blocks: jackknife blocks (>= 2).
-        rule: ``"majority"`` or ``"decimation"``.
+        rule: ``"majority"``, ``"decimation"`` or a callable rule (see :func:`operator_series`).
         small_configs: optional ``(m_samples, L/b, L/b)`` configurations of the same model on the ``L/b`` lattice for
             the two-lattice estimate.
 
@@ -501,20 +520,20 @@ def sample_series(
     sweeps_per_step = float(np.mean(np.asarray(therm.info.sweeps)))
     steps_per_measurement = max(1, math.ceil(thin / max(sweeps_per_step, 1e-12)))
 
+    params = (couplings, jnp.asarray(steps_per_measurement, jnp.int32), resolve_rule(rule))
+    measure = _LevelMeasure(b=b, levels=levels, operators=tuple(operators), chains=chains, L=L)
     n_measurements, chunk = _chunking(n_measurements, chunk_size)
     checkpointing = {}
     if checkpoint is not None:
-        run_args = dict(L=L, T=float(T), b=b, levels=levels, operators=[str(o) for o in operators], rule=rule,
+        run_args = dict(L=L, T=float(T), b=b, levels=levels, operators=[str(o) for o in operators],
+                        rule=rule if isinstance(rule, str) else [np.asarray(x).tolist() for x in jax.tree.leaves(rule)],
                         sampler=sampler, chains=chains, n_measurements=n_measurements, thermalize=thermalize,
                         thin=float(thin), initial=initial, key=np.asarray(jax.random.key_data(key)).tolist(),
                         steps_per_measurement=steps_per_measurement, dtype=str(jnp.result_type(float)))
         checkpointing = dict(checkpoint=checkpoint, fingerprint=files.fingerprint(run_args))
     out = run_chain(
-        _KeyCarrying(kernel), key_run, (state, key_tie), couplings, n_measurements=n_measurements,
-        steps_per_measurement=steps_per_measurement,
-        measure=_LevelMeasure(b=b, levels=levels, operators=tuple(operators), rule=rule, chains=chains, L=L),
-        chunk_size=chunk, progress=progress, **checkpointing,
-        description=f"MCRG L={L}",
+        _ThinnedKernel(kernel), key_run, (state, key_tie), params, n_measurements=n_measurements, measure=measure,
+        chunk_size=chunk, progress=progress, description=f"MCRG L={L}", **checkpointing,
     )
     series = np.moveaxis(np.asarray(out.measurements, np.float64), 0, 1)  # (chains, n_time, levels + 1, n_ops)
     return series, {"sweeps_per_step": sweeps_per_step, "steps_per_sample": steps_per_measurement}
@@ -563,7 +582,8 @@ def mcrg(
         two_lattice: also sample the ``L/b`` lattice (same samples and chains) and return the two-lattice estimate in
             ``result.two_lattice``.
         n_blocks: jackknife blocks, split evenly over chains.
-        rule: ``"majority"`` or ``"decimation"``.
+        rule: ``"majority"``, ``"decimation"`` or a callable ``rule(spins, b, key)`` with array leaves, e.g.
+            :func:`jaxrg.rg.blocking.swendsen_rule` or a learned :class:`jaxrg.rg.blocking.FilterRule`.
         chunk_size: measurements per compiled chunk of the driver.
         progress: show progress bars.
         checkpoint: a directory for checkpoints of the sampling, saved after every chunk; a killed run called again
@@ -586,8 +606,7 @@ def mcrg(
     levels = _check_levels(L, b, levels)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
-    if rule not in BLOCK_RULES:
-        raise ValueError(f"rule must be one of {sorted(BLOCK_RULES)}, got {rule!r}")
+    resolve_rule(rule)
     if initial not in ("random", "ordered"):
         raise ValueError(f"initial must be 'random' or 'ordered', got {initial!r}")
     samples = _int(samples, "samples", 2)
