@@ -98,7 +98,8 @@ __all__ = [
     # simulation and statistics
     "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
     # renormalization group
-    "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule", "FlowModel", "analyze_flow",
+    "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule",
+    "FlowModel", "analyze_flow",
     "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg", "TRGThermodynamics",
     "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak", "trg_scaling_dimensions",
     "trg_thermodynamics",
