@@ -137,10 +137,10 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
         curves[f"L{L}"] = {"energy": fl.energy[T.size:], "heat_capacity": fl.heat_capacity[T.size:]}
         if L <= EXACT_MOMENTS_MAX_L:
             mo = exact.finite_lattice_moments(L, np.concatenate([T, Tm]))
-            ex.update(abs_magnetization=mo.abs_magnetization[: T.size], susceptibility=mo.susceptibility_abs[: T.size],
-                      binder=mo.binder[: T.size], susceptibility_full=mo.susceptibility[: T.size])
+            ex.update(abs_magnetization=mo.abs_magnetization[: T.size], susceptibility=mo.susceptibility[: T.size],
+                      binder=mo.binder[: T.size], susceptibility_full=mo.full_susceptibility[: T.size])
             curves[f"L{L}"].update(abs_magnetization=mo.abs_magnetization[T.size:],
-                                   susceptibility=mo.susceptibility_abs[T.size:], binder=mo.binder[T.size:])
+                                   susceptibility=mo.susceptibility[T.size:], binder=mo.binder[T.size:])
         chi, dchi = observables.full_susceptibility(tr["timeseries"]["magnetization"], int(tr["L"]), tr["T"])
         pulls = {}
         for obs, val in ex.items():
