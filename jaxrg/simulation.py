@@ -73,6 +73,14 @@ class SimulationResult(NamedTuple):
     spins: np.ndarray
     exchange: ExchangeResult | None = None
 
+    def __repr__(self) -> str:
+        """A short summary (the arrays themselves are the fields)."""
+        T = np.atleast_1d(np.asarray(self.T))
+        ts = np.shape(self.timeseries.energy)
+        return (f"SimulationResult(L={self.L}, T=[{T.min():.4g} .. {T.max():.4g}] ({T.size} values), "
+                f"chains x measurements={ts[-2:]}, energy={np.round(self.energy.mean, 4)}, "
+                f"exchange={'yes' if self.exchange is not None else 'no'})")
+
 
 def measure_spins_and_replica(state: Any, params: Any = None) -> tuple[Array, Array, Array]:
     """:func:`measure_spins` plus the replica at each temperature (replica exchange)."""

@@ -40,6 +40,7 @@ __all__ = [
     "SECTIONS",
     "register_section",
     "default_config_text",
+    "documented_default_config",
     "load_config",
     "run_study",
     "stage_seed",
@@ -125,6 +126,30 @@ def stage_seed(seed: int, stage: str) -> int:
 def default_config_text() -> str:
     """The embedded default study config (``jaxrg/data/default_study.toml``)."""
     return importlib.resources.files("jaxrg").joinpath("data/default_study.toml").read_text()
+
+
+def documented_default_config() -> str:
+    """The default study config followed, table by table, by every other key that can be set (commented out).
+
+    What ``jaxrg run --show-default`` prints: uncommenting a line sets that key; every value shown is its default.
+    """
+    import tomllib
+
+    _load_sections()
+    text = default_config_text().rstrip("\n")
+    raw = tomllib.loads(text)
+    lines = [text, "", "# ---- every other key that can be set, with its default (uncomment to change it) ----"]
+    for table, options in (("study", STUDY_OPTIONS), *((k, sec.options) for k, sec in SECTIONS.items())):
+        given = raw.get(table, {})
+        rest = [o for o in options if o.name not in given]
+        if not rest:
+            continue
+        absent = "" if table in raw else "  (not in the default study: add the table to run it)"
+        lines += ["", f"# [{table}]{absent}"]
+        for o in rest:
+            value = "(unset)" if o.default is None else _toml_value(o.default)
+            lines.append(f"# {o.name} = {value}  # {o.help}")
+    return "\n".join(lines) + "\n"
 
 
 def load_config(path: str | Path | None = None) -> dict[str, dict]:
