@@ -167,14 +167,48 @@ def _file_error_message(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
+class _Heartbeat:
+    """A line on stderr every ``$JAXRG_HEARTBEAT_S`` seconds (default 30) while a command works without a terminal.
+
+    Batch jobs and CI logs get signs of life where a progress bar would not be drawn.
+    """
+
+    def __init__(self, name: str):
+        import os
+        import threading
+        import time
+
+        self.name, self.start = name, time.monotonic()
+        try:
+            self.interval = float(os.environ.get("JAXRG_HEARTBEAT_S", "30"))
+        except ValueError:
+            self.interval = 30.0
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+        if self.interval > 0:
+            self.thread.start()
+
+    def _beat(self) -> None:
+        import time
+
+        while not self.done.wait(self.interval):
+            with contextlib.suppress(Exception):
+                print(f"jaxrg {self.name}: working, {time.monotonic() - self.start:.0f} s elapsed", file=sys.stderr,
+                      flush=True)
+
+    def stop(self) -> None:
+        self.done.set()
+
+
 def _raise_interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _resume_hint(cmd: str, args) -> str:
+def _resume_hint(cmd: str, args, interrupt: BaseException) -> str:
     """How to continue an interrupted command (a run directory, or the checkpoint directory of simulate)."""
-    if cmd == "run":
-        return " (continue with: jaxrg run --resume RUN_DIR, the run directory printed above)"
+    notes = getattr(interrupt, "__notes__", None)
+    if notes:
+        return f" ({'; '.join(notes)})"
     if getattr(args, "checkpoint", None):
         return " (run the same command again: it resumes from the checkpoints)"
     return ""
@@ -255,8 +289,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill`: the same clean stop as Ctrl-C
+    heartbeat = _Heartbeat(cmd.name) if not (args.quiet or sys.stderr.isatty()) else None
     try:
-        return _execute(cmd, args, ctx)
+        code = _execute(cmd, args, ctx)
+        if code == 130 and argv is None:
+            # Interrupted in the middle of a compiled computation: leave at once, since finalising the interpreter
+            # while XLA's threads still run can crash. Everything worth keeping is already on disk (atomic writes).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            import os
+
+            os._exit(130)
+        return code
     except BrokenPipeError:  # `jaxrg exact --json | head`: the reader left; stop quietly
         import os
 
@@ -265,6 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(devnull, sys.stdout.fileno())
         return 0
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous)
 
@@ -290,8 +336,8 @@ def _execute(cmd: Command, args, ctx: Context) -> int:
             raise
         print(f"jaxrg {cmd.name}: error: {_file_error_message(e)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"jaxrg {cmd.name}: interrupted{_resume_hint(cmd.name, args)}", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"jaxrg {cmd.name}: interrupted{_resume_hint(cmd.name, args, e)}", file=sys.stderr)
         return 130
     if args.json:
         print(json.dumps(to_json(result), indent=1, allow_nan=False), flush=True)

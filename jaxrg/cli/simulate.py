@@ -134,5 +134,8 @@ register(Command(
     execute=execute,
     description="Sample the 2D Ising model at several temperatures (one vmapped batch) and print energy, |m|, "
     "heat capacity, susceptibility and Binder cumulant with error bars, against Kaufman's exact finite-lattice "
-    "energy and heat capacity. Every option can also be given in a TOML file with --config.",
+    "energy and heat capacity. Every option can also be given in a TOML file with --config. The defaults here (wolff, "
+    "2000 steps, 500 thermalisation steps, 4 chains) differ from the Python API's jaxrg.simulate (metropolis, 10000, "
+    "1000, 1 chain). For wolff, sweeps and thermalize count cluster steps, not lattice sweeps. chi is the connected "
+    "N(<m^2> - <|m|>^2)/T; --json also gives full_susceptibility = N<m^2>/T.",
 ))

@@ -282,8 +282,8 @@ def run_study(
         log(f"run directory {run_dir} (if stopped, continue with: jaxrg run --resume {run_dir})")
     try:
         return _run_sections(config, run_dir, t0, progress, log)
-    except KeyboardInterrupt:
-        log(f"interrupted; continue with: jaxrg run --resume {run_dir}")
+    except KeyboardInterrupt as e:
+        e.add_note(f"continue with: jaxrg run --resume {run_dir}")
         raise
 
 
