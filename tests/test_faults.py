@@ -277,6 +277,24 @@ SIMULATE_KEYS = ["L", "T", "sampler", "sweeps", "thermalize", "chains", "measure
                  "chunk_size", "checkpoint", "output"]
 EXACT_KEYS = ["L", "T"]
 GENERATE_KEYS = ["size", "n", "seed", "model", "output", "picture"]
+PHI4_KEYS = ["L", "kappa", "lam", "sampler", "sweeps", "thermalize", "chains", "measure_every", "integration_steps",
+             "seed"]
+FLOW_KEYS = ["n", "L", "rounds", "couplings", "steps", "loss", "seeds", "cd_sweeps", "learning_rate", "seed"]
+VFT_KEYS = ["data", "lam", "lam_error"]
+
+
+def _stub_work(monkeypatch) -> None:
+    """Replace every command's real computation by :class:`ReachedWork` (exact and vft run: they are cheap)."""
+    import jaxrg
+    from jaxrg import phi4, study
+    from jaxrg.rg import inverse
+    from jaxrg.study import flow
+
+    monkeypatch.setattr(jaxrg, "simulate", _reached)
+    monkeypatch.setattr(inverse, "level_observables", _reached)
+    monkeypatch.setattr(study, "run_study", _reached)
+    monkeypatch.setattr(phi4, "simulate", _reached)
+    monkeypatch.setattr(flow, "train_and_analyze", _reached)
 
 scalars = st.one_of(
     st.integers(-(2**70), 2**70), st.sampled_from([0, 1, 2, 3, 4, 15, 16, MAX_SIDE, MAX_SIDE + 1, 2**31, 2**63 - 1]),
@@ -308,15 +326,12 @@ def _safe(command: str, doc: dict) -> dict:
     return doc
 
 
-@examples(120)
-@given(command=st.sampled_from(["simulate", "exact", "generate"]), data=st.data())
+@examples(150)
+@given(command=st.sampled_from(["simulate", "exact", "generate", "phi4", "flow", "vft"]), data=st.data())
 def test_random_toml_documents_exit_0_or_2(command, data, tmp_path_factory, monkeypatch):
-    import jaxrg
-    from jaxrg.rg import inverse
-
-    monkeypatch.setattr(jaxrg, "simulate", _reached)
-    monkeypatch.setattr(inverse, "level_observables", _reached)
-    keys = {"simulate": SIMULATE_KEYS, "exact": EXACT_KEYS, "generate": GENERATE_KEYS}[command]
+    _stub_work(monkeypatch)
+    keys = {"simulate": SIMULATE_KEYS, "exact": EXACT_KEYS, "generate": GENERATE_KEYS, "phi4": PHI4_KEYS,
+            "flow": FLOW_KEYS, "vft": VFT_KEYS}[command]
     doc = data.draw(st.dictionaries(st.one_of(st.sampled_from(keys), st.text(string.ascii_letters, min_size=1,
                                                                              max_size=6)), values, max_size=5))
     doc = _safe(command, doc)
@@ -338,18 +353,12 @@ flag_values = st.one_of(
 )
 
 
-@examples(150)
-@given(command=st.sampled_from(["simulate", "exact", "generate", "run"]), data=st.data())
+@examples(200)
+@given(command=st.sampled_from(["simulate", "exact", "generate", "run", "phi4", "flow", "vft"]), data=st.data())
 def test_random_flag_values_exit_0_or_2(command, data, monkeypatch, tmp_path_factory):
-    import jaxrg
-    from jaxrg import study
-    from jaxrg.rg import inverse
-
-    monkeypatch.setattr(jaxrg, "simulate", _reached)
-    monkeypatch.setattr(inverse, "level_observables", _reached)
-    monkeypatch.setattr(study, "run_study", _reached)
-    keys = {"simulate": SIMULATE_KEYS, "exact": EXACT_KEYS, "generate": GENERATE_KEYS,
-            "run": ["output-dir", "name", "resume"]}[command]
+    _stub_work(monkeypatch)
+    keys = {"simulate": SIMULATE_KEYS, "exact": EXACT_KEYS, "generate": GENERATE_KEYS, "phi4": PHI4_KEYS,
+            "flow": FLOW_KEYS, "vft": VFT_KEYS, "run": ["output-dir", "name", "resume"]}[command]
     argv = [command]
     for key in data.draw(st.lists(st.sampled_from(keys), max_size=4)):
         argv += [f"--{key.replace('_', '-')}", *data.draw(st.lists(flag_values, min_size=1, max_size=2))]
