@@ -356,7 +356,11 @@ def read_hdf5(path: str | os.PathLike, *, verify: bool = True) -> tuple[dict[str
         if stored is None:
             raise CorruptFileError(f"{path} has no payload checksum (not written by this version of jaxrg); "
                                    "delete it and rerun to recompute it")
-        if stored != _payload_digest(tree, attrs):
+        try:
+            actual = _payload_digest(tree, attrs)
+        except Exception:  # damaged names or types that cannot even be hashed (e.g. undecodable names)
+            actual = None
+        if stored != actual:
             raise CorruptFileError(f"{path} is corrupted: the SHA-256 checksum of its contents does not match; "
                                    "delete it and rerun to recompute it")
     else:
