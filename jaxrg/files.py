@@ -4,9 +4,9 @@ The bottom layer of jaxrg: it imports no other jaxrg module. Every file is writt
 the same directory, flushed and fsynced, then renamed over the target with :func:`os.replace`), so a reader sees
 either the old or the new file, never a half-written one; files get the permissions of the user's umask (0644 by
 default), and temporary files left by a killed writer are removed by the next write of the same file. Nothing is
-pickled: results are HDF5 (h5py) groups of plain arrays, with a SHA-256 checksum of their payload (every dataset and
-attribute) that :func:`read_hdf5` verifies, so a damaged or truncated file is a :class:`CorruptFileError`, never a
-silent wrong number. Paths are checked before work with :func:`check_writable_file` and
+pickled: results are HDF5 (h5py) groups of plain arrays, with a SHA-256 checksum of the file in its HDF5 user block
+that :func:`read_hdf5` verifies before parsing, so a damaged or truncated file is a :class:`CorruptFileError`, never a
+silent wrong number (nor a hang of the HDF5 library). Paths are checked before work with :func:`check_writable_file` and
 :func:`check_writable_directory` (a :class:`PathError` names the path and the reason).
 """
 
@@ -32,6 +32,7 @@ __all__ = [
     "check_writable_directory",
     "remove_stale_temporaries",
     "write_with_fallback",
+    "verify_hdf5",
     "atomic_write",
     "atomic_path",
     "write_text",
@@ -44,8 +45,10 @@ __all__ = [
 ]
 
 
-#: Root attribute of an HDF5 file holding the SHA-256 checksum of its payload.
-CHECKSUM_ATTR = "payload_sha256"
+#: HDF5 files begin with a user block (which HDF5 skips) holding the SHA-256 of everything after it, so that a damaged
+#: file is refused before the HDF5 library parses it (damaged HDF5 metadata can make the library hang or crash).
+USERBLOCK_SIZE = 512
+_MAGIC = b"jaxrg-sha256:"
 
 
 class CorruptFileError(ValueError):
@@ -255,37 +258,22 @@ def _write_group(group, tree: dict[str, Any]) -> None:
             group.create_dataset(name, data=arr)
 
 
-def _payload_digest(tree: dict[str, Any], attrs: dict[str, Any]) -> str:
-    """SHA-256 of a tree as :func:`read_hdf5` returns it: each dataset's path, dtype, shape and bytes, and the attrs."""
+def _file_digest(path: Path) -> str:
+    """SHA-256 of the bytes of ``path`` after the user block."""
     h = hashlib.sha256()
-
-    def walk(prefix: str, node: dict[str, Any]) -> None:
-        for name in sorted(node):
-            value = node[name]
-            where = f"{prefix}/{name}"
-            if isinstance(value, dict):
-                h.update(f"group|{where}|".encode())
-                walk(where, value)
-            elif isinstance(value, str):
-                data = value.encode("utf-8")
-                h.update(f"str|{where}|{len(data)}|".encode())
-                h.update(data)
-            else:
-                arr = np.ascontiguousarray(value)
-                h.update(f"array|{where}|{arr.dtype.str}|{arr.shape}|".encode())
-                h.update(arr.tobytes())
-
-    walk("", tree)
-    plain = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in attrs.items() if k != CHECKSUM_ATTR}
-    h.update(json.dumps(plain, sort_keys=True, default=repr).encode("utf-8"))
+    with open(path, "rb") as f:
+        f.seek(USERBLOCK_SIZE)
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
     return h.hexdigest()
 
 
 def write_hdf5(path: str | os.PathLike, tree: dict[str, Any], attrs: dict[str, Any] | None = None) -> None:
     """Write a nested dict of arrays (groups for dicts, datasets for arrays and strings) to HDF5 atomically.
 
-    The file carries the SHA-256 checksum of its payload (computed from the file as read back) in the root attribute
-    ``payload_sha256``; :func:`read_hdf5` verifies it.
+    The file's first 512 bytes are an HDF5 user block holding the SHA-256 checksum of the rest of the file (every
+    dataset, attribute and all HDF5 metadata); :func:`read_hdf5` verifies it before opening the file. h5py and other
+    HDF5 readers open the file as usual (they skip the user block).
 
     Args:
         path: target ``.h5`` file.
@@ -295,13 +283,13 @@ def write_hdf5(path: str | os.PathLike, tree: dict[str, Any], attrs: dict[str, A
     import h5py
 
     def write(tmp: Path) -> None:
-        with h5py.File(tmp, "w") as f:
+        with h5py.File(tmp, "w", userblock_size=USERBLOCK_SIZE) as f:
             for k, v in (attrs or {}).items():
                 f.attrs[k] = json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
             _write_group(f, tree)
-        with h5py.File(tmp, "r+") as f:
-            back, back_attrs = _read_file(f)
-            f.attrs[CHECKSUM_ATTR] = _payload_digest(back, back_attrs)
+        stamp = _MAGIC + _file_digest(tmp).encode("ascii") + b"\n"
+        with open(tmp, "r+b") as f:
+            f.write(stamp.ljust(USERBLOCK_SIZE, b"\0"))
 
     atomic_path(path, write)
 
@@ -325,47 +313,57 @@ def _read_file(f) -> tuple[dict[str, Any], dict[str, Any]]:
     return read(f), attrs
 
 
+def verify_hdf5(path: str | os.PathLike) -> None:
+    """Check the SHA-256 checksum of a file written by :func:`write_hdf5` without parsing it as HDF5.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        PathError: ``path`` is a directory.
+        CorruptFileError: no checksum (not written by jaxrg's :func:`write_hdf5`), or a checksum mismatch (damaged or
+            truncated); the message says to delete the file and rerun.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise PathError(f"{path} is a directory, not an HDF5 file")
+    with open(path, "rb") as f:
+        head = f.read(USERBLOCK_SIZE)
+    fix = "delete it and rerun to recompute it"
+    if not head.startswith(_MAGIC):
+        raise CorruptFileError(f"{path} has no checksum (damaged, or not written by this version of jaxrg); {fix}")
+    stored = head[len(_MAGIC):len(_MAGIC) + 64]
+    if len(head) < USERBLOCK_SIZE or stored != _file_digest(path).encode("ascii"):
+        raise CorruptFileError(f"{path} is corrupted or truncated: the SHA-256 checksum of its contents does not "
+                               f"match; {fix}")
+
+
 def read_hdf5(path: str | os.PathLike, *, verify: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     """Read a file written by :func:`write_hdf5`: returns ``(tree, attrs)`` with numpy arrays and str.
 
     Args:
         path: the ``.h5`` file.
-        verify: check the payload checksum (a file without one is refused).
+        verify: check the checksum first (:func:`verify_hdf5`); False reads any HDF5 file of groups and datasets.
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        CorruptFileError: the file is truncated or unreadable, has no checksum, or its checksum does not match.
+        CorruptFileError: the file is damaged, truncated or has no checksum (with ``verify``), or is unreadable.
     """
     import h5py
 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no such file: {path}")
-    if path.is_dir():
+    if verify:
+        verify_hdf5(path)
+    elif path.is_dir():
         raise PathError(f"{path} is a directory, not an HDF5 file")
     try:
         with h5py.File(path, "r") as f:
-            tree, attrs = _read_file(f)
+            return _read_file(f)
     except PermissionError:
         raise
     except Exception as e:  # h5py reports damaged files as OSError, KeyError, RuntimeError, ValueError, ...
         raise CorruptFileError(f"{path} is damaged or truncated ({type(e).__name__}: {e}); "
                                "delete it and rerun to recompute it") from None
-    if verify:
-        stored = attrs.pop(CHECKSUM_ATTR, None)
-        if stored is None:
-            raise CorruptFileError(f"{path} has no payload checksum (not written by this version of jaxrg); "
-                                   "delete it and rerun to recompute it")
-        try:
-            actual = _payload_digest(tree, attrs)
-        except Exception:  # damaged names or types that cannot even be hashed (e.g. undecodable names)
-            actual = None
-        if stored != actual:
-            raise CorruptFileError(f"{path} is corrupted: the SHA-256 checksum of its contents does not match; "
-                                   "delete it and rerun to recompute it")
-    else:
-        attrs.pop(CHECKSUM_ATTR, None)
-    return tree, attrs
 
 
 def environment_metadata() -> dict[str, str]:

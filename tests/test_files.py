@@ -37,6 +37,7 @@ def test_simulation_tree_round_trip(tmp_path):
     import jaxrg
 
     r = jaxrg.simulate(4, [2.0, 3.0], sweeps=32, thermalize=4, chains=2, seed=1, sampler="metropolis")
+    assert repr(r).startswith("SimulationResult(L=4, T=[2 .. 3] (2 values)") and len(repr(r)) < 300  # a summary
     files.write_hdf5(tmp_path / "s.h5", simulation.simulation_to_tree(r))
     back = simulation.simulation_from_tree(files.read_hdf5(tmp_path / "s.h5")[0])
     for a, b in zip(jax.tree.leaves(r), jax.tree.leaves(back)):
@@ -66,7 +67,7 @@ def test_files_get_umask_permissions_and_stale_temporaries_go(tmp_path):
 def test_read_hdf5_refuses_files_without_or_with_a_wrong_checksum(tmp_path):
     with h5py.File(tmp_path / "plain.h5", "w") as f:
         f["a"] = np.arange(3)
-    with pytest.raises(files.CorruptFileError, match="no payload checksum"):
+    with pytest.raises(files.CorruptFileError, match="has no checksum"):
         files.read_hdf5(tmp_path / "plain.h5")
     files.write_hdf5(tmp_path / "r.h5", {"a": np.arange(3.0)}, attrs={"seed": 1})
     with h5py.File(tmp_path / "r.h5", "r+") as f:  # a change that keeps the file valid HDF5

@@ -334,7 +334,8 @@ def _execute(cmd: Command, args, ctx: Context) -> int:
     except OSError as e:  # file system faults (h5py reports its errors as OSError too)
         if isinstance(e, BrokenPipeError):
             raise
-        print(f"jaxrg {cmd.name}: error: {_file_error_message(e)}", file=sys.stderr)
+        notes = "".join(f"; {n}" for n in getattr(e, "__notes__", ()))
+        print(f"jaxrg {cmd.name}: error: {_file_error_message(e)}{notes}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         print(f"jaxrg {cmd.name}: interrupted{_resume_hint(cmd.name, args, e)}", file=sys.stderr)

@@ -285,6 +285,10 @@ def run_study(
     except KeyboardInterrupt as e:
         e.add_note(f"continue with: jaxrg run --resume {run_dir}")
         raise
+    except OSError as e:  # a file-system fault during the work: finished stages are on disk already
+        e.add_note(f"finished stages are kept in {run_dir / 'stages'}; after fixing the cause, continue with: "
+                   f"jaxrg run --resume {run_dir}")
+        raise
 
 
 def _run_sections(config: dict[str, dict], run_dir: Path, t0: float, progress: bool,
