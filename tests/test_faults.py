@@ -421,3 +421,49 @@ def jaxrg_simulate(L):
     import jaxrg
 
     return jaxrg.simulate(L, 2.0, sweeps=16, thermalize=0)
+
+
+# ------------------------------------------------------------------------------------------------ signals
+
+KILL_STUDY = """
+[study]
+name = "term"
+seed = 3
+
+[sweep]
+sampler = "metropolis"
+L = [4, 6]
+T_min = 2.0
+T_max = 2.6
+n_T = 4
+sweeps = 20000
+thermalize = 16
+chains = 2
+chunk_size = 1
+fit_points = 4
+bootstrap = 20
+"""
+
+
+def test_sigterm_exits_130_with_the_resume_command(tmp_path):
+    """`kill` (SIGTERM) during a run: exit 130, no traceback, and the message names `jaxrg run --resume RUN_DIR`."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "term.toml"
+    cfg.write_text(KILL_STUDY)
+    runs = tmp_path / "runs"
+    env = dict(os.environ, JAX_ENABLE_X64="1")
+    proc = subprocess.Popen([sys.executable, "-m", "jaxrg.cli", "run", str(cfg), "--output-dir", str(runs),
+                             "--name", "t"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not list(runs.glob("t/checkpoints/*/*.npz")):
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1].decode()
+    assert proc.returncode == 130, err
+    assert f"jaxrg run --resume {runs / 't'}" in err and "Traceback" not in err, err
+    TALLY["signals: SIGTERM with resume command"] += 1
