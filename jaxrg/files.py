@@ -18,8 +18,10 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,18 +67,50 @@ def _umask() -> int:
     return mask
 
 
+def _writer_tag() -> str:
+    """``<host>-<pid>``: who writes a temporary file (so that only a dead writer's leftovers are removed)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def _new_temporary(path: Path) -> str:
     """A fresh temporary file next to ``path`` (same file system), with the umask's permissions rather than 0600."""
     remove_stale_temporaries(path.parent, path.name)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{_writer_tag()}.", suffix=".tmp", dir=path.parent)
     with contextlib.suppress(OSError):
         os.fchmod(fd, 0o666 & ~_umask())
     os.close(fd)
     return tmp
 
 
+def _is_stale(p: Path) -> bool:
+    """Whether the temporary file ``p`` was left by a writer that is gone.
+
+    A writer on this host is gone when its process is (or when it is this process: a previous life of the same pid);
+    one on another host (a shared file system) when the file is a day old.
+    """
+    m = re.search(r"-(\d+)\.[a-z0-9_]+\.tmp$", p.name)
+    if m is None:
+        return True  # not written by this version's atomic writes
+    pid = int(m.group(1))
+    if f".{socket.gethostname()}-{pid}." not in p.name:
+        with contextlib.suppress(OSError):
+            return time.time() - p.stat().st_mtime > 86400
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def remove_stale_temporaries(directory: str | os.PathLike, name: str | None = None) -> list[Path]:
     """Remove temporary files ``.<name>.*.tmp`` left in ``directory`` by an interrupted atomic write.
+
+    Only files whose writer is gone are removed (another process writing the same file keeps its own).
 
     Args:
         directory: where to look (nothing happens if it does not exist).
@@ -89,6 +123,8 @@ def remove_stale_temporaries(directory: str | os.PathLike, name: str | None = No
     removed = []
     with contextlib.suppress(OSError):
         for p in directory.glob(f".{glob_escape(name) if name else '*'}.*.tmp"):
+            if not _is_stale(p):
+                continue
             with contextlib.suppress(OSError):
                 p.unlink()
                 removed.append(p)

@@ -51,7 +51,11 @@ def test_fingerprint_distinguishes_float_bits():
 
 def test_files_get_umask_permissions_and_stale_temporaries_go(tmp_path):
     """Written files are 0666 & ~umask (0644 by default), not mkstemp's 0600; a killed write's .tmp is removed."""
+    import socket
+
     old = os.umask(0o022)
+    live = tmp_path / f".r.h5.{socket.gethostname()}-{os.getppid()}.abc.tmp"  # a writer that is still running
+    live.write_bytes(b"in progress")
     try:
         stale = tmp_path / ".r.h5.x1y2z3.tmp"
         stale.write_bytes(b"half-written")
@@ -61,7 +65,7 @@ def test_files_get_umask_permissions_and_stale_temporaries_go(tmp_path):
         os.umask(old)
     assert os.stat(tmp_path / "r.h5").st_mode & 0o777 == 0o644
     assert os.stat(tmp_path / "t.txt").st_mode & 0o777 == 0o644
-    assert sorted(os.listdir(tmp_path)) == ["r.h5", "t.txt"]
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, "r.h5", "t.txt"])
 
 
 def test_read_hdf5_refuses_files_without_or_with_a_wrong_checksum(tmp_path):
