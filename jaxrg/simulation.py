@@ -17,6 +17,7 @@ import numpy as np
 from jax import Array
 
 from jaxrg import _checks, files, ising, lattice, observables, parallel
+from jaxrg._summary import summary_repr
 from jaxrg.observables import Timeseries
 from jaxrg.sampling import SAMPLERS, tempering
 from jaxrg.sampling.base import BatchedKernel
@@ -73,13 +74,7 @@ class SimulationResult(NamedTuple):
     spins: np.ndarray
     exchange: ExchangeResult | None = None
 
-    def __repr__(self) -> str:
-        """A short summary (the arrays themselves are the fields)."""
-        T = np.atleast_1d(np.asarray(self.T))
-        ts = np.shape(self.timeseries.energy)
-        return (f"SimulationResult(L={self.L}, T=[{T.min():.4g} .. {T.max():.4g}] ({T.size} values), "
-                f"chains x measurements={ts[-2:]}, energy={np.round(self.energy.mean, 4)}, "
-                f"exchange={'yes' if self.exchange is not None else 'no'})")
+    __repr__ = summary_repr  # one line: big arrays as dtype[shape]
 
 
 def measure_spins_and_replica(state: Any, params: Any = None) -> tuple[Array, Array, Array]:

@@ -50,6 +50,7 @@ import optax
 from jax import Array
 
 from jaxrg import exact, files, ising, observables, rng
+from jaxrg._summary import summary_repr
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import majority_rule
 from jaxrg.sampling import wolff
@@ -378,6 +379,8 @@ class GeneratorTrainingResult(NamedTuple):
     model: object
     loss: np.ndarray
     seconds: float
+
+    __repr__ = summary_repr  # one line: big arrays as dtype[shape]
 
 
 def _loss(params, static, pairs, idx, energy_target, energy_weight):
