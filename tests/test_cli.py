@@ -130,6 +130,11 @@ def test_simulate_json_against_exact(tmp_path, capsys):
         np.testing.assert_allclose(res["exact"][obs], getattr(ex, obs), rtol=1e-12)
         pull = (mean - getattr(ex, obs)) / err_
         assert np.all(np.abs(pull) < 4.5), (obs, pull, "seed 11")
+    # two susceptibilities under two names, each against the exact 4x4 moments (transfer matrix)
+    mo = exact.finite_lattice_moments(4, np.array([2.0, 2.5]))
+    for obs in ("susceptibility", "full_susceptibility"):
+        pull = (np.array(res[obs]["mean"]) - getattr(mo, obs)) / np.array(res[obs]["error"])
+        assert np.all(np.abs(pull) < 4.5), (obs, pull, "seed 11")
     import h5py
 
     with h5py.File(tmp_path / "sim.h5", "r") as f:
