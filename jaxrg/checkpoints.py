@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,10 @@ CHECKPOINT_FORMAT = 1
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used: unreadable, corrupted (checksum), or written by a different run."""
+
+
+# What to do about an unusable checkpoint, appended to every message.
+_FIX = "delete the checkpoint file to start this part of the run over"
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:
@@ -81,21 +84,30 @@ def load_checkpoint(path: str | os.PathLike, *, fingerprint: str | None = None) 
             payload = {k: z[k] for k in z.files}
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable (corrupted or truncated): {e}") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {path} is a directory, not a checkpoint file") from None
+    except PermissionError:
+        raise
+    except Exception as e:  # zipfile, zlib and numpy report damaged archives in many ways
+        raise CheckpointError(f"checkpoint {path} is unreadable (corrupted or truncated: {type(e).__name__}: {e}); "
+                              f"{_FIX}") from None
     stored = payload.pop("__checksum__", None)
     if stored is None or "__meta__" not in payload:
-        raise CheckpointError(f"checkpoint {path} is not a jaxrg checkpoint (no checksum or metadata)")
+        raise CheckpointError(f"checkpoint {path} is not a jaxrg checkpoint (no checksum or metadata); {_FIX}")
     if stored.tobytes().decode("ascii", "replace") != _checksum(payload):
-        raise CheckpointError(f"checkpoint {path} is corrupted: its SHA-256 checksum does not match its contents")
-    meta = json.loads(payload.pop("__meta__").tobytes().decode("utf-8"))
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT}")
+        raise CheckpointError(f"checkpoint {path} is corrupted: its SHA-256 checksum does not match its contents; "
+                              f"{_FIX}")
+    try:
+        meta = json.loads(payload.pop("__meta__").tobytes().decode("utf-8"))
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {path} has unreadable metadata ({e}); {_FIX}") from None
+    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"checkpoint {path} has an unknown format (expected {CHECKPOINT_FORMAT}); {_FIX}")
     if fingerprint is not None and meta.get("fingerprint") != fingerprint:
         raise CheckpointError(
             f"checkpoint {path} belongs to a different run (fingerprint {str(meta.get('fingerprint'))[:12]}..., "
             f"expected {fingerprint[:12]}...): the configuration, seed or code path changed; "
-            "remove the checkpoint to start over"
+            f"{_FIX}"
         )
     return payload, meta
 

@@ -97,6 +97,8 @@ def check_value(opt: Option, value: Any, where: str) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise bad
+        if not -(2**63) <= value < 2**63:
+            raise ConfigError(f"{where} must be {_describe(opt)} and fit in 64 bits, got {value!r}")
         _check_number(opt, value, where, value)
         return int(value)
     if kind == "float":
@@ -121,6 +123,12 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             return tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory, not a TOML file") from None
+    except OSError as e:
+        raise ConfigError(f"config file {path} cannot be read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text: {e}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
 

@@ -116,8 +116,8 @@ class FiniteLatticeMoments(NamedTuple):
         magnetization_sq: ``<m^2>``.
         magnetization_4th: ``<m^4>``.
         binder: Binder cumulant ``1 - <m^4> / (3 <m^2>^2)``.
-        susceptibility: ``N <m^2> / T`` (zero-field susceptibility per spin; ``<m> = 0`` on a finite lattice).
-        susceptibility_abs: ``N (<m^2> - <|m|>^2) / T`` (the ``|m|`` estimator often used in Monte Carlo).
+        susceptibility: ``N (<m^2> - <|m|>^2) / T``, the connected form with ``|m|`` (as in Monte Carlo results).
+        full_susceptibility: ``N <m^2> / T`` (zero-field susceptibility per spin; ``<m> = 0`` on a finite lattice).
         energy: energy per spin ``<E> / N``.
         heat_capacity: heat capacity per spin.
     """
@@ -127,7 +127,7 @@ class FiniteLatticeMoments(NamedTuple):
     magnetization_4th: np.ndarray
     binder: np.ndarray
     susceptibility: np.ndarray
-    susceptibility_abs: np.ndarray
+    full_susceptibility: np.ndarray
     energy: np.ndarray
     heat_capacity: np.ndarray
 
@@ -729,8 +729,8 @@ def finite_lattice_moments(L, T) -> FiniteLatticeMoments:
         magnetization_sq=m2,
         magnetization_4th=m4,
         binder=1.0 - m4 / (3.0 * m2**2),
-        susceptibility=N * m2 / T,
-        susceptibility_abs=N * (m2 - abs_m**2) / T,
+        susceptibility=N * (m2 - abs_m**2) / T,
+        full_susceptibility=N * m2 / T,
         energy=energy,
         heat_capacity=heat_capacity,
     )

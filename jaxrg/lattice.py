@@ -28,13 +28,17 @@ __all__ = [
 ]
 
 
+#: Largest lattice side: site indices and the random words of one sweep are uint32 counters (N = L^2 <= 2^30).
+MAX_SIDE = 2**15
+
+
 def validate_size(L, *, name: str = "L", minimum: int = 2, even: bool = False) -> int:
-    """Return ``L`` as a Python int after checking it is an integer >= ``minimum`` (and even if asked).
+    """Return ``L`` as a Python int after checking it is an integer in ``[minimum, MAX_SIDE]`` (and even if asked).
 
     Raises:
         ValueError: naming ``name`` and the allowed values.
     """
-    return _checks.integer(L, name, minimum=minimum, even=even)
+    return _checks.integer(L, name, minimum=minimum, maximum=MAX_SIDE, even=even)
 
 
 def neighbour_sum(spins: Array) -> Array:

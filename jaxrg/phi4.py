@@ -29,6 +29,7 @@ import numpy as np
 from jax import Array
 
 from jaxrg import _checks, lattice, observables, stats
+from jaxrg._summary import summary_repr
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import block_average
 from jaxrg.sampling import hmc as hmc_lib
@@ -365,6 +366,8 @@ class Phi4Result(NamedTuple):
     timeseries: Timeseries
     phi_squared_series: np.ndarray
     fields: np.ndarray
+
+    __repr__ = summary_repr  # one line: big arrays as dtype[shape]
 
 
 @functools.partial(jax.jit, static_argnames=("sampler", "num_steps", "num_integration_steps", "max_num_doublings",

@@ -17,6 +17,7 @@ import numpy as np
 from jax import Array
 
 from jaxrg import _checks, files, ising, lattice, observables, parallel
+from jaxrg._summary import summary_repr
 from jaxrg.observables import Timeseries
 from jaxrg.sampling import SAMPLERS, tempering
 from jaxrg.sampling.base import BatchedKernel
@@ -72,6 +73,8 @@ class SimulationResult(NamedTuple):
     timeseries: Timeseries
     spins: np.ndarray
     exchange: ExchangeResult | None = None
+
+    __repr__ = summary_repr  # one line: big arrays as dtype[shape]
 
 
 def initial_spins(initial: str, key: Array, L: int, batch: tuple[int, ...]) -> Array:

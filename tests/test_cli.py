@@ -50,7 +50,7 @@ def test_subcommand_help(command, capsys):
         (["generate", "--size", "48"], "size must be a power of 2, got 48"),
         (["generate", "--n", "8"], "n must be an integer >= 64"),
         (["generate", "--model", "no/such.eqx"], "model: no such file 'no/such.eqx'"),
-        (["generate", "--model", "pyproject.toml"], "is not a generator file written by jaxrg.rg.inverse.save"),
+        (["generate", "--model", "pyproject.toml"], "not a generator file written by jaxrg.rg.inverse.save"),
         (["vft"], "data is required"),
         (["flow", "--n", "4"], "n must be one of 1, 2, 3, 5, got 4"),
         (["flow", "--L", "10"], "L must be a multiple of 4"),
@@ -77,7 +77,7 @@ def test_unknown_flag_exits_2(capsys):
     "toml, message",
     [
         ("L = 8\ncolour = 'red'\n", "unknown key 'colour'"),
-        ("L = 8.5\n", "L must be an integer >= 4, got 8.5"),
+        ("L = 8.5\n", "L must be an integer >= 4 and <= 32768, got 8.5"),
         ("L = true\n", "L must be an integer"),
         ("T = []\n", "T must be a list of numbers"),
         ("initial = 'warm'\n", "initial must be one of 'ordered', 'random'"),
@@ -129,6 +129,11 @@ def test_simulate_json_against_exact(tmp_path, capsys):
         mean, err_ = np.array(res[obs]["mean"]), np.array(res[obs]["error"])
         np.testing.assert_allclose(res["exact"][obs], getattr(ex, obs), rtol=1e-12)
         pull = (mean - getattr(ex, obs)) / err_
+        assert np.all(np.abs(pull) < 4.5), (obs, pull, "seed 11")
+    # two susceptibilities under two names, each against the exact 4x4 moments (transfer matrix)
+    mo = exact.finite_lattice_moments(4, np.array([2.0, 2.5]))
+    for obs in ("susceptibility", "full_susceptibility"):
+        pull = (np.array(res[obs]["mean"]) - getattr(mo, obs)) / np.array(res[obs]["error"])
         assert np.all(np.abs(pull) < 4.5), (obs, pull, "seed 11")
     import h5py
 
@@ -215,3 +220,19 @@ def test_vft_recovers_the_law_and_rejects_bad_files(tmp_path, capsys):
     bad.write_text("80,1.0\n90,0.5,0.1\n")
     code, out, err = run_cli(capsys, "vft", "--data", str(bad))
     assert code == 2 and "bad.csv:2: expected 2 or 3 columns" in err, err
+
+
+def test_version_broken_pipe_and_susceptibility_names(capsys):
+    """`--version`; `exact --json | head` ends quietly; exact reports chi (connected) and chi_full under two names."""
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.startswith("jaxrg ")
+    pipe = subprocess.run(f"{sys.executable} -m jaxrg.cli exact --L 4 --T 2 3 --json | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in pipe.stderr and "BrokenPipe" not in pipe.stderr, pipe.stderr
+    code, out, err = run_cli(capsys, "exact", "--L", "4", "--T", "2.0", "--json")
+    res = json.loads(out)
+    M, pm = exact.magnetization_distribution(4, np.array([2.0]))
+    m2, am = pm @ (M / 16) ** 2, pm @ np.abs(M / 16)
+    np.testing.assert_allclose(res["full_susceptibility"], 16 * m2 / 2.0, rtol=1e-10)
+    np.testing.assert_allclose(res["susceptibility"], 16 * (m2 - am**2) / 2.0, rtol=1e-10)

@@ -221,7 +221,9 @@ def test_moments_limits_and_binder_at_tc():
     assert 1.0 - moments.abs_magnetization[0] == pytest.approx(2 * math.exp(-8 / 0.3), rel=1e-3)
     assert moments.magnetization_sq[2] == pytest.approx(1 / 64, rel=1e-2)  # independent spins: <m^2> = 1/N
     assert 0.58 < moments.binder[1] < 0.62  # -> 0.61069 as L -> infinity
-    assert moments.susceptibility[1] == pytest.approx(64 * moments.magnetization_sq[1] / TC)
+    assert moments.full_susceptibility[1] == pytest.approx(64 * moments.magnetization_sq[1] / TC)
+    connected = 64 * (moments.magnetization_sq[1] - moments.abs_magnetization[1] ** 2) / TC
+    assert moments.susceptibility[1] == pytest.approx(connected)
 
 
 @pytest.mark.parametrize("T", [1.5, 2.0])

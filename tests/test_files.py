@@ -37,6 +37,8 @@ def test_simulation_tree_round_trip(tmp_path):
     import jaxrg
 
     r = jaxrg.simulate(4, [2.0, 3.0], sweeps=32, thermalize=4, chains=2, seed=1, sampler="metropolis")
+    assert repr(r).startswith("SimulationResult(L=4, T=[2., 3.]") and "int8[2, 2, 4, 4]" in repr(r)  # spins: shape
+    assert len(repr(r)) < 1500  # a summary, not the arrays
     files.write_hdf5(tmp_path / "s.h5", simulation.simulation_to_tree(r))
     back = simulation.simulation_from_tree(files.read_hdf5(tmp_path / "s.h5")[0])
     for a, b in zip(jax.tree.leaves(r), jax.tree.leaves(back)):
@@ -46,3 +48,36 @@ def test_simulation_tree_round_trip(tmp_path):
 def test_fingerprint_distinguishes_float_bits():
     assert files.fingerprint({"T": np.array([2.0, 2.5])}) != files.fingerprint({"T": np.array([2.0, 2.5 + 1e-15])})
     assert files.fingerprint({"a": 1, "b": [1.0]}) == files.fingerprint({"b": [1.0], "a": 1})
+
+
+def test_files_get_umask_permissions_and_stale_temporaries_go(tmp_path):
+    """Written files are 0666 & ~umask (0644 by default), not mkstemp's 0600; a killed write's .tmp is removed."""
+    import socket
+
+    old = os.umask(0o022)
+    live = tmp_path / f".r.h5.{socket.gethostname()}-{os.getppid()}.abc.tmp"  # a writer that is still running
+    live.write_bytes(b"in progress")
+    try:
+        stale = tmp_path / ".r.h5.x1y2z3.tmp"
+        stale.write_bytes(b"half-written")
+        files.write_hdf5(tmp_path / "r.h5", {"a": np.arange(3)})
+        files.write_text(tmp_path / "t.txt", "x")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "r.h5").st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "t.txt").st_mode & 0o777 == 0o644
+    assert sorted(os.listdir(tmp_path)) == sorted([live.name, "r.h5", "t.txt"])
+
+
+def test_read_hdf5_refuses_files_without_or_with_a_wrong_checksum(tmp_path):
+    with h5py.File(tmp_path / "plain.h5", "w") as f:
+        f["a"] = np.arange(3)
+    with pytest.raises(files.CorruptFileError, match="has no checksum"):
+        files.read_hdf5(tmp_path / "plain.h5")
+    files.write_hdf5(tmp_path / "r.h5", {"a": np.arange(3.0)}, attrs={"seed": 1})
+    with h5py.File(tmp_path / "r.h5", "r+") as f:  # a change that keeps the file valid HDF5
+        f["a"][1] = 7.0
+    with pytest.raises(files.CorruptFileError, match="checksum .* does not match.*delete it"):
+        files.read_hdf5(tmp_path / "r.h5")
+    with pytest.raises(files.PathError, match="directory"):
+        files.read_hdf5(tmp_path)

@@ -4,4 +4,5 @@ import sys
 
 from jaxrg.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (e.g. to check that every module imports) runs nothing
+    sys.exit(main())

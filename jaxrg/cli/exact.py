@@ -10,7 +10,8 @@ MOMENTS_MAX_L = 8
 
 OPTIONS = (
     Option("T", "floats", [2.0, 2.269185314213022, 2.6], "temperatures (J = k_B = 1)", minimum=0.01),
-    Option("L", "int", None, "side of the L x L torus (Kaufman); default: the infinite lattice (Onsager)", minimum=2),
+    Option("L", "int", None, "side of the L x L torus (Kaufman); default: the infinite lattice (Onsager)", minimum=2,
+           maximum=2**15),
 )
 
 
@@ -39,10 +40,12 @@ def execute(config: dict, ctx: Context) -> dict:
         title = f"{L} x {L} torus (Kaufman)"
         if L <= MOMENTS_MAX_L:
             m = exact.finite_lattice_moments(L, T)
-            result.update(abs_magnetization=m.abs_magnetization, binder=m.binder, susceptibility=m.susceptibility)
-            head += ["<|m|>", "U4", "chi"]
-            cols += [m.abs_magnetization, m.binder, m.susceptibility]
-            title += "; <|m|>, Binder U4 and chi = N<m^2>/T from the row transfer matrix"
+            result.update(abs_magnetization=m.abs_magnetization, binder=m.binder, susceptibility=m.susceptibility,
+                          full_susceptibility=m.full_susceptibility)
+            head += ["<|m|>", "U4", "chi", "chi_full"]
+            cols += [m.abs_magnetization, m.binder, m.susceptibility, m.full_susceptibility]
+            title += ("; <|m|>, Binder U4, chi = N(<m^2> - <|m|>^2)/T (connected, as in `jaxrg simulate`) and "
+                      "chi_full = N<m^2>/T from the row transfer matrix")
     lines = [f"exact 2D Ising, {title}", " ".join(f"{h:>18}" for h in head)]
     lines += [" ".join(f"{c[i]:18.12f}" for c in cols) for i in range(T.size)]
     ctx.out("\n".join(lines))
@@ -56,6 +59,6 @@ register(Command(
     execute=execute,
     description="Exact free energy, energy and heat capacity per spin of the 2D Ising model (J = k_B = 1) in float64: "
     "Onsager's solution (with the spontaneous magnetisation) for the infinite lattice, Kaufman's for the L x L torus, "
-    f"and for L <= {MOMENTS_MAX_L} also <|m|>, the Binder cumulant and the susceptibility from the row transfer "
-    "matrix.",
+    f"and for L <= {MOMENTS_MAX_L} also <|m|>, the Binder cumulant and the susceptibilities (susceptibility = "
+    "N(<m^2> - <|m|>^2)/T, full_susceptibility = N<m^2>/T) from the row transfer matrix.",
 ))

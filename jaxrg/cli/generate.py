@@ -5,9 +5,13 @@ from __future__ import annotations
 from jaxrg.cli import Command, Context, register
 from jaxrg.config import Option
 
+#: Sites generated per batch (about 40 bytes each at the peak): 2^24 sites keep a batch under 1 GB of memory.
+BATCH_SITES = 2**24
+
 OPTIONS = (
-    Option("size", "int", 256, "side of the generated configurations (a power of 2)", minimum=2),
-    Option("n", "int", 256, "number of configurations (>= 64: the jackknife uses blocks of >= 8)", minimum=64),
+    Option("size", "int", 256, "side of the generated configurations (a power of 2)", minimum=2, maximum=2**15),
+    Option("n", "int", 256, "number of configurations (>= 64: the jackknife uses blocks of >= 8)", minimum=64,
+           maximum=2**20),
     Option("seed", "int", 0, "seed", minimum=0),
     Option("model", "str", None, "generator file written by jaxrg.rg.inverse.save (default: the pretrained "
            "three-parameter generator shipped with jaxrg)"),
@@ -17,9 +21,42 @@ OPTIONS = (
 
 
 def _check(config: dict) -> None:
-    size = config["size"]
+    """Values, output paths and memory checked before any work."""
+    from jaxrg import files
+    from jaxrg.cli import check_memory
+
+    size, n = config["size"], config["n"]
     if size & (size - 1):
         raise ValueError(f"size must be a power of 2, got {size}")
+    if config["output"]:
+        files.check_writable_file(config["output"], "--output")
+        check_memory(2 * n * size * size + 40 * batch_size(size, n) * size * size,
+                     f"--output of {n} configurations of {size} x {size}", "lower n or size, or drop --output")
+    if config["picture"]:
+        files.check_writable_file(config["picture"], "--picture")
+
+
+def batch_size(size: int, n: int) -> int:
+    """Configurations generated at once: ``n`` if they fit in :data:`BATCH_SITES` sites, else fewer (at least 1)."""
+    return max(1, min(n, BATCH_SITES // (size * size)))
+
+
+def _batches(size: int, n: int, key, run, log):
+    """``run(key, b)`` over batches of ``b = batch_size(size, n)`` configurations (the last one padded: one compile).
+
+    The whole job's key is used as is when one batch holds everything, else batch ``i`` uses ``fold_in(key, i)``.
+    Returns the per-batch outputs, trimmed to ``n`` configurations in all.
+    """
+    import jax
+
+    b = batch_size(size, n)
+    count = -(-n // b)
+    out = []
+    for i in range(count):
+        out.append(run(key if count == 1 else jax.random.fold_in(key, i), b))
+        if count > 1 and ((i + 1) % max(1, count // 10) == 0 or i + 1 == count):
+            log(f"  {min((i + 1) * b, n)} of {n} configurations")
+    return out, count * b - n
 
 
 def execute(config: dict, ctx: Context) -> dict:
@@ -32,9 +69,13 @@ def execute(config: dict, ctx: Context) -> dict:
 
     _check(config)
     model = inverse.load(config["model"]) if config["model"] else inverse.load_pretrained()
+    size, n = config["size"], config["n"]
     key_levels, key_spins = jax.random.split(jax.random.key(config["seed"]))
-    ctx.log(f"jaxrg generate: {config['n']} configurations of {config['size']} x {config['size']}")
-    sizes, e, m = inverse.level_observables(model, config["size"], config["n"], key_levels)
+    ctx.log(f"jaxrg generate: {n} configurations of {size} x {size} (batches of {batch_size(size, n)})")
+    parts, pad = _batches(size, n, key_levels, lambda k, b: _measure(inverse, model, size, b, k), ctx.log)
+    sizes = parts[0][0]
+    e = np.concatenate([p[1] for p in parts], axis=1)[:, :n]
+    m = np.concatenate([p[2] for p in parts], axis=1)[:, :n]
     table: dict = {"sizes": np.asarray(sizes)}
     obs = [inverse.ensemble_observables(np.asarray(e[j]), np.asarray(m[j]), int(L)) for j, L in enumerate(sizes)]
     for name in ("energy", "abs_magnetization", "susceptibility", "binder"):
@@ -52,11 +93,25 @@ def execute(config: dict, ctx: Context) -> dict:
                      f"{v('abs_magnetization')} {v('susceptibility', 22)} {v('binder')}")
     ctx.out("\n".join(lines))
     if config["output"] or config["picture"]:
-        spins = np.asarray(inverse.generate(model, config["size"], config["n"], key_spins), np.int8)
         if config["output"]:
-            files.write_hdf5(config["output"], {"spins": spins, "levels": table, "params": result["params"]},
-                          attrs={"config": config, **files.environment_metadata()})
-            ctx.log(f"wrote {config['output']}")
+            spins = np.empty((n, size, size), np.int8)
+            parts, _ = _batches(size, n, key_spins, lambda k, b: np.asarray(inverse.generate(model, size, b, k)),
+                                ctx.log)
+            done = 0
+            for p in parts:
+                take = min(p.shape[0], n - done)
+                spins[done:done + take] = p[:take]
+                done += take
+            del parts
+        else:  # the picture shows the first configuration: generate the first batch only
+            spins = np.asarray(inverse.generate(model, size, batch_size(size, n), key_spins if batch_size(size, n) == n
+                                                else jax.random.fold_in(key_spins, 0)))[:1]
+        if config["output"]:
+            tree = {"spins": spins, "levels": table, "params": result["params"]}
+            attrs = {"config": config, **files.environment_metadata()}
+            where = files.write_with_fallback(config["output"], lambda p: files.write_hdf5(p, tree, attrs=attrs),
+                                              ctx.log)
+            ctx.log(f"wrote {where}")
         if config["picture"]:
             import matplotlib
 
@@ -67,11 +122,25 @@ def execute(config: dict, ctx: Context) -> dict:
             ax.imshow(spins[0], cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
             ax.set_axis_off()
             ax.set_title(f"generated {config['size']} x {config['size']} configuration at T_c")
-            with files.atomic_write(config["picture"], "wb") as f:
-                fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
-            plt.close(fig)
-            ctx.log(f"wrote {config['picture']}")
+
+            def save(path):
+                with files.atomic_write(path, "wb") as f:
+                    fig.savefig(f, format="png", dpi=100, bbox_inches="tight")
+
+            try:
+                where = files.write_with_fallback(config["picture"], save, ctx.log)
+            finally:
+                plt.close(fig)
+            ctx.log(f"wrote {where}")
     return result
+
+
+def _measure(inverse, model, size: int, b: int, key):
+    """Energies and magnetisations per level of ``b`` generated configurations, as numpy arrays."""
+    import numpy as np
+
+    sizes, e, m = inverse.level_observables(model, size, b, key)
+    return sizes, np.asarray(e), np.asarray(m)
 
 
 register(Command(

@@ -5,16 +5,20 @@ from __future__ import annotations
 from jaxrg.cli import Command, Context, register
 from jaxrg.config import Option
 
+#: Estimated peak bytes per site of one chain (float32 field, momentum, gradient, proposals and adaptation state).
+BYTES_PER_SITE = 64
+
 OPTIONS = (
-    Option("L", "int", 16, "lattice size (even)", minimum=4),
+    Option("L", "int", 16, "lattice size (even)", minimum=4, maximum=2**15),
     Option("kappa", "floats", [0.2], "hopping parameters"),
     Option("lam", "float", 0.0, "quartic coupling lambda (0: free field, needs |kappa| < 1/4)", minimum=0.0),
     Option("sampler", "str", "hmc", "sampler", choices=("hmc", "nuts", "metropolis")),
-    Option("sweeps", "int", 500, "trajectories (HMC/NUTS) or sweeps (Metropolis) after warmup", minimum=16),
+    Option("sweeps", "int", 500, "trajectories (HMC/NUTS) or sweeps (Metropolis) after warmup", minimum=16,
+           maximum=2**31 - 1),
     Option("thermalize", "int", 200, "warmup steps (step-size / mass-matrix adaptation for HMC/NUTS)", minimum=20),
-    Option("chains", "int", 4, "independent chains per kappa", minimum=1),
-    Option("measure_every", "int", 1, "steps between measurements", minimum=1),
-    Option("integration_steps", "int", 16, "leapfrog steps per HMC trajectory", minimum=1),
+    Option("chains", "int", 4, "independent chains per kappa", minimum=1, maximum=2**20),
+    Option("measure_every", "int", 1, "steps between measurements", minimum=1, maximum=2**31 - 1),
+    Option("integration_steps", "int", 16, "leapfrog steps per HMC trajectory", minimum=1, maximum=2**16),
     Option("seed", "int", 0, "seed of the run", minimum=0),
 )
 
@@ -25,8 +29,14 @@ def execute(config: dict, ctx: Context) -> dict:
 
     from jaxrg import phi4
 
+    from jaxrg.cli import check_memory
+
     kappa = np.asarray(config["kappa"], np.float64)
     lam = config["lam"]
+    L, chains = config["L"], config["chains"]
+    check_memory(kappa.size * chains * (BYTES_PER_SITE * L * L + 64 * (config["sweeps"] // config["measure_every"])),
+                 f"phi4 with L = {L}, {kappa.size} kappa x {chains} chains",
+                 "lower L, chains, the number of kappa values or sweeps")
     ctx.log(f"jaxrg phi4: L = {config['L']}, lambda = {lam}, {kappa.size} kappa, {config['sampler']}, "
             f"{config['chains']} chains x {config['sweeps']} steps")
     r = phi4.simulate(config["L"], kappa, lam=lam, sampler=config["sampler"], sweeps=config["sweeps"],

@@ -14,7 +14,8 @@ def _configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its checkpoints")
     parser.add_argument("--output-dir", default="runs", metavar="DIR", help="parent of run directories (default: runs)")
     parser.add_argument("--name", help="run directory name (default: <study name>-<UTC time stamp>)")
-    parser.add_argument("--show-default", action="store_true", help="print the default study config and exit")
+    parser.add_argument("--show-default", action="store_true",
+                        help="print the default study config, then every other settable key with its default, and exit")
     dist = parser.add_argument_group("multi-host (see docs/distributed.md)")
     dist.add_argument("--distributed", action="store_true",
                       help="start jax.distributed first: one process per host, all devices of all hosts share the run "
@@ -33,8 +34,9 @@ def execute(config: dict, ctx: Context) -> dict:
 
     args = ctx.args
     if args.show_default:
-        ctx.out(study.default_config_text())
-        return {"default_config": study.default_config_text()}
+        text = study.documented_default_config()
+        ctx.out(text)
+        return {"default_config": text}
     if args.resume and (args.config or args.name):
         raise ConfigError("--resume RUN_DIR continues a run with its own config: do not give CONFIG or --name")
     if getattr(args, "distributed", False):  # multi-host: every process runs this same command

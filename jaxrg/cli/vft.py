@@ -27,8 +27,12 @@ def read_relaxation_data(path: str):
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"data: no such file {path!r}")
+    try:
+        text_lines = p.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"data: {path} is not a text file ({e.reason} at byte {e.start})") from None
     rows = []
-    for number, line in enumerate(p.read_text().splitlines(), start=1):
+    for number, line in enumerate(text_lines, start=1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue

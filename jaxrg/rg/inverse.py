@@ -32,6 +32,7 @@ the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` r
 
 from __future__ import annotations
 
+import hashlib
 import importlib.resources
 import io
 import json
@@ -49,6 +50,7 @@ import optax
 from jax import Array
 
 from jaxrg import exact, files, ising, observables, rng
+from jaxrg._summary import summary_repr
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import majority_rule
 from jaxrg.sampling import wolff
@@ -428,6 +430,8 @@ class GeneratorTrainingResult(NamedTuple):
     loss: np.ndarray
     seconds: float
 
+    __repr__ = summary_repr  # one line: big arrays as dtype[shape]
+
 
 def _loss(params, static, pairs, idx, energy_target, energy_weight):
     """Mean cross-entropy over the level pairs (each level weighs equally per fine spin), plus the energy term."""
@@ -699,20 +703,36 @@ def _skeleton(header: dict):
     raise ValueError(f"unknown model kind {header['kind']!r}")
 
 
+def _digest(header: dict, weights: bytes) -> str:
+    """SHA-256 of a generator file's header (without its checksum) and weights."""
+    text = json.dumps({k: v for k, v in header.items() if k != "sha256"}, sort_keys=True)
+    return hashlib.sha256(text.encode() + b"\n" + weights).hexdigest()
+
+
 def save(path, model) -> None:
-    """Save a generator: a JSON header line naming the architecture, then ``eqx.tree_serialise_leaves`` (atomic)."""
+    """Save a generator: a JSON header line (architecture and SHA-256 checksum), then the weights (atomic).
+
+    The weights are ``eqx.tree_serialise_leaves``; the checksum covers the header and the weights.
+    """
     header = _header(model)
     buf = io.BytesIO()
-    buf.write((json.dumps(header) + "\n").encode())
     eqx.tree_serialise_leaves(buf, model)
+    weights = buf.getvalue()
+    header["sha256"] = _digest(header, weights)
     with files.atomic_write(path, "wb") as f:
-        f.write(buf.getvalue())
+        f.write((json.dumps(header) + "\n").encode() + weights)
 
 
-def _load_bytes(data: bytes):
+def _load_bytes(data: bytes, require_checksum: bool = False):
     newline = data.index(b"\n")
     header = json.loads(data[:newline].decode())
-    return eqx.tree_deserialise_leaves(io.BytesIO(data[newline + 1:]), _skeleton(header))
+    weights = data[newline + 1:]
+    if not isinstance(header, dict):
+        raise ValueError("the header is not a JSON object")
+    if "sha256" in header or require_checksum:
+        if header.get("sha256") != _digest(header, weights):
+            raise files.CorruptFileError("its SHA-256 checksum does not match its contents (damaged or truncated)")
+    return eqx.tree_deserialise_leaves(io.BytesIO(weights), _skeleton(header))
 
 
 def load(path):
@@ -721,16 +741,18 @@ def load(path):
     Raises:
         ValueError: the file does not exist, or is not a generator file written by :func:`save` (never unpickled:
             the header is JSON and the weights are read into the architecture the header names).
+        jaxrg.files.CorruptFileError: its checksum does not match (a damaged or truncated file).
     """
     if not os.path.isfile(path):
         raise ValueError(f"model: no such file {os.fspath(path)!r}")
     with open(path, "rb") as f:
         data = f.read()
     try:
-        return _load_bytes(data)
-    except Exception as e:  # malformed header, unknown architecture, truncated or mismatched weights
-        raise ValueError(f"model: {os.fspath(path)!r} is not a generator file written by jaxrg.rg.inverse.save "
-                         f"({type(e).__name__}: {e})") from None
+        return _load_bytes(data, require_checksum=True)
+    except Exception as e:  # bad checksum, malformed header, unknown architecture, truncated or mismatched weights
+        raise files.CorruptFileError(
+            f"model: {os.fspath(path)!r} is damaged or not a generator file written by jaxrg.rg.inverse.save "
+            f"({type(e).__name__}: {e}); save the generator again") from None
 
 
 def load_pretrained() -> SymmetricConvGenerator:

@@ -40,6 +40,7 @@ __all__ = [
     "SECTIONS",
     "register_section",
     "default_config_text",
+    "documented_default_config",
     "load_config",
     "run_study",
     "stage_seed",
@@ -127,6 +128,30 @@ def default_config_text() -> str:
     return importlib.resources.files("jaxrg").joinpath("data/default_study.toml").read_text()
 
 
+def documented_default_config() -> str:
+    """The default study config followed, table by table, by every other key that can be set (commented out).
+
+    What ``jaxrg run --show-default`` prints: uncommenting a line sets that key; every value shown is its default.
+    """
+    import tomllib
+
+    _load_sections()
+    text = default_config_text().rstrip("\n")
+    raw = tomllib.loads(text)
+    lines = [text, "", "# ---- every other key that can be set, with its default (uncomment to change it) ----"]
+    for table, options in (("study", STUDY_OPTIONS), *((k, sec.options) for k, sec in SECTIONS.items())):
+        given = raw.get(table, {})
+        rest = [o for o in options if o.name not in given]
+        if not rest:
+            continue
+        absent = "" if table in raw else "  (not in the default study: add the table to run it)"
+        lines += ["", f"# [{table}]{absent}"]
+        for o in rest:
+            value = "(unset)" if o.default is None else _toml_value(o.default)
+            lines.append(f"# {o.name} = {value}  # {o.help}")
+    return "\n".join(lines) + "\n"
+
+
 def load_config(path: str | Path | None = None) -> dict[str, dict]:
     """Read and check a study config (the embedded default when ``path`` is None).
 
@@ -190,8 +215,14 @@ def config_to_toml(config: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def _read_stage(path: Path, stage: Stage) -> dict:
-    tree, attrs = files.read_hdf5(path)
+def _read_stage(path: Path, stage: Stage, log: Callable[[str], None]) -> dict | None:
+    """A finished stage's results, or None (the file is removed) when the file is damaged and must be recomputed."""
+    try:
+        tree, attrs = files.read_hdf5(path)
+    except files.CorruptFileError as e:
+        log(f"{stage.name}: {e}; recomputing the stage")
+        path.unlink(missing_ok=True)
+        return None
     if attrs.get("fingerprint") != stage.fingerprint:
         raise CheckpointError(
             f"{path} was written by a different configuration (stage fingerprint mismatch): "
@@ -228,12 +259,19 @@ def run_study(
         run_dir = Path(resume)
         if not (run_dir / "config.toml").is_file():
             raise ConfigError(f"--resume {run_dir}: not a jaxrg run directory (no config.toml)")
+        files.check_writable_directory(run_dir, "run directory")
         config = load_config(run_dir / "config.toml")
+        for d in (run_dir, run_dir / "stages", run_dir / "figures", *sorted(run_dir.glob("checkpoints/*"))):
+            for p in files.remove_stale_temporaries(d):
+                log(f"removed {p} (left by an interrupted write)")
         log(f"resuming {run_dir}")
     else:
         if config is None:
             config = load_config(None)
         name = name or f"{config['study']['name']}-{files.utc_timestamp()}"
+        if not name or "/" in name or name in (".", ".."):
+            raise ConfigError(f"run name {name!r} must be a plain directory name (no '/')")
+        files.check_writable_directory(output_dir, "output directory")
         try:
             run_dir = files.new_run_directory(output_dir, name)
         except FileExistsError:
@@ -241,9 +279,22 @@ def run_study(
                 f"run directory {Path(output_dir) / name} exists: resume it with --resume, or choose another --name"
             ) from None
         files.write_text(run_dir / "config.toml", config_to_toml(config))
-        log(f"run directory {run_dir}")
-    seed = config["study"]["seed"]
+        log(f"run directory {run_dir} (if stopped, continue with: jaxrg run --resume {run_dir})")
+    try:
+        return _run_sections(config, run_dir, t0, progress, log)
+    except KeyboardInterrupt as e:
+        e.add_note(f"continue with: jaxrg run --resume {run_dir}")
+        raise
+    except OSError as e:  # a file-system fault during the work: finished stages are on disk already
+        e.add_note(f"finished stages are kept in {run_dir / 'stages'}; after fixing the cause, continue with: "
+                   f"jaxrg run --resume {run_dir}")
+        raise
 
+
+def _run_sections(config: dict[str, dict], run_dir: Path, t0: float, progress: bool,
+                  log: Callable[[str], None]) -> tuple[Path, dict]:
+    """Run every section's stages (reading back finished ones), analyse, and write results, report and figures."""
+    seed = config["study"]["seed"]
     results: dict[str, dict] = {}
     for sec_name, section in SECTIONS.items():
         if sec_name not in config:
@@ -253,9 +304,11 @@ def run_study(
         for stage in section.stages(cfg, seed):
             stage_file = run_dir / "stages" / f"{stage.name}.h5"
             if stage_file.exists():
-                stage_results[stage.name] = _read_stage(stage_file, stage)
-                log(f"{stage.name}: done earlier, read back")
-                continue
+                tree = _read_stage(stage_file, stage, log)
+                if tree is not None:
+                    stage_results[stage.name] = tree
+                    log(f"{stage.name}: done earlier, read back")
+                    continue
             ckpt = run_dir / "checkpoints" / stage.name
             ckpt.mkdir(parents=True, exist_ok=True)
             ts = time.perf_counter()

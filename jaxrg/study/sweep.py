@@ -139,19 +139,19 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
         curves[f"L{L}"] = {"energy": fl.energy[T.size:], "heat_capacity": fl.heat_capacity[T.size:]}
         if L <= EXACT_MOMENTS_MAX_L:
             mo = exact.finite_lattice_moments(L, np.concatenate([T, Tm]))
-            ex.update(abs_magnetization=mo.abs_magnetization[: T.size], susceptibility=mo.susceptibility_abs[: T.size],
-                      binder=mo.binder[: T.size], susceptibility_full=mo.susceptibility[: T.size])
+            ex.update(abs_magnetization=mo.abs_magnetization[: T.size], susceptibility=mo.susceptibility[: T.size],
+                      binder=mo.binder[: T.size], full_susceptibility=mo.full_susceptibility[: T.size])
             curves[f"L{L}"].update(abs_magnetization=mo.abs_magnetization[T.size:],
-                                   susceptibility=mo.susceptibility_abs[T.size:], binder=mo.binder[T.size:])
+                                   susceptibility=mo.susceptibility[T.size:], binder=mo.binder[T.size:])
         chi, dchi = observables.full_susceptibility(tr["timeseries"]["magnetization"], int(tr["L"]), tr["T"])
         pulls = {}
         for obs, val in ex.items():
-            if obs == "susceptibility_full":
+            if obs == "full_susceptibility":
                 mean, err = chi, dchi
             else:
                 mean, err = tr[obs]["mean"], tr[obs]["error"]
             pulls[obs] = (np.asarray(mean, np.float64) - val) / np.asarray(err, np.float64)
-        out[f"L{L}"] = {"exact": ex, "pull": pulls, "susceptibility_full": {"mean": chi, "error": dchi}}
+        out[f"L{L}"] = {"exact": ex, "pull": pulls, "full_susceptibility": {"mean": chi, "error": dchi}}
 
     blocks = cfg["jackknife_blocks"]
     series = {L: (L, T, tr["timeseries"]["energy"], tr["timeseries"]["magnetization"]) for L, tr in zip(Ls, trees)}
@@ -186,8 +186,8 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
                                       "chi2_dof": np.asarray(heights.chi2_per_dof), "exact": GAMMA_OVER_NU}
 
     ic = int(np.argmin(np.abs(T - T_C)))
-    chi = np.array([out[f"L{L}"]["susceptibility_full"]["mean"][ic] for L in Ls])
-    dchi = np.array([out[f"L{L}"]["susceptibility_full"]["error"][ic] for L in Ls])
+    chi = np.array([out[f"L{L}"]["full_susceptibility"]["mean"][ic] for L in Ls])
+    dchi = np.array([out[f"L{L}"]["full_susceptibility"]["error"][ic] for L in Ls])
     p, dp, a, chi2 = _power_law(Ls, chi, dchi)
     chi_abs = np.array([tr["susceptibility"]["mean"][ic] for tr in trees])
     dchi_abs = np.array([tr["susceptibility"]["error"][ic] for tr in trees])
@@ -375,7 +375,7 @@ def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
     for k, L in enumerate(Ls):
         tr, c = res[f"sweep-L{L}"], colors[k % len(colors)]
         x = (T / T_C - 1.0) * L  # nu = 1
-        chi = a[f"L{L}"]["susceptibility_full"]
+        chi = a[f"L{L}"]["full_susceptibility"]
         axes[0].errorbar(x, chi["mean"] * L**-GAMMA_OVER_NU, chi["error"] * L**-GAMMA_OVER_NU, fmt="o", ms=3,
                          color=c, label=f"L={L}")
         axes[1].errorbar(x, tr["binder"]["mean"], tr["binder"]["error"], fmt="o", ms=3, color=c, label=f"L={L}")

@@ -13,6 +13,7 @@ import numpy as np
 import optax
 from jax import Array
 
+from jaxrg._summary import summary_repr
 from jaxrg.rg.flow.data import FlowData, blocked_data
 from jaxrg.rg.flow.losses import EnumerationTable, cd_loss, enumeration_table, exact_loss
 from jaxrg.rg.flow.model import FlowModel
@@ -69,6 +70,8 @@ class FlowTrainingResult(NamedTuple):
     flow: FlowModel
     data: FlowData
     loss_history: np.ndarray
+
+    __repr__ = summary_repr  # one line: big arrays as dtype[shape]
 
 
 def _validate_config(config: TrainingConfig) -> None:
