@@ -366,8 +366,12 @@ def test_random_flag_values_exit_0_or_2(command, data, monkeypatch, tmp_path_fac
         i = argv.index("--L") + 1
         if i < len(argv) and argv[i].isdigit() and 64 < int(argv[i]) <= MAX_SIDE:
             argv[i] = "64"
+    cwd = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("cwd"))  # relative output paths land in a scratch directory
-    code, err = run_main(argv + ["--quiet"])
+    try:
+        code, err = run_main(argv + ["--quiet"])
+    finally:
+        os.chdir(cwd)  # later tests read files relative to the repository
     assert code in (0, 2, "work"), (argv, code, err)
     assert "Traceback" not in err
     TALLY[f"flags {command}: {code}"] += 1
@@ -440,8 +444,7 @@ sweeps = 20000
 thermalize = 16
 chains = 2
 chunk_size = 1
-fit_points = 4
-bootstrap = 20
+jackknife_blocks = 4
 """
 
 
