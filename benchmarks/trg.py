@@ -88,7 +88,10 @@ def atomic_json_update(path, section, payload):
     if os.path.exists(path):
         with open(path) as fh:
             data = json.load(fh)
-    data[section] = payload
+    if isinstance(data.get(section), dict) and isinstance(payload, dict):
+        data[section].update(payload)  # keep the entries of other methods from earlier runs
+    else:
+        data[section] = payload
     data["host"] = {"hostname": socket.gethostname(), "platform": platform.platform(),
                     "processor": platform.processor(), "cpu_count": os.cpu_count(),
                     "jax": jax.__version__, "backend": jax.default_backend(),
