@@ -43,7 +43,6 @@ __all__ = [
     "trg_step",
     "btrg_step",
     "hotrg_step",
-    "coarse_grain",
     "network_trace",
 ]
 
@@ -303,30 +302,3 @@ def coarse_grain_network(K: Array, h: Array, chi: int, steps: int, scheme: Schem
 
     (tensor, weights), rest = jax.lax.scan(body, (tensor, weights), None, length=steps)
     return jnp.concatenate([log_norm[None], rest]), tensor, weights
-
-
-def coarse_grain(K: Array, h: Array = 0.0, *, chi: int, steps: int, method: Scheme | str = "trg",
-                 broadening: float = DEFAULT_BROADENING) -> tuple[Array, Array]:
-    """Coarse-grain the Ising network ``steps`` times, normalising after every step.
-
-    Pure function of ``(K, h)`` (jit, vmap and grad work); ``chi``, ``steps``, ``method`` are static.
-    The site tensor is zero-padded to bond dimension ``chi`` so that all steps run in one ``lax.scan`` with one
-    compiled body (exactly the same network; the first steps cost as much as the later ones).
-
-    Args:
-        K: coupling J/T > 0, scalar.
-        h: reduced field, scalar.
-        chi: bond dimension (static).
-        steps: number of coarse-graining steps, each halving the number of tensors (static).
-        method: a name in :data:`jaxrg.rg.trg.METHODS` or a scheme instance (e.g. ``BTRG(k=-0.3)``).
-        broadening: relative Lorentzian width of the SVD derivative (static).
-
-    Returns:
-        ``(log_norms, tensor)``: ``log_norms[k] = ln c_k``, shape ``(steps + 1,)`` (``k = 0`` is the site tensor),
-        and the tensor after the last step, shape ``(chi, chi, chi, chi)``: Frobenius-normalised, with the square
-        roots of the bond weights (BTRG) absorbed into its legs, so that it alone represents the network.
-    """
-    from jaxrg.rg.trg._checks import check_method
-
-    log_norms, tensor, weights = coarse_grain_network(K, h, chi, steps, check_method(method), broadening)
-    return log_norms, absorb_weights(tensor, weights)

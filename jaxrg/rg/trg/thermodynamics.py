@@ -43,9 +43,9 @@ from jax import Array
 
 from jaxrg.rg._svd import DEFAULT_BROADENING
 from jaxrg.rg.trg import _checks
-from jaxrg.rg.trg.network import Scheme, coarse_grain_network, network_trace
+from jaxrg.rg.trg.network import Scheme, absorb_weights, coarse_grain_network, network_trace
 
-__all__ = ["TRGThermodynamics", "trg_log_partition", "trg_free_energy", "trg_thermodynamics"]
+__all__ = ["TRGThermodynamics", "coarse_grain", "trg_log_partition", "trg_free_energy", "trg_thermodynamics"]
 
 
 def default_symmetry_breaking_field(steps: int) -> float:
@@ -68,6 +68,33 @@ class TRGThermodynamics(NamedTuple):
     energy: Array
     heat_capacity: Array
     magnetization: Array
+
+
+def coarse_grain(K: Array, h: Array = 0.0, *, chi: int, steps: int, method: Scheme | str = "trg",
+                 broadening: float = DEFAULT_BROADENING) -> tuple[Array, Array]:
+    """Coarse-grain the Ising network ``steps`` times, normalising after every step.
+
+    Pure function of ``(K, h)`` (jit, vmap and grad work); ``chi``, ``steps``, ``method`` are static.
+    The site tensor is zero-padded to bond dimension ``chi`` so that all steps run in one ``lax.scan`` with one
+    compiled body (exactly the same network; the first steps cost as much as the later ones).
+
+    Args:
+        K: coupling J/T > 0, scalar.
+        h: reduced field, scalar.
+        chi: bond dimension (static).
+        steps: number of coarse-graining steps, each halving the number of tensors (static).
+        method: a name in :data:`jaxrg.rg.trg.METHODS` or a scheme instance (e.g. ``BTRG(k=-0.3)``).
+        broadening: relative Lorentzian width of the SVD derivative (static).
+
+    Returns:
+        ``(log_norms, tensor)``: ``log_norms[k] = ln c_k``, shape ``(steps + 1,)`` (``k = 0`` is the site tensor),
+        and the tensor after the last step, shape ``(chi, chi, chi, chi)``: Frobenius-normalised, with the square
+        roots of the bond weights (BTRG) absorbed into its legs, so that it alone represents the network.
+    """
+    chi, steps, scheme = _checks.check_chi(chi), _checks.check_steps(steps), _checks.check_method(method)
+    broadening = _checks.check_broadening(broadening)
+    log_norms, tensor, weights = coarse_grain_network(K, h, chi, steps, scheme, broadening)
+    return log_norms, absorb_weights(tensor, weights)
 
 
 def log_partition(K, h, chi: int, steps: int, scheme: Scheme, broadening: float) -> Array:
