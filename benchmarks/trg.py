@@ -1,7 +1,8 @@
-"""TRG / HOTRG benchmark: accuracy goals of issue 5 and cost per coarse-graining step vs chi (jax vs numpy).
+"""Tensor-network RG benchmark: TRG, HOTRG, BTRG, Gilt-TRG accuracy at K_c, thermodynamics, scaling dimensions step by
+step, and cost per coarse-graining step vs chi (jax vs numpy for TRG / HOTRG).
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/trg.py [--sections accuracy,heat,scaling,timing] [--chis 8,16,32,48] [--reps 3]
+    .venv/bin/python benchmarks/trg.py [--sections accuracy,heat,scaling,gilt,timing] [--chis 8,16,32,48] [--reps 3]
 
 Writes benchmarks/results/trg-<host>.json (merged with an existing file, section by section, atomically).
 Timing: one jit-compiled step (compile excluded) and the same algorithm in plain numpy (np.linalg.svd, np.einsum
@@ -25,13 +26,15 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
+import jax
 
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 from jaxrg import exact  # noqa: E402
 from jaxrg.rg import trg  # noqa: E402
+from jaxrg.rg.trg import network  # noqa: E402
+from jaxrg.rg.trg._checks import check_method  # noqa: E402
 
 KC = exact.CRITICAL_COUPLING
 
@@ -85,7 +88,10 @@ def atomic_json_update(path, section, payload):
     if os.path.exists(path):
         with open(path) as fh:
             data = json.load(fh)
-    data[section] = payload
+    if isinstance(data.get(section), dict) and isinstance(payload, dict):
+        data[section].update(payload)  # keep the entries of other methods from earlier runs
+    else:
+        data[section] = payload
     data["host"] = {"hostname": socket.gethostname(), "platform": platform.platform(),
                     "processor": platform.processor(), "cpu_count": os.cpu_count(),
                     "jax": jax.__version__, "backend": jax.default_backend(),
@@ -96,28 +102,43 @@ def atomic_json_update(path, section, payload):
     os.replace(tmp, path)
 
 
+def scheme_step(method, chi):
+    """The jitted, normalising step of a method on the network ``(tensor, weights)``."""
+    scheme = check_method(method)
+
+    def step(t, w):
+        t, w = scheme.step(t, w, chi, 1e-8)
+        t, ln = network.normalise(t)
+        return t, w, ln
+
+    return jax.jit(step)
+
+
 def input_tensor(chi, method):
-    """A realistic chi-dimensional tensor: coarse-grain at K_c until all legs reach chi."""
-    t, _ = trg._normalise(trg.ising_site_tensor(jnp.asarray(KC), 0.0))
-    step = trg._STEPS[method]
+    """A realistic chi-dimensional network ``(tensor, weights)``: coarse-grain at K_c until all legs reach chi."""
+    t, _ = network.normalise(network.ising_site_tensor(jnp.asarray(KC), 0.0))
+    w = jnp.ones((2, t.shape[0]))
+    scheme = check_method(method)
     for _ in range(12):
-        t, _ = trg._normalise(step(t, chi))
+        t, w = scheme.step(t, w, chi, 1e-8)
+        t, _ = network.normalise(t)
         if all(d == chi for d in t.shape):
             break
-    return t
+    return t, w
 
 
 def lnz_by_steps(K, chi, method, steps):
     """ln Z / N of the torus of 2^n sites for n = 0..steps, from one coarse-graining run (jitted steps, the
     library's padded tensors and step functions); entry ``steps`` is trg_log_partition(K, chi=chi, steps=steps)."""
-    step = jax.jit(lambda t: trg._normalise(trg._STEPS[method](t, chi)))
-    t, ln = trg._normalise(trg._padded_site_tensor(jnp.asarray(K), 0.0, chi))
+    step = scheme_step(method, chi)
+    t, ln = network.normalise(network.padded_site_tensor(jnp.asarray(K), 0.0, chi))
+    w = jnp.ones((2, chi))
     total, out = float(ln), []
     for n in range(steps + 1):
         if n:
-            t, ln = step(t)
+            t, w, ln = step(t, w)
             total += 0.5**n * float(ln)
-        out.append(total + 0.5**n * float(jnp.log(jnp.abs(jnp.einsum("ijij->", t)))))
+        out.append(total + 0.5**n * float(jnp.log(jnp.abs(network.network_trace(t, w)))))
     return np.asarray(out)
 
 
@@ -179,68 +200,102 @@ def section_scaling(out, args):
         atomic_json_update(out, "scaling_dimensions_at_Kc", res)
 
 
+def section_gilt(out, args):
+    """Scaling dimensions step by step at K_c: Gilt-TRG against plain TRG at the same chi (Gu-Wen 2x1 transfer
+    matrix); the longest run of consecutive steps with |x_sigma - 1/8| <= 1e-3, |x_eps - 1| <= 5e-3 and
+    |c - 1/2| <= 0.01."""
+    res = {}
+    for chi in [int(c) for c in args.gilt_chis.split(",")]:
+        for name, method in [("trg", "trg")] + [(f"gilt-trg_eps{e}", trg.GiltTRG(epsilon=float(e)))
+                                                for e in args.gilt_epsilons.split(",")]:
+            t0 = time.perf_counter()
+            spec = trg.trg_scaling_dimensions(chi=chi, steps=args.gilt_steps, method=method, num=4)
+            x = spec.scaling_dimensions
+            good = ((np.abs(x[:, 0] - 0.125) <= 1e-3) & (np.abs(x[:, 1] - 1.0) <= 5e-3)
+                    & (np.abs(spec.central_charge - 0.5) <= 0.01))
+            run, best = 0, 0
+            for g in good:
+                run = run + 1 if g else 0
+                best = max(best, run)
+            res[f"{name}_chi{chi}"] = {"step": spec.step.tolist(), "central_charge": spec.central_charge.tolist(),
+                                       "x_sigma": x[:, 0].tolist(), "x_epsilon": x[:, 1].tolist(),
+                                       "x_3": x[:, 2].tolist(), "within_goal": good.tolist(),
+                                       "longest_run_within_goal": best, "seconds": time.perf_counter() - t0,
+                                       "load_average_1min": os.getloadavg()[0]}
+            print(name, chi, "longest run", best, f"{time.perf_counter() - t0:.1f} s", flush=True)
+            for n, c, xs in zip(spec.step, spec.central_charge, x):
+                print(f"  {n:3d}  c = {c:.5f}  x = {xs[0]:.5f} {xs[1]:.5f} {xs[2]:.5f}", flush=True)
+            atomic_json_update(out, "gilt_scaling_by_step_at_Kc", res)
+
+
 def section_timing(out, args):
-    """Time per step, jax (jit, compile excluded) and numpy on the same tensor, repetitions interleaved so both see
-    the same host load; min and median reported, exponents fitted to the minima (least disturbed by other jobs)."""
+    """Time per step, jax (jit, compile excluded) and, for TRG and HOTRG, numpy on the same tensor, repetitions
+    interleaved so both see the same host load; min and median reported, exponents fitted to the minima (least
+    disturbed by other jobs). Peak memory: XLA's memory analysis of the compiled step (arguments, output, temps)."""
     res = {}
     for method in args.timing_methods.split(","):
         rows = []
+        baseline = NP_STEPS.get(method)
         for chi in [int(c) for c in args.chis.split(",")]:
-            t = input_tensor(chi, method)
-            step = jax.jit(lambda x, _chi=chi, _m=method: trg._STEPS[_m](x, _chi))
-            compiled = step.lower(t).compile()
+            t, w = input_tensor(chi, method)
+            compiled = scheme_step(method, chi).lower(t, w).compile()
             mem = compiled.memory_analysis()
             jax_bytes = None if mem is None else int(mem.temp_size_in_bytes + mem.argument_size_in_bytes
                                                       + mem.output_size_in_bytes)
-            compiled(t).block_until_ready()
+            jax.block_until_ready(compiled(t, w))
             tn = np.asarray(t)
             reps = args.reps if chi <= 32 else max(2, args.reps - 1)
             jt, nt = [], []
             load_before = os.getloadavg()[0]
             for _ in range(reps):
                 t0 = time.perf_counter()
-                compiled(t).block_until_ready()
+                jax.block_until_ready(compiled(t, w))
                 jt.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                ref = NP_STEPS[method](tn, chi)
-                nt.append(time.perf_counter() - t0)
-            tracemalloc.start()
-            NP_STEPS[method](tn, chi)
-            _, np_peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-            got = np.asarray(compiled(t))
-            # same algorithm: the coarse tensors agree up to the SVD gauge, so compare gauge-invariant norms
-            agree = abs(np.linalg.norm(got) / np.linalg.norm(ref) - 1)
+                if baseline is not None:
+                    t0 = time.perf_counter()
+                    baseline(tn, chi)
+                    nt.append(time.perf_counter() - t0)
             row = {"chi": chi, "reps": reps, "jax_seconds_min": float(np.min(jt)),
-                   "jax_seconds_median": float(np.median(jt)), "jax_seconds": jt,
-                   "numpy_seconds_min": float(np.min(nt)), "numpy_seconds_median": float(np.median(nt)),
-                   "numpy_seconds": nt, "numpy_over_jax_min": float(np.min(nt) / np.min(jt)),
-                   "jax_peak_bytes_xla": jax_bytes, "numpy_peak_bytes_tracemalloc": int(np_peak),
-                   "norm_relative_difference": float(agree),
+                   "jax_seconds_median": float(np.median(jt)), "jax_seconds": jt, "jax_peak_bytes_xla": jax_bytes,
                    "load_average_1min": [load_before, os.getloadavg()[0]]}
+            if baseline is not None:
+                tracemalloc.start()
+                ref = baseline(tn, chi)
+                _, np_peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+                _, _, log_norm = compiled(t, w)
+                # same algorithm: the coarse tensors agree up to the SVD gauge, so compare their (invariant) norms
+                agree = abs(float(log_norm) - np.log(np.linalg.norm(ref)))
+                row.update({"numpy_seconds_min": float(np.min(nt)), "numpy_seconds_median": float(np.median(nt)),
+                            "numpy_seconds": nt, "numpy_over_jax_min": float(np.min(nt) / np.min(jt)),
+                            "numpy_peak_bytes_tracemalloc": int(np_peak), "log_norm_difference": agree})
             rows.append(row)
             print(method, row, flush=True)
             chis = np.array([r["chi"] for r in rows], float)
             fit = {}
             for impl in ("jax", "numpy"):
-                times = np.array([r[f"{impl}_seconds_min"] for r in rows])
-                if len(rows) >= 2:
+                if len(rows) >= 2 and all(f"{impl}_seconds_min" in r for r in rows):
+                    times = np.array([r[f"{impl}_seconds_min"] for r in rows])
                     fit[f"{impl}_exponent_all"] = float(np.polyfit(np.log(chis), np.log(times), 1)[0])
                     fit[f"{impl}_exponent_two_largest"] = float(np.polyfit(np.log(chis[-2:]), np.log(times[-2:]),
                                                                            1)[0])
             res[method] = {"rows": rows, "fitted_cost_exponent_from_minima": fit,
-                           "expected_exponent": 6 if method == "trg" else 7}
+                           "expected_exponent": 7 if method == "hotrg" else 6}
             atomic_json_update(out, "time_per_step", res)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--sections", default="accuracy,heat,scaling,timing")
+    p.add_argument("--sections", default="accuracy,heat,scaling,gilt,timing")
     p.add_argument("--chis", default="8,16,32,48")
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--timing-methods", default="trg,hotrg")
-    p.add_argument("--heat-methods", default="trg,hotrg")
-    p.add_argument("--accuracy-cases", default="trg:8,trg:16,trg:24,trg:32,hotrg:8,hotrg:16,hotrg:24",
+    p.add_argument("--timing-methods", default="trg,hotrg,btrg,gilt-trg")
+    p.add_argument("--heat-methods", default="trg,hotrg,btrg")
+    p.add_argument("--gilt-chis", default="16,24")
+    p.add_argument("--gilt-epsilons", default="1e-5")
+    p.add_argument("--gilt-steps", type=int, default=24)
+    p.add_argument("--accuracy-cases", default="trg:8,trg:16,trg:24,trg:32,hotrg:8,hotrg:16,hotrg:24,btrg:8,btrg:16,"
+                   "btrg:24,btrg:32",
                    help="method:chi pairs for the accuracy section")
     p.add_argument("--heat-steps", type=int, default=20,
                    help="coarse-graining steps for the heat section (2^20 sites: converged off T_c, xi < 10)")
@@ -250,7 +305,7 @@ def main():
                                    f"trg-{socket.gethostname()}.json")
     for name in args.sections.split(","):
         t0 = time.perf_counter()
-        {"accuracy": section_accuracy, "heat": section_heat, "scaling": section_scaling,
+        {"accuracy": section_accuracy, "heat": section_heat, "scaling": section_scaling, "gilt": section_gilt,
          "timing": section_timing}[name](out, args)
         print(f"[{name}] {time.perf_counter() - t0:.1f} s -> {out}", flush=True)
 

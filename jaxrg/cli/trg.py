@@ -9,7 +9,8 @@ OPTIONS = (
     Option("T", "floats", [2.0, 2.269185314213022, 2.6], "temperatures (J = k_B = 1)", minimum=0.0,
            exclusive_minimum=True),
     Option("chi", "int", 16, "bond dimension", minimum=2),
-    Option("method", "str", "trg", "tensor-network scheme", choices=("trg", "hotrg")),
+    Option("method", "str", "trg", "tensor-network scheme (btrg: bond-weighted TRG; gilt-trg: Gilt-TNR on TRG)",
+           choices=("trg", "hotrg", "btrg", "gilt-trg")),
     Option("steps", "int", None, "coarse-graining steps (default: converged to the infinite lattice)", minimum=1),
     Option("h", "float", 0.0, "magnetic field (units of J)"),
     Option("scaling_steps", "int", 0, "also print c and scaling dimensions at K_c over this many RG steps", minimum=0),
@@ -58,9 +59,10 @@ def execute(config: dict, ctx: Context) -> dict:
 
 register(Command(
     name="trg",
-    help="tensor-network RG (TRG, HOTRG) free energy vs Onsager, critical scaling dimensions",
+    help="tensor-network RG (TRG, HOTRG, BTRG, Gilt-TRG) free energy vs Onsager, critical scaling dimensions",
     options=OPTIONS,
     execute=execute,
-    description="Free energy per spin of the infinite 2D Ising lattice by Levin-Nave TRG or HOTRG at bond dimension "
+    description="Free energy per spin of the infinite 2D Ising lattice by Levin-Nave TRG, HOTRG, bond-weighted TRG "
+    "(Adachi, Okubo, Todo) or Gilt-TNR on TRG (Hauru, Delcamp, Mizera) at bond dimension "
     "chi, in float64, against Onsager's exact result; optionally the central charge and scaling dimensions at K_c.",
 ))

@@ -15,10 +15,12 @@ from jaxrg import files
 from jaxrg.config import Option
 from jaxrg.study import Section, Stage, register_section
 
-T_C = 2.0 / np.log1p(np.sqrt(2.0))
+#: the schemes of :data:`jaxrg.rg.trg.METHODS` (listed here so that reading the options imports no JAX)
+METHODS = ("trg", "hotrg", "btrg", "gilt-trg")
 
 OPTIONS = (
-    Option("method", "str", "trg", "tensor-network scheme", choices=("trg", "hotrg")),
+    Option("method", "str", "btrg", "tensor-network scheme (btrg: bond-weighted TRG, the most accurate at TRG cost)",
+           choices=METHODS),
     Option("chi", "int", 16, "bond dimension", minimum=2),
     Option("steps", "int", None, "coarse-graining steps (default: converged to the infinite lattice)", minimum=1),
     Option("T_min", "float", 1.8, "lowest temperature", minimum=0.0, exclusive_minimum=True),
@@ -32,7 +34,9 @@ def temperatures(cfg: dict) -> np.ndarray:
     """The grid, with the exact T_c added."""
     if cfg["T_max"] < cfg["T_min"]:
         raise ValueError(f"[trg].T_max must be >= T_min, got T_min={cfg['T_min']}, T_max={cfg['T_max']}")
-    return np.unique(np.append(np.linspace(cfg["T_min"], cfg["T_max"], cfg["n_T"]), T_C))
+    from jaxrg.exact import CRITICAL_TEMPERATURE
+
+    return np.unique(np.append(np.linspace(cfg["T_min"], cfg["T_max"], cfg["n_T"]), CRITICAL_TEMPERATURE))
 
 
 def _check(cfg: dict) -> None:
@@ -69,7 +73,7 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
     T = np.asarray(tr["T"])
     f_exact = exact.infinite_lattice(T).free_energy
     rel = np.asarray(tr["free_energy"]) / f_exact - 1.0
-    ic = int(np.argmin(np.abs(T - T_C)))
+    ic = int(np.argmin(np.abs(T - exact.CRITICAL_TEMPERATURE)))
     return {"free_energy_exact": f_exact, "relative_error": rel, "max_abs_relative_error": np.max(np.abs(rel)),
             "relative_error_at_T_c": rel[ic]}
 
@@ -97,7 +101,7 @@ def report(cfg: dict, res: dict) -> str:
         f"Largest relative error |f/f_exact - 1| = {float(a['max_abs_relative_error']):.2e}; "
         f"at T_c: {float(a['relative_error_at_T_c']):+.2e}.",
         "",
-        "| T | f (TRG) | f (Onsager) | relative error |",
+        f"| T | f ({cfg['method']}) | f (Onsager) | relative error |",
         "|---|---|---|---|",
     ]
     for T, f, fe, r in zip(tr["T"], tr["free_energy"], a["free_energy_exact"], a["relative_error"]):
@@ -125,12 +129,14 @@ def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from jaxrg.exact import CRITICAL_TEMPERATURE
+
     tr, a = res["trg"], res["analysis"]
     fig, ax = plt.subplots(figsize=(6.5, 4.2), constrained_layout=True)
     ax.semilogy(tr["T"], np.maximum(np.abs(a["relative_error"]), 1e-17), "o-", ms=4)
-    ax.axvline(T_C, color="k", lw=0.8, ls="--", label="exact T_c")
+    ax.axvline(CRITICAL_TEMPERATURE, color="k", lw=0.8, ls="--", label="exact T_c")
     ax.set_xlabel("T")
-    ax.set_ylabel("|f_TRG / f_Onsager - 1|")
+    ax.set_ylabel(f"|f_{cfg['method']} / f_Onsager - 1|")
     ax.set_title(f"{cfg['method'].upper()} free energy, chi = {cfg['chi']}")
     ax.legend()
     fig.savefig(figure_dir / "trg_free_energy.png", dpi=110)

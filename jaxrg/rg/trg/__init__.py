@@ -1,0 +1,62 @@
+"""Tensor-network coarse-graining of the 2D Ising model: TRG, HOTRG, bond-weighted TRG and Gilt-TNR, differentiable.
+
+- :mod:`~jaxrg.rg.trg.network`: the site tensor, one step of each scheme (TRG, BTRG, HOTRG), the scanned flow;
+- :mod:`~jaxrg.rg.trg.gilt`: graph-independent local truncations, Gilt-TNR on top of TRG;
+- :mod:`~jaxrg.rg.trg.thermodynamics`: ``coarse_grain`` (validated), ln Z / N, free energy, energy, heat capacity,
+  magnetisation by autodiff;
+- :mod:`~jaxrg.rg.trg.conformal`: central charge and scaling dimensions from the coarse-grained tensor;
+- :mod:`~jaxrg.rg.trg.peak`: the heat-capacity peak by gradient ascent on the autodiff dC/dT.
+
+``method`` is a name in :data:`METHODS` (``"trg"``, ``"hotrg"``, ``"btrg"``, ``"gilt-trg"``) or a scheme instance
+with its own parameters: ``BTRG(k=-0.5)`` (bond-weight exponent), ``GiltTRG(epsilon=1e-7)`` (Gilt threshold).
+"""
+
+from jaxrg.rg.trg._checks import METHODS as METHODS
+from jaxrg.rg.trg.conformal import ScalingSpectrum as ScalingSpectrum
+from jaxrg.rg.trg.conformal import trg_scaling_dimensions as trg_scaling_dimensions
+from jaxrg.rg.trg.gilt import GiltTRG as GiltTRG
+from jaxrg.rg.trg.gilt import gilt_trg_step as gilt_trg_step
+from jaxrg.rg.trg.gilt import gilt_truncate as gilt_truncate
+from jaxrg.rg.trg.network import BTRG as BTRG
+from jaxrg.rg.trg.network import DEFAULT_STEPS as DEFAULT_STEPS
+from jaxrg.rg.trg.network import HOTRG as HOTRG
+from jaxrg.rg.trg.network import TRG as TRG
+from jaxrg.rg.trg.network import Scheme as Scheme
+from jaxrg.rg.trg.network import btrg_step as btrg_step
+from jaxrg.rg.trg.network import hotrg_step as hotrg_step
+from jaxrg.rg.trg.network import ising_site_tensor as ising_site_tensor
+from jaxrg.rg.trg.network import trg_step as trg_step
+from jaxrg.rg.trg.peak import HeatCapacityPeak as HeatCapacityPeak
+from jaxrg.rg.trg.peak import trg_heat_capacity_and_slope as trg_heat_capacity_and_slope
+from jaxrg.rg.trg.peak import trg_heat_capacity_peak as trg_heat_capacity_peak
+from jaxrg.rg.trg.thermodynamics import TRGThermodynamics as TRGThermodynamics
+from jaxrg.rg.trg.thermodynamics import coarse_grain as coarse_grain
+from jaxrg.rg.trg.thermodynamics import trg_free_energy as trg_free_energy
+from jaxrg.rg.trg.thermodynamics import trg_log_partition as trg_log_partition
+from jaxrg.rg.trg.thermodynamics import trg_thermodynamics as trg_thermodynamics
+
+__all__ = [
+    "METHODS",
+    "DEFAULT_STEPS",
+    "Scheme",
+    "TRG",
+    "HOTRG",
+    "BTRG",
+    "GiltTRG",
+    "TRGThermodynamics",
+    "ScalingSpectrum",
+    "HeatCapacityPeak",
+    "ising_site_tensor",
+    "trg_step",
+    "btrg_step",
+    "hotrg_step",
+    "gilt_truncate",
+    "gilt_trg_step",
+    "coarse_grain",
+    "trg_log_partition",
+    "trg_free_energy",
+    "trg_thermodynamics",
+    "trg_scaling_dimensions",
+    "trg_heat_capacity_and_slope",
+    "trg_heat_capacity_peak",
+]

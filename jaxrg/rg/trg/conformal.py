@@ -1,0 +1,147 @@
+"""Central charge and scaling dimensions from the coarse-grained tensor (Gu and Wen, PRB 80, 155131 (2009))."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from jaxrg.rg._svd import DEFAULT_BROADENING
+from jaxrg.rg.trg import _checks
+from jaxrg.rg.trg.network import Scheme, absorb_weights, network_trace, normalise, padded_site_tensor
+
+__all__ = ["ScalingSpectrum", "trg_scaling_dimensions", "critical_flow"]
+
+
+class ScalingSpectrum(NamedTuple):
+    """Conformal data from the transfer matrix of a 2x1 patch of coarse-grained tensors (Gu and Wen 2009).
+
+    Attributes:
+        step: RG step at which the tensor was taken, shape ``(n,)`` (int).
+        central_charge: c estimated at each step, shape ``(n,)``.
+        scaling_dimensions: the lowest non-zero scaling dimensions ``x_1 <= x_2 <= ...`` at each step,
+            shape ``(n, num)``; for the Ising critical point x_1 -> x_sigma = 1/8, x_2 -> x_epsilon = 1.
+        stationarity: largest deviation of ``(c, x_1, x_2)`` at the two steps before and the two after this one
+            from its own values, shape ``(n,)`` (``inf`` where those steps are missing); small on the plateau.
+        plateau: index (into the arrays above) of the most stationary step: the estimate to report.
+    """
+
+    step: np.ndarray
+    central_charge: np.ndarray
+    scaling_dimensions: np.ndarray
+    stationarity: np.ndarray
+    plateau: int
+
+    @property
+    def estimate(self) -> tuple[int, float, np.ndarray]:
+        """``(step, c, x)`` at the most stationary step (the fixed-point plateau between the crossover from the
+        lattice at small steps and the drift away from criticality caused by truncation at large steps)."""
+        i = self.plateau
+        return int(self.step[i]), float(self.central_charge[i]), self.scaling_dimensions[i]
+
+
+def two_by_one_transfer_matrix(tensor: Array) -> Array:
+    """Transfer matrix of two tensors side by side, closed periodically: ``M[(u1 u2), (d1 d2)]``."""
+    m = jnp.einsum("aubd,bvae->uvde", tensor, tensor)
+    du = tensor.shape[1]
+    return m.reshape(du * du, du * du)
+
+
+#: Extra coarse-graining steps after the last analysed one, used only to sum the free energy per tensor.
+_SCALING_TAIL_STEPS = 20
+
+
+@partial(jax.jit, static_argnames=("chi", "steps", "tail", "scheme"))
+def critical_flow(K: Array, *, chi: int, steps: int, tail: int, scheme: Scheme) -> tuple[Array, Array, Array]:
+    """The normalised tensors after steps ``1..steps`` and the bookkeeping to undo the normalisation.
+
+    Args:
+        K: coupling, scalar.
+        chi: bond dimension (static; the site tensor is zero-padded to it).
+        steps: steps whose tensors are returned (static).
+        tail: further steps whose norms are summed (static).
+        scheme: coarse-graining scheme (static).
+
+    Returns:
+        ``(tensors, log_norms, log_trace)``: tensors with bond weights absorbed, shape ``(steps, chi, chi, chi,
+        chi)``; ``ln c_k`` for ``k = 0..steps + tail``; ``ln |Tr|`` of the last network.
+    """
+    tensor, log_norm = normalise(padded_site_tensor(K, 0.0, chi))
+    weights = jnp.ones((2, chi), tensor.dtype)
+
+    def body(carry, _):
+        t, w = scheme.step(*carry, chi, DEFAULT_BROADENING)
+        t, ln = normalise(t)
+        return (t, w), (ln, absorb_weights(t, w))
+
+    (tensor, weights), (head, tensors) = jax.lax.scan(body, (tensor, weights), None, length=steps)
+    (tensor, weights), (rest, _) = jax.lax.scan(body, (tensor, weights), None, length=tail)
+    log_norms = jnp.concatenate([log_norm[None], head, rest])
+    return tensors, log_norms, jnp.log(jnp.abs(network_trace(tensor, weights)))
+
+
+def trg_scaling_dimensions(K=None, *, chi: int, steps: int = 16, method: Scheme | str = "trg", num: int = 6,
+                           ) -> ScalingSpectrum:
+    """Central charge and scaling dimensions from the coarse-grained tensor at (or near) the critical point.
+
+    Gu and Wen, PRB 80, 155131 (2009). After step ``n`` the tensor ``T_n`` (Frobenius-normalised) is divided by
+    ``exp(f_n)``, ``f_n = sum_{k>n} 2^{n-k} ln c_k`` (+ the closing trace term) the free energy per tensor of the
+    coarse lattice, so that the normalised network has zero bulk free energy. Two such tensors side by side,
+    closed periodically, give the transfer matrix of a cylinder of circumference ``L = 2 w`` and height ``v``
+    (``w x v``: width and height of the region one tensor covers; ``w / v = 1`` for TRG-based schemes, and for
+    HOTRG after even steps; ``w / v = 2`` for HOTRG after odd steps). For a CFT its eigenvalues are
+    ``lambda_i = exp(-(2 pi v / L)(x_i - c / 12))``, so
+
+        x_i = (w / v) ln(lambda_0 / lambda_i) / pi,       c = 12 (w / v) ln(lambda_0) / pi.
+
+    For TRG, BTRG and HOTRG lattice corrections dominate at small ``n`` and the truncation (a relevant perturbation
+    at K_c) drives the tensor away from the critical fixed point at large ``n``; :attr:`ScalingSpectrum.estimate`
+    takes the most stationary step in between. Gilt-TNR holds the fixed point over many steps. Eigenvalues in
+    numpy (not differentiable); the flow is one compiled program per configuration.
+
+    Args:
+        K: coupling, finite and > 0; None for the critical coupling.
+        chi: bond dimension >= 2 (static).
+        steps: last RG step analysed, >= 1 (20 more steps are run to sum the free energy per tensor).
+        method: a name in :data:`METHODS` or a scheme instance.
+        num: number of scaling dimensions returned per step, >= 2.
+
+    Returns:
+        :class:`ScalingSpectrum` (numpy arrays) over steps ``1..steps``.
+    """
+    K = _checks.coupling_or_critical(K)
+    chi, steps, scheme = _checks.check_chi(chi), _checks.check_steps(steps, minimum=1), _checks.check_method(method)
+    num = _checks.positive_int(num, "num", minimum=2)
+    _checks.warn_if_float32()
+    tensors, log_norms, log_trace = critical_flow(jnp.asarray(K), chi=chi, steps=steps, tail=_SCALING_TAIL_STEPS,
+                                                  scheme=scheme)
+    tensors, log_norms, log_trace = np.asarray(tensors), np.asarray(log_norms), float(log_trace)
+    total = steps + _SCALING_TAIL_STEPS
+    charges, dims = [], []
+    for n in range(1, steps + 1):
+        k = np.arange(n + 1, total + 1)
+        free_energy = np.sum(0.5 ** (k - n) * log_norms[k]) + 0.5 ** (total - n) * log_trace  # ln Z per tensor
+        aspect = scheme.aspect(n)  # width / height of the region of one tensor
+        mat = np.asarray(two_by_one_transfer_matrix(jnp.asarray(tensors[n - 1]))) * np.exp(-2.0 * free_energy)
+        # non-symmetric eigenvalue problem on the host, on purpose: a chi^2 x chi^2 matrix, no derivative needed
+        lam = np.sort(np.abs(np.linalg.eigvals(mat)))[::-1]
+        with np.errstate(divide="ignore"):
+            x = aspect * np.log(lam[0] / lam[1:num + 1]) / np.pi
+        if x.shape[0] < num:
+            x = np.concatenate([x, np.full(num - x.shape[0], np.inf)])
+        charges.append(12.0 * aspect * np.log(lam[0]) / np.pi)
+        dims.append(x)
+    charges, dims = np.asarray(charges), np.asarray(dims)
+    # stationarity: largest deviation of (c, x_1, x_2) at the steps n-2 .. n+2 from the values at n (a window of
+    # two periods: TRG turns the lattice by 45 degrees per step, HOTRG alternates the aspect ratio)
+    data = np.concatenate([charges[:, None], dims[:, :2]], axis=1)
+    stat = np.full(steps, np.inf)
+    for i in range(2, steps - 2):  # step i + 1; step 1 (bond dimension still growing) never qualifies
+        stat[i] = np.max(np.abs(data[i - 2:i + 3] - data[i]))
+    plateau = int(np.argmin(stat)) if np.isfinite(stat).any() else steps - 1
+    return ScalingSpectrum(step=np.arange(1, steps + 1), central_charge=charges, scaling_dimensions=dims,
+                           stationarity=stat, plateau=plateau)
