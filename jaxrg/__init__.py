@@ -74,6 +74,8 @@ from jaxrg.rg.flow import (
 from jaxrg.rg.inverse import generate as generate, load_pretrained as load_pretrained
 from jaxrg.rg.mcrg import MCRGResult as MCRGResult, mcrg as mcrg
 from jaxrg.rg.trg import (
+    BTRG as BTRG,
+    GiltTRG as GiltTRG,
     TRGThermodynamics as TRGThermodynamics,
     trg_free_energy as trg_free_energy,
     trg_heat_capacity_and_slope as trg_heat_capacity_and_slope,
@@ -99,10 +101,9 @@ __all__ = [
     "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
     # renormalization group
     "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule",
-    "FlowModel", "analyze_flow",
-    "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg", "TRGThermodynamics",
-    "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak", "trg_scaling_dimensions",
-    "trg_thermodynamics",
+    "FlowModel", "analyze_flow", "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg",
+    "BTRG", "GiltTRG", "TRGThermodynamics", "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak",
+    "trg_scaling_dimensions", "trg_thermodynamics",
     # field theory and scale dynamics
     "phi4", "scale",
     # at scale and on disk
