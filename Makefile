@@ -20,6 +20,7 @@ run: $(STAMP)
 	$(VENV)/bin/jaxrg run
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q -n $(JOBS) --durations=15 tests
 
 bench: $(STAMP)
