@@ -171,19 +171,28 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
                            "height": {"mean": np.array([p.height.mean for p in ps]),
                                       "error": np.array([p.height.error for p in ps])}}
                     for name, ps in (("susceptibility", peaks), ("heat_capacity", c_peaks))}
-    inside = [i for i, p in enumerate(peaks) if T.min() < p.T.mean < T.max() and p.T.error > 0]
-    if len(inside) >= 2:
-        fit = fss.critical_temperature_fit(np.asarray(Ls)[inside], [peaks[i].T.mean for i in inside],
-                                           [peaks[i].T.error for i in inside], nu=exact.NU)
-        heights = fss.power_law_fit(np.asarray(Ls)[inside], [peaks[i].height.mean for i in inside],
-                                    [peaks[i].height.error for i in inside])
-        out["T_c_extrapolated"] = {"mean": np.asarray(fit.T_c.mean), "error": np.asarray(fit.T_c.error),
-                                   "amplitude": np.asarray(fit.amplitude.mean),
-                                   "chi2_dof": np.asarray(fit.chi2_per_dof), "sizes": np.asarray(Ls)[inside],
-                                   "exact": T_C}
+    def inside(ps):  # maxima inside the grid (at an edge the curve has no maximum there)
+        return [i for i, p in enumerate(ps) if T.min() < p.T.mean < T.max() and p.T.error > 0]
+
+    # T_c + a/L through the chi' maxima, or the C maxima when the grid misses those of the small sizes
+    for name, ps in (("susceptibility", peaks), ("heat_capacity", c_peaks)):
+        idx = inside(ps)
+        if len(idx) >= 2:
+            fit = fss.critical_temperature_fit(np.asarray(Ls)[idx], [ps[i].T.mean for i in idx],
+                                               [ps[i].T.error for i in idx], nu=exact.NU)
+            out["T_c_extrapolated"] = {"mean": np.asarray(fit.T_c.mean), "error": np.asarray(fit.T_c.error),
+                                       "amplitude": np.asarray(fit.amplitude.mean),
+                                       "chi2_dof": np.asarray(fit.chi2_per_dof), "sizes": np.asarray(Ls)[idx],
+                                       "observable": name, "exact": T_C}
+            break
+    idx = inside(peaks)
+    if len(idx) >= 2:
+        heights = fss.power_law_fit(np.asarray(Ls)[idx], [peaks[i].height.mean for i in idx],
+                                    [peaks[i].height.error for i in idx])
         out["gamma_over_nu_peaks"] = {"mean": np.asarray(heights.exponent.mean),
                                       "error": np.asarray(heights.exponent.error),
-                                      "chi2_dof": np.asarray(heights.chi2_per_dof), "exact": GAMMA_OVER_NU}
+                                      "chi2_dof": np.asarray(heights.chi2_per_dof), "sizes": np.asarray(Ls)[idx],
+                                      "exact": GAMMA_OVER_NU}
 
     ic = int(np.argmin(np.abs(T - T_C)))
     chi = np.array([out[f"L{L}"]["full_susceptibility"]["mean"][ic] for L in Ls])
@@ -222,24 +231,30 @@ def summary(cfg: dict, res: dict) -> dict:
         "gamma_over_nu": float(a["gamma_over_nu"]["mean"]), "gamma_over_nu_error": float(a["gamma_over_nu"]["error"]),
         "gamma_over_nu_exact": GAMMA_OVER_NU, "max_abs_pull_vs_exact": worst,
         **({"T_c_extrapolated": float(a["T_c_extrapolated"]["mean"]),
-            "T_c_extrapolated_error": float(a["T_c_extrapolated"]["error"]),
-            "gamma_over_nu_peaks": float(a["gamma_over_nu_peaks"]["mean"]),
-            "gamma_over_nu_peaks_error": float(a["gamma_over_nu_peaks"]["error"])}
+            "T_c_extrapolated_error": float(a["T_c_extrapolated"]["error"]), "T_c_extrapolated_exact": T_C}
            if "T_c_extrapolated" in a else {}),
+        **({"gamma_over_nu_peaks": float(a["gamma_over_nu_peaks"]["mean"]),
+            "gamma_over_nu_peaks_error": float(a["gamma_over_nu_peaks"]["error"]),
+            "gamma_over_nu_peaks_exact": GAMMA_OVER_NU}
+           if "gamma_over_nu_peaks" in a else {}),
     }
 
 
 def _extrapolation_rows(a: dict) -> list[str]:
-    """Report rows of the finite-size-scaling extrapolation (absent when fewer than two chi' peaks were found)."""
-    if "T_c_extrapolated" not in a:
-        return []
-    t, g = a["T_c_extrapolated"], a["gamma_over_nu_peaks"]
-    tm, te, gm, ge = (float(x) for x in (t["mean"], t["error"], g["mean"], g["error"]))
-    sizes = [int(x) for x in t["sizes"]]
-    return [f"| T_c (chi' peaks of L = {sizes}, T_c + a/L) | {tm:.5f} +- {te:.5f} | {T_C:.6f} | "
-            f"{_sigma(tm, te, T_C)} |",
-            f"| gamma/nu (chi' peak heights) | {gm:.4f} +- {ge:.4f} | {GAMMA_OVER_NU} | "
-            f"{_sigma(gm, ge, GAMMA_OVER_NU)} |"]
+    """Report rows of the finite-size-scaling fits (each absent when fewer than two maxima lie inside the grid)."""
+    rows = []
+    if "T_c_extrapolated" in a:
+        t = a["T_c_extrapolated"]
+        tm, te = float(t["mean"]), float(t["error"])
+        label = "chi'" if str(t["observable"]) == "susceptibility" else "C"
+        rows.append(f"| T_c ({label} maxima of L = {[int(x) for x in t['sizes']]}, T_c + a/L) | {tm:.5f} +- {te:.5f} "
+                    f"| {T_C:.6f} | {_sigma(tm, te, T_C)} |")
+    if "gamma_over_nu_peaks" in a:
+        g = a["gamma_over_nu_peaks"]
+        gm, ge = float(g["mean"]), float(g["error"])
+        rows.append(f"| gamma/nu (chi' maxima of L = {[int(x) for x in g['sizes']]}) | {gm:.4f} +- {ge:.4f} | "
+                    f"{GAMMA_OVER_NU} | {_sigma(gm, ge, GAMMA_OVER_NU)} |")
+    return rows
 
 
 def report(cfg: dict, res: dict) -> str:
