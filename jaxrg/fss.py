@@ -19,6 +19,18 @@ from jaxrg.stats import Estimate
 __all__ = ["PowerLawFit", "power_law_fit", "CriticalTemperatureFit", "critical_temperature_fit"]
 
 
+def _weighted_line(x: np.ndarray, y: np.ndarray, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Weighted least squares ``y = c0 + c1 x``: ``(coef, errors, chi2/dof)``, errors by the module's convention."""
+    A = np.stack([np.ones_like(x), x], axis=1) / dy[:, None]
+    b = y / dy
+    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
+    cov = np.linalg.inv(A.T @ A)
+    dof = x.size - 2
+    chi2 = float(np.sum((A @ coef - b) ** 2)) / dof if dof > 0 else float("nan")
+    err = np.sqrt(np.diag(cov)) * (max(1.0, np.sqrt(chi2)) if dof > 0 else 1.0)
+    return coef, err, chi2
+
+
 class PowerLawFit(NamedTuple):
     """``y = amplitude * L^exponent``.
 
@@ -49,16 +61,7 @@ def power_law_fit(L, y, dy) -> PowerLawFit:
         raise ValueError(f"L, y, dy must be 1D of equal length with >= 2 distinct sizes, got {L}, {y}, {dy}")
     if np.any(L <= 0) or np.any(y <= 0) or np.any(~(dy > 0)):
         raise ValueError("L, y and dy must be > 0 for a power-law fit on log-log axes")
-    x, ly = np.log(L), np.log(y)
-    s = dy / y  # standard error of ln y
-    A = np.stack([np.ones_like(x), x], axis=1) / s[:, None]
-    b = ly / s
-    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cov = np.linalg.inv(A.T @ A)
-    dof = x.size - 2
-    chi2 = float(np.sum((A @ coef - b) ** 2)) / dof if dof > 0 else float("nan")
-    scale = max(1.0, np.sqrt(chi2)) if dof > 0 else 1.0
-    err = np.sqrt(np.diag(cov)) * scale
+    coef, err, chi2 = _weighted_line(np.log(L), np.log(y), dy / y)  # dy / y: standard error of ln y
     return PowerLawFit(Estimate(float(coef[1]), float(err[1])), Estimate(float(coef[0]), float(err[0])), chi2)
 
 
@@ -98,13 +101,6 @@ def critical_temperature_fit(L, T_L, dT_L, *, nu: float = 1.0) -> CriticalTemper
         raise ValueError(f"L, T_L, dT_L must be 1D of equal length with >= 2 distinct sizes, got {L}, {T_L}, {dT_L}")
     if np.any(~(dT_L > 0)) or not nu > 0:
         raise ValueError("dT_L must be > 0 and nu > 0")
-    x = L ** (-1.0 / nu)
-    A = np.stack([np.ones_like(x), x], axis=1) / dT_L[:, None]
-    b = T_L / dT_L
-    coef, *_ = np.linalg.lstsq(A, b, rcond=None)
-    cov = np.linalg.inv(A.T @ A)
-    dof = x.size - 2
-    chi2 = float(np.sum((A @ coef - b) ** 2)) / dof if dof > 0 else float("nan")
-    err = np.sqrt(np.diag(cov)) * (max(1.0, np.sqrt(chi2)) if dof > 0 else 1.0)
+    coef, err, chi2 = _weighted_line(L ** (-1.0 / nu), T_L, dT_L)
     return CriticalTemperatureFit(Estimate(float(coef[0]), float(err[0])), Estimate(float(coef[1]), float(err[1])),
                                   float(nu), chi2)
