@@ -190,6 +190,14 @@ class ReplicatedMeasure:
         return _constrain(self.fn(state, params), NamedSharding(self.mesh, P()))
 
 
+@functools.partial(jax.jit, static_argnames=("init_one", "kernel"))
+def _sharded_init(spins: Array, key: Array, *, init_one: Callable, kernel: ShardedKernel) -> Any:
+    """The sampler state of a padded ``(n_T, chains)`` batch, laid out as the kernel runs it (compiled once)."""
+    state = jax.vmap(jax.vmap(init_one))(spins, kernel.member_keys(key))
+    layout = P() if kernel.replicate_state else P(*BATCH_AXES)
+    return _constrain(state, NamedSharding(kernel.mesh, layout))
+
+
 class ShardedBatch(NamedTuple):
     """A batched kernel over ``(n_T, chains)`` laid out on a device mesh (see :func:`sharded_batch`).
 
@@ -244,17 +252,10 @@ def sharded_batch(
     kernel = ShardedKernel(SAMPLERS[sampler].build_kernel(), chains, n_T, pad, mesh, bool(replicate_state),
                            replicate_outputs)
     params = jax.tree.map(lambda x: _pad_rows(jnp.asarray(x), pad), couplings)
-    init_one = SAMPLERS[sampler].init
-
-    @jax.jit
-    def _init(spins, key):
-        keys = kernel.member_keys(key)
-        state = jax.vmap(jax.vmap(init_one))(spins, keys)
-        return _constrain(state, NamedSharding(mesh, P()) if replicate_state else batch_sharding)
-
     def init(spins, key):
         spins = _pad_rows(np.asarray(spins), pad) if pad else np.asarray(spins)
-        return _init(_global_array(spins, batch_sharding), key)
+        return _sharded_init(_global_array(spins, batch_sharding), key, init_one=SAMPLERS[sampler].init,
+                             kernel=kernel)
 
     def measure(fn):
         return ReplicatedMeasure(fn, mesh) if replicate_outputs else fn
