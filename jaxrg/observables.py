@@ -18,6 +18,7 @@ leaving one block out.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -76,42 +77,40 @@ def thermodynamics(series: Timeseries, L: int, T, *, sweeps_per_measurement=1.0)
     if n < 16:
         raise ValueError(f"need at least 16 measurements per chain for error bars, got {n}")
     T = np.asarray(T, dtype=np.float64).reshape(n_T)
-    N = L * L
     # The error analysis runs in float64 whatever the global setting: the jackknife's bias correction multiplies
-    # rounding errors by the number of blocks. Fluctuations are also taken about the sample means (shifts that cancel
-    # exactly in C and chi) so that <x^2> - <x>^2 does not lose digits.
+    # rounding errors by the number of blocks. One compiled reduction per shape (not a chain of eager operations).
+    spm = np.broadcast_to(np.asarray(sweeps_per_measurement, np.float64), (n_T,))
     with jax.enable_x64(True):
-        am = np.abs(m)
-        e_shift = e.mean(axis=(1, 2), keepdims=True)
-        a_shift = am.mean(axis=(1, 2), keepdims=True)
-        de, da, m2 = e - e_shift, am - a_shift, m * m
-        primaries = (de, de * de, da, da * da, m2, m2 * m2)
+        out = _reduce(e, m, T, spm, n_sites=L * L, n_blocks=blocks_per_chain(chains, n))
+        out = jax.tree.map(np.asarray, out)
+    return Thermodynamics(*out)
 
-        nb = blocks_per_chain(chains, n)
-        # (n_T, chains, nb) -> (chains * nb, n_T): leading axis = pooled blocks.
-        blocked = [
-            jnp.moveaxis(stats.block_means(x, nb, axis=-1).reshape(n_T, chains * nb), -1, 0) for x in primaries
-        ]
-        e0, a0 = e_shift.reshape(n_T), a_shift.reshape(n_T)
-        energy = stats.jackknife(lambda de, de2, da, da2, m2, m4: e0 + de, *blocked)
-        abs_m = stats.jackknife(lambda de, de2, da, da2, m2, m4: a0 + da, *blocked)
-        heat = stats.jackknife(lambda de, de2, da, da2, m2, m4: N * (de2 - de * de) / T**2, *blocked)
-        chi = stats.jackknife(lambda de, de2, da, da2, m2, m4: N * (da2 - da * da) / T, *blocked)
-        binder = stats.jackknife(lambda de, de2, da, da2, m2, m4: 1.0 - m4 / (3.0 * m2 * m2), *blocked)
 
-        spm = np.broadcast_to(np.asarray(sweeps_per_measurement, np.float64), (n_T,))
-        tau_e = np.mean(np.asarray(stats.integrated_autocorrelation_time(e, axis=-1)), axis=-1) * spm
-        tau_m = np.mean(np.asarray(stats.integrated_autocorrelation_time(am, axis=-1)), axis=-1) * spm
-    as_np = lambda est: Estimate(np.asarray(est[0]), np.asarray(est[1]))  # noqa: E731
-    return Thermodynamics(
-        energy=as_np(energy),
-        abs_magnetization=as_np(abs_m),
-        heat_capacity=as_np(heat),
-        susceptibility=as_np(chi),
-        binder=as_np(binder),
-        tau_energy=np.asarray(tau_e),
-        tau_abs_magnetization=np.asarray(tau_m),
-    )
+@functools.partial(jax.jit, static_argnames=("n_sites", "n_blocks"))
+def _reduce(e: Array, m: Array, T: Array, spm: Array, *, n_sites: int, n_blocks: int) -> tuple:
+    """The fields of :class:`Thermodynamics` from ``(n_T, chains, n)`` float64 series (traced under x64)."""
+    n_T, chains, _ = e.shape
+    N = n_sites
+    am = jnp.abs(m)
+    # Fluctuations are taken about the sample means (shifts that cancel exactly in C and chi) so that
+    # <x^2> - <x>^2 does not lose digits.
+    e_shift = e.mean(axis=(1, 2), keepdims=True)
+    a_shift = am.mean(axis=(1, 2), keepdims=True)
+    de, da, m2 = e - e_shift, am - a_shift, m * m
+    primaries = (de, de * de, da, da * da, m2, m2 * m2)
+    # (n_T, chains, nb) -> (chains * nb, n_T): leading axis = pooled blocks.
+    blocked = [jnp.moveaxis(stats.block_means(x, n_blocks, axis=-1).reshape(n_T, chains * n_blocks), -1, 0)
+               for x in primaries]
+    e0, a0 = e_shift.reshape(n_T), a_shift.reshape(n_T)
+    energy = stats.jackknife(lambda de, de2, da, da2, m2, m4: e0 + de, *blocked)
+    abs_m = stats.jackknife(lambda de, de2, da, da2, m2, m4: a0 + da, *blocked)
+    heat = stats.jackknife(lambda de, de2, da, da2, m2, m4: N * (de2 - de * de) / T**2, *blocked)
+    chi = stats.jackknife(lambda de, de2, da, da2, m2, m4: N * (da2 - da * da) / T, *blocked)
+    binder = stats.jackknife(lambda de, de2, da, da2, m2, m4: 1.0 - m4 / (3.0 * m2 * m2), *blocked)
+    tau_e = jnp.mean(stats.integrated_autocorrelation_time(e, axis=-1), axis=-1) * spm
+    tau_m = jnp.mean(stats.integrated_autocorrelation_time(am, axis=-1), axis=-1) * spm
+    as_est = lambda est: Estimate(est[0], est[1])  # noqa: E731
+    return (as_est(energy), as_est(abs_m), as_est(heat), as_est(chi), as_est(binder), tau_e, tau_m)
 
 
 def full_susceptibility(magnetization, L: int, T) -> tuple[np.ndarray, np.ndarray]:

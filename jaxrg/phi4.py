@@ -20,21 +20,23 @@ Coarse-graining of configurations is :func:`jaxrg.rg.blocking.block_average` (re
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from jaxrg import _checks, lattice, observables, stats
+from jaxrg import _checks, lattice
 from jaxrg._summary import summary_repr
 from jaxrg.observables import Timeseries
 from jaxrg.rg.blocking import block_average
 from jaxrg.sampling import hmc as hmc_lib
 from jaxrg.sampling.base import BatchedKernel, BoundKernel, SamplingAlgorithm, closed_over
 from jaxrg.sampling.driver import run_chain
+from jaxrg.simulation import Measurement, Prepared, run_model
 from jaxrg.stats import Estimate
 
 __all__ = [
@@ -61,6 +63,8 @@ __all__ = [
     "hmc",
     "nuts",
     "SAMPLERS",
+    "measure_fields",
+    "Phi4Model",
     "prepare",
     "Phi4Result",
     "simulate",
@@ -386,13 +390,83 @@ def _window_adaptation(couplings: Phi4Couplings, keys: Array, phi0: Array, *, sa
     return jax.vmap(jax.vmap(warm_one))(couplings, keys, phi0)
 
 
-def _measure_fields(state: Any, params: Any) -> tuple[Array, Array, Array, Array]:
-    """:func:`measure` of a ``(n_kappa, chains)`` batch; the couplings come from the kernel's parameters."""
+def measure_fields(state: Any, params: Any) -> Measurement:
+    """:func:`measure` of a ``(n_kappa, chains)`` batch as a :class:`~jaxrg.simulation.Measurement`.
+
+    The couplings come from the kernel's parameters; ``<phi^2>`` and the Schwinger-Dyson ratio are the model's
+    further observables (the latter is its exact check: 1 for any couplings).
+    """
     if isinstance(params, hmc_lib.HMCParameters):
         c = params.model  # already (n_kappa, chains)
     else:
         c = jax.tree.map(lambda x: x[:, None], params)
-    return measure(state.position, c)
+    s, m, phi2, sd = measure(state.position, c)
+    return Measurement(s, m, averaged={"phi_squared": phi2, "schwinger_dyson": sd})
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Phi4Model:
+    """The phi^4 model at a batch of couplings with one of its samplers: a :class:`jaxrg.simulation.Model`.
+
+    ``prepare`` draws Gaussian initial fields and thermalises: blackjax's window adaptation per chain for HMC/NUTS
+    (each chain gets its own step size and diagonal mass matrix, then they are frozen), or Metropolis sweeps that tune
+    each chain's proposal width to 50% acceptance (then frozen). The measured energy is the action per site at
+    "temperature" 1.
+
+    Attributes:
+        couplings: :class:`Phi4Couplings` with ``(n_kappa,)`` leaves (validated by :func:`couplings`).
+        sampler: ``"hmc"``, ``"nuts"`` or ``"metropolis"``.
+        num_integration_steps, max_num_doublings, target_acceptance: HMC/NUTS settings (see :func:`simulate`).
+    """
+
+    couplings: Phi4Couplings
+    sampler: str = "hmc"
+    num_integration_steps: int = 16
+    max_num_doublings: int = 10
+    target_acceptance: float = 0.8
+
+    def __post_init__(self):
+        _checks.choice(self.sampler, "sampler", SAMPLERS)
+        _checks.integer(self.num_integration_steps, "num_integration_steps", minimum=1)
+        _checks.integer(self.max_num_doublings, "max_num_doublings", minimum=1, maximum=15)
+        _checks.real(self.target_acceptance, "target_acceptance", minimum=0.0, maximum=1.0, strict=True)
+
+    @property
+    def temperatures(self) -> np.ndarray:
+        return np.ones(self.couplings.kappa.shape[0])
+
+    @property
+    def run_args(self) -> dict[str, Any]:
+        return dict(model="phi4", kappa=np.asarray(self.couplings.kappa), lam=np.asarray(self.couplings.lam),
+                    sampler=self.sampler, num_integration_steps=self.num_integration_steps,
+                    max_num_doublings=self.max_num_doublings, target_acceptance=self.target_acceptance)
+
+    def prepare(self, key: Array, L: int, chains: int, thermalize: int, *, chunk_size: int | None = None,
+                progress: bool = False, checkpoint_of: Callable[[str], dict] = lambda phase: {}) -> Prepared:
+        c = self.couplings
+        thermalize = _checks.integer(thermalize, "thermalize", minimum=20 if self.sampler != "metropolis" else 0)
+        n_kappa = c.kappa.shape[0]
+        key_field, key_warm, key_run = jax.random.split(key, 3)
+        phi0 = jax.random.normal(key_field, (n_kappa, chains, L, L), c.kappa.dtype)
+
+        if self.sampler == "metropolis":
+            state = jax.vmap(jax.vmap(metropolis_init))(phi0)
+            if thermalize:
+                state = run_chain(BatchedKernel(BoundKernel(tuning_kernel), chains), key_warm, state, c,
+                                  n_measurements=thermalize, chunk_size=chunk_size, progress=progress,
+                                  description="tuning", **checkpoint_of("thermalize")).state
+            return Prepared(BatchedKernel(BoundKernel(metropolis_kernel), chains), state, c, measure_fields, key_run)
+
+        c_chains = jax.tree.map(lambda x: jnp.broadcast_to(x[:, None], (n_kappa, chains)), c)
+        state, adapted = _window_adaptation(
+            c_chains, jax.random.split(key_warm, (n_kappa, chains)), phi0, sampler=self.sampler, num_steps=thermalize,
+            num_integration_steps=self.num_integration_steps, max_num_doublings=self.max_num_doublings,
+            target_acceptance=self.target_acceptance,
+        )
+        kernel = hmc_lib.build_kernel(self.sampler, log_density_at, num_integration_steps=self.num_integration_steps,
+                                      max_num_doublings=self.max_num_doublings)
+        params = hmc_lib.HMCParameters(c_chains, adapted.step_size, adapted.inverse_mass_matrix)
+        return Prepared(BatchedKernel(kernel, chains, params_per_chain=True), state, params, measure_fields, key_run)
 
 
 def prepare(
@@ -412,40 +486,16 @@ def prepare(
 
     ``kernel(key, state, params)`` is the batched kernel over ``(n_kappa, chains)``; ``params`` are the couplings
     (Metropolis, whose tuned proposal width lives in the state) or :class:`~jaxrg.sampling.hmc.HMCParameters` with
-    the per-chain step size and inverse mass matrix (HMC/NUTS). Run them with :func:`jaxrg.sampling.driver.run_chain`.
-    Used by :func:`simulate` and benchmarks; arguments as in :func:`simulate`.
+    the per-chain step size and inverse mass matrix (HMC/NUTS). Run them with :func:`jaxrg.sampling.driver.run_chain`
+    (what :func:`simulate` does through :func:`jaxrg.simulation.run_model`). Arguments as in :func:`simulate`.
     """
     L = lattice.validate_size(L, name="L", minimum=4, even=True)
-    sampler = _checks.choice(sampler, "sampler", SAMPLERS)
-    c = couplings(np.atleast_1d(np.asarray(kappa, dtype=np.float64)), lam)
-    n_kappa = c.kappa.shape[0]
     chains = _checks.integer(chains, "chains", minimum=1)
-    thermalize = _checks.integer(thermalize, "thermalize", minimum=20 if sampler != "metropolis" else 0)
     seed = _checks.integer(seed, "seed", minimum=0)
-    num_integration_steps = _checks.integer(num_integration_steps, "num_integration_steps", minimum=1)
-    max_num_doublings = _checks.integer(max_num_doublings, "max_num_doublings", minimum=1, maximum=15)
-    target_acceptance = _checks.real(target_acceptance, "target_acceptance", minimum=0.0, maximum=1.0, strict=True)
-
-    key_field, key_warm, _ = jax.random.split(jax.random.key(seed), 3)
-    phi0 = jax.random.normal(key_field, (n_kappa, chains, L, L), c.kappa.dtype)
-
-    if sampler == "metropolis":
-        state = jax.vmap(jax.vmap(metropolis_init))(phi0)
-        if thermalize:
-            state = run_chain(BatchedKernel(BoundKernel(tuning_kernel), chains), key_warm, state, c,
-                              n_measurements=thermalize).state
-        return BatchedKernel(BoundKernel(metropolis_kernel), chains), state, c, c
-
-    c_chains = jax.tree.map(lambda x: jnp.broadcast_to(x[:, None], (n_kappa, chains)), c)
-    state, adapted = _window_adaptation(
-        c_chains, jax.random.split(key_warm, (n_kappa, chains)), phi0, sampler=sampler, num_steps=thermalize,
-        num_integration_steps=num_integration_steps, max_num_doublings=max_num_doublings,
-        target_acceptance=target_acceptance,
-    )
-    kernel = hmc_lib.build_kernel(sampler, log_density_at, num_integration_steps=num_integration_steps,
-                                  max_num_doublings=max_num_doublings)
-    params = hmc_lib.HMCParameters(c_chains, adapted.step_size, adapted.inverse_mass_matrix)
-    return BatchedKernel(kernel, chains, params_per_chain=True), state, params, c
+    model = Phi4Model(couplings(np.atleast_1d(np.asarray(kappa, dtype=np.float64)), lam), sampler,
+                      num_integration_steps, max_num_doublings, target_acceptance)
+    prepared = model.prepare(jax.random.key(seed), L, chains, thermalize)
+    return prepared.kernel, prepared.state, prepared.params, model.couplings
 
 
 def simulate(
@@ -464,11 +514,12 @@ def simulate(
     target_acceptance: float = 0.8,
     chunk_size: int | None = None,
     progress: bool = False,
+    checkpoint: str | None = None,
 ) -> Phi4Result:
     """Sample the ``L x L`` periodic phi^4 model at one or many kappa and estimate its observables.
 
-    Mirrors :func:`jaxrg.simulate`: all (kappa, chain) pairs run as one vmapped batch through
-    :func:`jaxrg.sampling.driver.run_chain`, and the series are reduced with :func:`jaxrg.observables.thermodynamics`.
+    The same path as :func:`jaxrg.simulate`: :class:`Phi4Model` runs through :func:`jaxrg.simulation.run_model`
+    (all (kappa, chain) pairs as one vmapped batch, the one driver, the same observables and checkpoints).
     For ``"hmc"`` and ``"nuts"`` the ``thermalize`` steps are blackjax's window adaptation, run independently per
     chain (each chain gets its own step size and diagonal mass matrix, then they are frozen); for ``"metropolis"``
     they tune the proposal width of each chain to 50% acceptance, then it is frozen.
@@ -488,70 +539,48 @@ def simulate(
         target_acceptance: acceptance targeted by the step-size adaptation (HMC/NUTS).
         chunk_size: measurements per compiled chunk.
         progress: show a progress bar.
+        checkpoint: a directory for checkpoints of the measurement run (and of Metropolis tuning); a rerun resumes
+            from them bitwise (see :func:`jaxrg.simulate`).
 
     Returns:
         :class:`Phi4Result`.
     """
-    sweeps = _checks.integer(sweeps, "sweeps", minimum=1)
-    measure_every = _checks.integer(measure_every, "measure_every", minimum=1)
-    n_measurements = sweeps // measure_every
-    if n_measurements < 16:
-        raise ValueError(
-            f"sweeps // measure_every must be >= 16 measurements for error bars, got {sweeps} // {measure_every}"
-        )
-    kernel, state, params, c = prepare(
-        L, kappa, lam=lam, sampler=sampler, thermalize=thermalize, chains=chains, seed=seed,
-        num_integration_steps=num_integration_steps, max_num_doublings=max_num_doublings,
-        target_acceptance=target_acceptance,
-    )
-    key_run = jax.random.split(jax.random.key(seed), 3)[2]
-    out = run_chain(
-        kernel, key_run, state, params, n_measurements=n_measurements, steps_per_measurement=measure_every,
-        measure=_measure_fields, chunk_size=chunk_size, progress=progress, description=f"phi4 {sampler}",
-    )
-    s_series, m_series, p_series, sd_series = (np.moveaxis(x, 0, -1) for x in out.measurements)  # (n_kappa, chains, n)
-    n_kappa = s_series.shape[0]
-    thermo = observables.thermodynamics(
-        Timeseries(s_series, m_series), L, np.ones(n_kappa), sweeps_per_measurement=measure_every
-    )
-    nb = observables.blocks_per_chain(s_series.shape[1], s_series.shape[2])
-
-    def blocked_mean(series):
-        blocked = jnp.moveaxis(stats.block_means(jnp.asarray(series), nb, axis=-1).reshape(n_kappa, -1), -1, 0)
-        return stats.jackknife(lambda x: x, blocked)
-
-    phi2 = blocked_mean(p_series)
-    sd = blocked_mean(sd_series)
-
-    info = out.info
+    L = lattice.validate_size(L, name="L", minimum=4, even=True)
+    model = Phi4Model(couplings(np.atleast_1d(np.asarray(kappa, dtype=np.float64)), lam), sampler,
+                      num_integration_steps, max_num_doublings, target_acceptance)
+    run = run_model(model, L, sweeps=sweeps, thermalize=thermalize, chains=chains, measure_every=measure_every,
+                    seed=seed, chunk_size=chunk_size, progress=progress, checkpoint=checkpoint,
+                    description=f"phi4 {sampler}")
+    n_kappa = model.couplings.kappa.shape[0]
     nan = np.full(n_kappa, np.nan)
-    per_kappa = lambda x: np.mean(np.asarray(x), axis=-1)  # noqa: E731
-    get = lambda name: per_kappa(getattr(info, name)) if hasattr(info, name) else nan  # noqa: E731
-    step_size = np.asarray(state.step_size if sampler == "metropolis" else params.step_size)
+    per_kappa = lambda x: np.mean(np.asarray(x).reshape(n_kappa, -1), axis=-1)  # noqa: E731
+    get = lambda name: per_kappa(getattr(run.info, name)) if hasattr(run.info, name) else nan  # noqa: E731
+    step_size = np.asarray(run.state.step_size if sampler == "metropolis" else run.params.step_size)
 
     squeeze = np.ndim(kappa) == 0
     pick = (lambda x: x[0]) if squeeze else (lambda x: x)
     est = lambda e: Estimate(pick(np.asarray(e.mean)), pick(np.asarray(e.error)))  # noqa: E731
+    thermo = run.thermo
     return Phi4Result(
         L=int(L),
         sampler=sampler,
-        kappa=pick(np.asarray(c.kappa)),
-        lam=pick(np.asarray(c.lam)),
+        kappa=pick(np.asarray(model.couplings.kappa)),
+        lam=pick(np.asarray(model.couplings.lam)),
         action=est(thermo.energy),
         action_variance=est(thermo.heat_capacity),
-        phi_squared=est(phi2),
-        schwinger_dyson=est(sd),
+        phi_squared=est(run.averaged["phi_squared"]),
+        schwinger_dyson=est(run.averaged["schwinger_dyson"]),
         abs_magnetization=est(thermo.abs_magnetization),
         susceptibility=est(thermo.susceptibility),
         binder=est(thermo.binder),
         tau_abs_magnetization=pick(thermo.tau_abs_magnetization),
         tau_action=pick(thermo.tau_energy),
-        acceptance=pick(get("acceptance")),
+        acceptance=pick(run.acceptance),
         energy_error=pick(get("energy_error")),
         exp_minus_energy_error=pick(get("exp_minus_energy_error")),
         gradient_evaluations=pick(get("gradient_evaluations")),
         step_size=pick(step_size),
-        timeseries=Timeseries(pick(s_series), pick(m_series)),
-        phi_squared_series=pick(p_series),
-        fields=pick(np.asarray(out.state.position)),
+        timeseries=Timeseries(pick(run.series.energy), pick(run.series.magnetization)),
+        phi_squared_series=pick(run.series.averaged["phi_squared"]),
+        fields=pick(np.asarray(run.state.position)),
     )
