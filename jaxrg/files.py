@@ -281,6 +281,9 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+COMPRESS_MIN_SIZE = 4096  # elements: arrays at least this long are written gzip-compressed
+
+
 def _write_group(group, tree: dict[str, Any]) -> None:
     for name, value in tree.items():
         if isinstance(value, dict):
@@ -291,7 +294,10 @@ def _write_group(group, tree: dict[str, Any]) -> None:
             arr = np.asarray(value)
             if arr.dtype.hasobject or arr.dtype.kind == "U":
                 raise ValueError(f"results entry {name!r} must be numeric (or a str), got dtype {arr.dtype}")
-            group.create_dataset(name, data=arr)
+            # Long arrays (raw series, configurations) are stored gzip-compressed (lossless, deterministic bytes).
+            long = arr.size >= COMPRESS_MIN_SIZE
+            compress = dict(compression="gzip", compression_opts=4, shuffle=True) if long else {}
+            group.create_dataset(name, data=arr, **compress)
 
 
 def _file_digest(path: Path) -> str:

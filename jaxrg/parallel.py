@@ -100,8 +100,12 @@ def batch_mesh(devices: Sequence[jax.Device] | None = None, *, chains: int = 1) 
 
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Copy every leaf of ``tree`` to all devices of ``mesh`` (an all-gather), so every process can read it."""
-    shardings = jax.tree.map(lambda _: NamedSharding(mesh, P()), tree)
-    return jax.jit(lambda t: t, out_shardings=shardings)(tree)
+    return _replicated(tree, mesh=mesh)
+
+
+@functools.partial(jax.jit, static_argnames="mesh")
+def _replicated(tree: Any, mesh: Mesh) -> Any:
+    return _constrain(tree, NamedSharding(mesh, P()))
 
 
 def _global_array(x, sharding: NamedSharding) -> Array:
@@ -264,7 +268,8 @@ def sharded_batch(
         state = out.state
         if not all(x.is_fully_addressable or x.is_fully_replicated for x in jax.tree.leaves(state)):
             state = replicate(state, mesh)
-        state = jax.tree.map(lambda x: np.asarray(x)[:n_T], state)
+        # per-member leaves lose their padding rows; scalars (e.g. the exchange step counter) are shared
+        state = jax.tree.map(lambda x: np.asarray(x)[:n_T] if np.ndim(x) else np.asarray(x), state)
         measurements = jax.tree.map(lambda x: np.asarray(x)[:, :n_T], out.measurements)
         info = jax.tree.map(lambda x: np.asarray(x)[:n_T], out.info)
         return ChainOutput(state, measurements, info)

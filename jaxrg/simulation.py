@@ -494,6 +494,8 @@ def simulation_to_tree(result) -> dict[str, Any]:
         tree[name] = {"mean": np.asarray(est.mean), "error": np.asarray(est.error)}
     tree["timeseries"] = {"energy": np.asarray(result.timeseries.energy),
                           "magnetization": np.asarray(result.timeseries.magnetization)}
+    if result.exchange is not None:
+        tree["exchange"] = {name: np.asarray(value) for name, value in result.exchange._asdict().items()}
     return tree
 
 
@@ -505,4 +507,8 @@ def simulation_from_tree(tree: dict[str, Any]):
                    for name in _ESTIMATES})
     kwargs["timeseries"] = Timeseries(np.asarray(tree["timeseries"]["energy"]),
                                       np.asarray(tree["timeseries"]["magnetization"]))
+    if "exchange" in tree:
+        x = tree["exchange"]
+        kwargs["exchange"] = ExchangeResult(np.asarray(x["swap_acceptance"]), float(x["round_trip_time"]),
+                                            int(x["round_trips"]), np.asarray(x["replica"]))
     return SimulationResult(**kwargs)

@@ -36,13 +36,26 @@ def test_hdf5_round_trip_with_plain_h5py(tmp_path):
 def test_simulation_tree_round_trip(tmp_path):
     import jaxrg
 
-    r = jaxrg.simulate(4, [2.0, 3.0], sweeps=32, thermalize=4, chains=2, seed=1, sampler="metropolis")
+    r = jaxrg.simulate(4, [2.0, 3.0], sweeps=32, thermalize=4, chains=2, seed=1, sampler="metropolis",
+                       exchange_every=2)
+    assert r.exchange is not None
     assert repr(r).startswith("SimulationResult(L=4, T=[2., 3.]") and "int8[2, 2, 4, 4]" in repr(r)  # spins: shape
     assert len(repr(r)) < 1500  # a summary, not the arrays
     files.write_hdf5(tmp_path / "s.h5", simulation.simulation_to_tree(r))
     back = simulation.simulation_from_tree(files.read_hdf5(tmp_path / "s.h5")[0])
+    assert back.exchange is not None  # the replica walks and swap statistics survive the round trip
+    assert jax.tree.structure(back) == jax.tree.structure(r)
     for a, b in zip(jax.tree.leaves(r), jax.tree.leaves(back)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_long_series_are_stored_compressed(tmp_path):
+    series = np.repeat(np.arange(64, dtype=np.float64), 256).reshape(4, 4096)  # compressible, above the threshold
+    files.write_hdf5(tmp_path / "c.h5", {"series": series, "short": np.arange(8.0)})
+    with h5py.File(tmp_path / "c.h5", "r") as f:
+        assert f["series"].compression == "gzip" and f["short"].compression is None
+        np.testing.assert_array_equal(f["series"][()], series)
+    assert os.path.getsize(tmp_path / "c.h5") < series.nbytes / 4
 
 
 def test_fingerprint_distinguishes_float_bits():

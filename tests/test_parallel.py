@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(WORKER.parent))
 
 
-from parallel_params import BATCH, DOMAIN  # noqa: E402
+from parallel_params import BATCH, DOMAIN, EXCHANGE  # noqa: E402
 
 
 def _env(devices: int) -> dict:
@@ -40,12 +40,19 @@ def _run_worker(mode: str, out: Path, devices: int = 8, timeout: int = 240) -> d
         return dict(f)
 
 
+def _batch(params: dict) -> dict:
+    p = dict(params)
+    r = simulate(p.pop("L"), p.pop("T"), devices=jax.devices()[:1], **p)
+    out = {"spins": r.spins, "energy": r.timeseries.energy, "magnetization": r.timeseries.magnetization,
+           "acceptance": r.acceptance}
+    if r.exchange is not None:
+        out.update(replica=r.exchange.replica, swap_acceptance=r.exchange.swap_acceptance)
+    return out
+
+
 @pytest.fixture(scope="module")
 def batch_reference():
-    p = dict(BATCH)
-    r = simulate(p.pop("L"), p.pop("T"), devices=jax.devices()[:1], **p)
-    return {"spins": r.spins, "energy": r.timeseries.energy, "magnetization": r.timeseries.magnetization,
-            "acceptance": r.acceptance}
+    return _batch(BATCH)
 
 
 def test_sharded_batch_equals_single_device_bitwise(tmp_path, batch_reference):
@@ -57,6 +64,12 @@ def test_sharded_batch_equals_single_device_bitwise(tmp_path, batch_reference):
     # the comparison is not vacuous: the chains moved and differ between temperatures
     assert np.ptp(batch_reference["energy"][:, 0, -1]) > 0
     assert np.all(batch_reference["acceptance"] > 0)
+    # replica exchange across the sharded temperature axis (padding rows never swap): the same walks, bit for bit
+    exchange = _batch(EXCHANGE)
+    for n in (8, 3):
+        for name, ref in exchange.items():
+            np.testing.assert_array_equal(got[f"exchange_{name}_{n}"], ref, err_msg=f"exchange {name} on {n} devices")
+    assert np.any(exchange["replica"][..., -1] != exchange["replica"][..., 0])  # some swaps were accepted
 
 
 def test_domain_decomposition_equals_single_device_bitwise(tmp_path):

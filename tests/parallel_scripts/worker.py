@@ -1,8 +1,8 @@
 """Subprocess side of tests/test_parallel.py: runs one sharded computation and writes its arrays to an .npz file.
 
 Usage: python worker.py MODE OUT.npz [PROCESS_ID NUM_PROCESSES PORT]
-  MODE batch:   jaxrg.simulate on device subsets of 8 host devices (8 and 3: padded temperature axes)
-                -> spins/series per subset.
+  MODE batch:   jaxrg.simulate on device subsets of 8 host devices (8 and 3: padded temperature axes), without
+                and with replica exchange -> spins/series (and replica walks) per subset.
   MODE domain:  domain-decomposed Metropolis on 1, 2, 4, 8 devices -> final spins and acceptances per count.
   MODE multi:   jax.distributed on localhost (CPU, gloo), one simulate over the devices of all processes.
 The device count comes from XLA_FLAGS=--xla_force_host_platform_device_count=N set by the caller.
@@ -28,15 +28,18 @@ from jaxrg import ising, parallel  # noqa: E402
 from jaxrg.simulation import simulate  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from parallel_params import BATCH, DOMAIN  # noqa: E402
+from parallel_params import BATCH, DOMAIN, EXCHANGE  # noqa: E402
 
 
 
-def run_batch(devices):
-    p = dict(BATCH)
+def run_batch(devices, params=BATCH):
+    p = dict(params)
     r = simulate(p.pop("L"), p.pop("T"), devices=devices, **p)
-    return {"spins": r.spins, "energy": r.timeseries.energy, "magnetization": r.timeseries.magnetization,
-            "acceptance": r.acceptance}
+    out = {"spins": r.spins, "energy": r.timeseries.energy, "magnetization": r.timeseries.magnetization,
+           "acceptance": r.acceptance}
+    if r.exchange is not None:
+        out.update(replica=r.exchange.replica, swap_acceptance=r.exchange.swap_acceptance)
+    return out
 
 
 def run_domain(devices):
@@ -58,6 +61,8 @@ if MODE == "batch":
     for n in (8, 3):
         for k, v in run_batch(jax.devices()[:n]).items():
             out[f"{k}_{n}"] = v
+        for k, v in run_batch(jax.devices()[:n], EXCHANGE).items():
+            out[f"exchange_{k}_{n}"] = v
 elif MODE == "domain":
     for n in (1, 2, 4, 8):
         for k, v in run_domain(jax.devices()[:n]).items():
