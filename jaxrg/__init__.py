@@ -7,7 +7,8 @@ chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API, 
 - samplers, each in three layers (``init``, ``build_kernel`` with call-time parameters, the convenience factory
   called here): ``metropolis``, ``bitpacked_metropolis``, ``wolff``, ``swendsen_wang``, ``patch_metropolis``,
   ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
-- simulation and statistics: ``simulate`` (replica exchange with ``exchange_every``), :mod:`jaxrg.stats`,
+- simulation and statistics: ``simulate`` (replica exchange with ``exchange_every``), the one simulation path
+  ``run_model`` that every ``Model`` (``IsingModel``, :class:`jaxrg.phi4.Phi4Model`) runs on, :mod:`jaxrg.stats`,
   :mod:`jaxrg.observables`, :mod:`jaxrg.reweighting` (multi-histogram), :mod:`jaxrg.fss` (finite-size scaling);
 - renormalization group: block spins and Monte Carlo RG, tensor networks, learned flows, inverse-RG generators
   (:mod:`jaxrg.rg`); scale dynamics in coupling space (:mod:`jaxrg.scale`); the phi^4 field theory
@@ -52,7 +53,13 @@ from jaxrg.sampling.relaxed_ising import relaxed_ising as relaxed_ising
 # simulation, observables, errors, finite-size scaling
 from jaxrg import fss as fss, observables as observables, reweighting as reweighting, rng as rng, stats as stats
 from jaxrg.observables import Timeseries as Timeseries
-from jaxrg.simulation import SimulationResult as SimulationResult, simulate as simulate
+from jaxrg.simulation import (
+    IsingModel as IsingModel,
+    Model as Model,
+    SimulationResult as SimulationResult,
+    run_model as run_model,
+    simulate as simulate,
+)
 from jaxrg.stats import Estimate as Estimate
 
 # renormalization group: block spins, Monte Carlo RG, tensor networks, learned flows, generators
@@ -99,6 +106,7 @@ __all__ = [
     "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
     # simulation and statistics
     "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
+    "Model", "IsingModel", "run_model",
     # renormalization group
     "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule",
     "FlowModel", "analyze_flow", "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg",
