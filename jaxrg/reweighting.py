@@ -26,7 +26,7 @@ import numpy as np
 from jaxrg import _checks
 from jaxrg.stats import Estimate
 
-__all__ = ["ReweightedCurves", "free_energies", "reweight", "Peak", "peak", "binder_crossing"]
+__all__ = ["ReweightedCurves", "free_energies", "reweight", "Peak", "peak", "binder_crossing", "binder_temperature"]
 
 
 def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
@@ -258,3 +258,35 @@ def binder_crossing(runs, *, n_blocks: int = 8, points: int = 401) -> Estimate:
     if not (np.all(np.isfinite(one)) and np.all(np.isfinite(two))):
         return Estimate(best, float("nan"))
     return Estimate(best, float(np.hypot(_jackknife_error(one), _jackknife_error(two))))
+
+
+def binder_temperature(L: int, T_sampled, energy, magnetization, value: float, *, n_blocks: int = 8,
+                       points: int = 401) -> Estimate:
+    """Temperature where the reweighted Binder cumulant of one size equals ``value``, with a jackknife error.
+
+    With ``value`` the universal critical Binder cumulant of the torus (``jaxrg.exact.CRITICAL_BINDER_RATIO`` for the
+    2D Ising model) this estimates T_c from one size: ``U_L(T_c) = U* + O(L^(-omega))``, so the estimate approaches
+    T_c as ``L^(-1/nu - omega)``, and its statistical error is that of one cumulant divided by its slope (a crossing
+    of two sizes divides the errors of two cumulants by the difference of their slopes).
+
+    Args:
+        L: lattice size.
+        T_sampled: ``(K,)`` temperatures of the run.
+        energy, magnetization: ``(K, chains, n)`` series per spin.
+        value: the cumulant ``1 - <m^4> / (3 <m^2>^2)`` to solve for, in ``(0, 2/3)``.
+        n_blocks: jackknife blocks per chain.
+        points: grid points over the sampled range.
+
+    Returns:
+        :class:`~jaxrg.stats.Estimate` (NaN if the cumulant does not take ``value`` in the sampled range).
+    """
+    value = _checks.real(value, "value", minimum=0.0, maximum=2.0 / 3.0, strict=True)
+    T_sampled = _checks.temperatures(T_sampled, name="T_sampled")
+    grid = np.linspace(T_sampled.min(), T_sampled.max(), _checks.integer(points, "points", minimum=5))
+    k = _OBSERVABLES.index("binder")
+    full, loo = _jackknife_curves(L, T_sampled, energy, magnetization, grid, n_blocks, 0.0)
+    best = _root(grid, full[k] - value)
+    samples = np.array([_root(grid, x[k] - value) for x in loo])
+    if not np.all(np.isfinite(samples)):
+        return Estimate(best, float("nan"))
+    return Estimate(best, float(_jackknife_error(samples)))

@@ -69,6 +69,18 @@ def test_free_energies_agree_with_pymbar(run, tmp_path):
     np.testing.assert_allclose(f, f_pymbar, atol=1e-6 * np.max(np.abs(f_pymbar)) + 1e-8)
 
 
+def test_binder_temperature_finds_where_the_exact_cumulant_takes_a_value():
+    """On 8x8 the exact U_8(T) is known (transfer matrix): solve U_8(T) = U_8(2.27) from a Wolff run and get 2.27."""
+    seed, T_target = 9, 2.27
+    r = jaxrg.simulate(8, T_RUN, sampler="wolff", sweeps=4000, thermalize=200, chains=4, seed=seed)
+    value = float(exact.finite_lattice_moments(8, T_target).binder)
+    est = reweighting.binder_temperature(8, r.T, r.timeseries.energy, r.timeseries.magnetization, value)
+    assert abs(est.mean - T_target) < 4 * est.error, (seed, est)
+    assert 0 < est.error < 0.01  # an informative error bar
+    with pytest.raises(ValueError, match="value"):
+        reweighting.binder_temperature(8, r.T, r.timeseries.energy, r.timeseries.magnetization, 0.9)
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="energy and magnetization"):
         reweighting.reweight(4, [2.0, 2.5], np.zeros((3, 1, 16)), np.zeros((3, 1, 16)), [2.2])
