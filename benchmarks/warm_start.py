@@ -25,18 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np
 
 import jaxrg
-from jaxrg import exact
-
-
-def settle_time(series: np.ndarray, target: float, sigma: float, window: int) -> int | None:
-    """First index after which ``series`` stays within ``2 sigma`` of ``target`` for ``window`` points (or None)."""
-    inside = np.abs(series - target) < 2 * sigma
-    run = 0
-    for t, ok in enumerate(inside):
-        run = run + 1 if ok else 0
-        if run >= window:
-            return t - window + 1
-    return None
+from jaxrg import exact, stats
 
 
 def one(L: int, sampler: str, sweeps: int, chains: int, window: int, seed: int) -> dict:
@@ -59,7 +48,8 @@ def one(L: int, sampler: str, sweeps: int, chains: int, window: int, seed: int) 
         # equilibrium fluctuations of the chain average, from the second half of the cold-start run
         sigma_e = float(np.std(ref.timeseries.energy[:, sweeps // 2:]) / np.sqrt(chains))
         sigma_m = float(np.std(m_late) / np.sqrt(chains))
-        te, tm = settle_time(e, e_exact, sigma_e, window), settle_time(m, m_ref, sigma_m, window)
+        te = stats.equilibration_time(e, e_exact, sigma_e, window=window)
+        tm = stats.equilibration_time(m, m_ref, sigma_m, window=window)
         to_sweeps = float(r.sweeps_per_step)
         out[start] = {"sweeps_energy": None if te is None else te * to_sweeps,
                       "sweeps_abs_m": None if tm is None else tm * to_sweeps,

@@ -33,6 +33,7 @@ __all__ = [
     "block_means",
     "jackknife",
     "mean_and_error",
+    "equilibration_time",
 ]
 
 MIN_SERIES_LENGTH = 4
@@ -355,3 +356,34 @@ def jackknife(estimator: Callable[..., Any], *samples: Any) -> Estimate:
     estimate = jax.tree.map(bias_corrected, theta_full, theta_loo)
     error = jax.tree.map(standard_error, theta_loo)
     return Estimate(estimate, error)
+
+
+def equilibration_time(series: Any, target: float, sigma: float, *, window: int = 50) -> int | None:
+    """First index from which ``series`` stays within ``2 sigma`` of ``target`` for ``window`` points in a row.
+
+    A diagnostic of thermalisation (how many steps a chain started somewhere needs to reach an equilibrium value
+    known independently, e.g. an exact energy): host-side, on a short 1D series.
+
+    Args:
+        series: 1D series (e.g. the chain-averaged energy after each sweep).
+        target: the equilibrium value.
+        sigma: the equilibrium standard deviation of a series point (> 0).
+        window: consecutive points that must lie inside (>= 1).
+
+    Returns:
+        The index of the first point of the first such window, or None if the series never settles.
+    """
+    x = np.asarray(series, np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"series must be 1D, got shape {x.shape}")
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be finite and > 0, got {sigma!r}")
+    if not (isinstance(window, (int, np.integer)) and window >= 1):
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    inside = np.abs(x - float(target)) < 2.0 * float(sigma)
+    run = 0
+    for t, ok in enumerate(inside):
+        run = run + 1 if ok else 0
+        if run >= window:
+            return t - int(window) + 1
+    return None

@@ -279,3 +279,19 @@ def test_bad_input_raises():
         stats.jackknife(lambda a, b: a / b, np.ones(5), np.ones(6))
     with pytest.raises(ValueError, match="samples"):
         stats.jackknife(lambda a: a)
+
+
+def test_equilibration_time_of_a_known_relaxation():
+    """An exponential relaxation e^(-t/tau) onto 0 enters the 2-sigma band at t = tau ln(1/(2 sigma)) and stays."""
+    tau, sigma = 20.0, 0.01
+    t = np.arange(400)
+    series = np.exp(-t / tau)
+    expected = int(np.ceil(tau * np.log(1 / (2 * sigma)) + 1e-12))
+    assert stats.equilibration_time(series, 0.0, sigma, window=50) == expected
+    # a brief excursion out of the band inside the window restarts it; a series that never settles gives None
+    bumped = series.copy()
+    bumped[expected + 10] = 1.0
+    assert stats.equilibration_time(bumped, 0.0, sigma, window=50) == expected + 11
+    assert stats.equilibration_time(series[:expected + 20], 0.0, sigma, window=50) is None
+    with pytest.raises(ValueError, match="sigma"):
+        stats.equilibration_time(series, 0.0, 0.0)

@@ -161,6 +161,8 @@ n_train = 64
 train_steps = 50
 size = 32
 n_generate = 64
+warm_start_L = 32
+warm_start_sweeps = 200
 """
 
 
@@ -185,6 +187,11 @@ def test_mcrg_and_inverse_sections_end_to_end(tmp_path, capsys):
         # a trained critical generator gives a scale-invariant ensemble with U4 near the critical value (3 params:
         # not exactly Ising, so a loose 0.1 band plus 5 errors)
         assert np.all(np.abs(u - 0.61069) < 0.1 + 5 * du), (u, du, "seed 3")
+        # warm starts: over the first 10 sweeps the generated start's energy is the closest to Kaufman's
+        e = f["inverse/analysis/warm_start/energy_mean"][()]  # (hot, cold, generated) x sweeps
+        gap = np.mean(np.abs(e[:, :10] - f["inverse/analysis/warm_start/energy_exact"][()]), axis=1)
+        assert gap[2] < min(gap[0], gap[1]), (gap, "seed 3")
+    assert (run / "figures/warm_start.png").is_file() and "| generated |" in report
 
 
 FLOW_TINY = """

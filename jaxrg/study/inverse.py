@@ -29,7 +29,13 @@ OPTIONS = (
     Option("size", "int", 256, "side of the last generated level (a power of 2)", minimum=8),
     Option("n_generate", "int", 256, "generated configurations per level", minimum=16),
     Option("min_fit_size", "int", 8, "smallest generated size in the chi ~ L^p fit", minimum=2),
+    Option("warm_start_L", "int", 128, "side of the warm-start comparison at T_c (a power of 2; 0: skip it)",
+           minimum=0),
+    Option("warm_start_sweeps", "int", 400, "Metropolis sweeps from each start (hot, cold, generated)", minimum=16),
+    Option("warm_start_chains", "int", 4, "chains per start", minimum=1),
 )
+
+STARTS = ("random", "ordered", "generated")
 
 
 def _check(cfg: dict) -> None:
@@ -41,6 +47,9 @@ def _check(cfg: dict) -> None:
         raise ValueError(f"[inverse].L_train must be even, got {cfg['L_train']}")
     if cfg["min_fit_size"] * 2 > cfg["size"]:
         raise ValueError("[inverse].min_fit_size must leave at least two generated sizes for the fit")
+    w = cfg["warm_start_L"]
+    if w and (w < 8 or w & (w - 1)):
+        raise ValueError(f"[inverse].warm_start_L must be 0 or a power of 2 >= 8, got {w}")
 
 
 def stages(cfg: dict, seed: int) -> list[Stage]:
@@ -62,7 +71,27 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
         return {"params": np.asarray(tr.model.params), "loss": np.asarray(tr.loss), "sizes": np.asarray(sizes),
                 "energy": np.asarray(e), "magnetization": np.asarray(m), "spins": np.asarray(picture, np.int8)}
 
-    return [Stage(name, run, files.fingerprint(dict(cfg, seed=s, stage=name)))]
+    out = [Stage(name, run, files.fingerprint(dict(cfg, seed=s, stage=name)))]
+    if cfg["warm_start_L"]:
+        out.append(_warm_start_stage(cfg, seed))
+    return out
+
+
+def _warm_start_stage(cfg: dict, seed: int) -> Stage:
+    """Metropolis chains at T_c started hot, cold and from the pretrained generator (``initial="generated"``)."""
+    name = "inverse-warm-start"
+    s = stage_seed(seed, name)
+    keys = ("warm_start_L", "warm_start_sweeps", "warm_start_chains")
+
+    def run(checkpoint: Path, progress: bool) -> dict:
+        import jaxrg
+
+        energy = [jaxrg.simulate(cfg["warm_start_L"], T_C, sampler="metropolis", sweeps=cfg["warm_start_sweeps"],
+                                 thermalize=0, chains=cfg["warm_start_chains"], initial=start, seed=s,
+                                 progress=progress).timeseries.energy for start in STARTS]
+        return {"energy": np.asarray(energy)}  # (start, chains, sweeps)
+
+    return Stage(name, run, files.fingerprint(dict({k: cfg[k] for k in keys}, seed=s, stage=name)))
 
 
 def analyze(cfg: dict, stage_results: dict) -> dict:
@@ -82,7 +111,24 @@ def analyze(cfg: dict, stage_results: dict) -> dict:
     p, _, chi2 = fss.power_law_fit(sizes[sel], out["susceptibility"]["mean"][sel], out["susceptibility"]["error"][sel])
     out["chi_exponent"] = {"mean": np.asarray(p.mean), "error": np.asarray(p.error), "chi2_dof": np.asarray(chi2),
                            "ising": 1.75}
+    if "inverse-warm-start" in stage_results:
+        out["warm_start"] = _warm_start_analysis(cfg, stage_results["inverse-warm-start"])
     return out
+
+
+def _warm_start_analysis(cfg: dict, r: dict) -> dict:
+    """Sweeps until the chain-averaged energy of each start stays within 2 standard errors of Kaufman's value."""
+    from jaxrg import stats
+
+    e = np.asarray(r["energy"], np.float64)  # (start, chains, sweeps)
+    n_starts, chains, n = e.shape
+    e_exact = float(exact.finite_lattice(cfg["warm_start_L"], T_C).energy)
+    # equilibrium spread of a chain average: per-chain fluctuations over the last half of every run, / sqrt(chains)
+    sigma = float(np.std(e[:, :, n // 2:]) / np.sqrt(chains))
+    window = max(1, min(50, n // 4))
+    times = [stats.equilibration_time(e[i].mean(axis=0), e_exact, sigma, window=window) for i in range(n_starts)]
+    return {"energy_mean": e.mean(axis=1), "energy_exact": e_exact, "sigma": sigma, "window": window,
+            "sweeps_to_equilibrium": np.array([np.nan if t is None else float(t + 1) for t in times])}
 
 
 def summary(cfg: dict, res: dict) -> dict:
@@ -117,6 +163,20 @@ def report(cfg: dict, res: dict) -> str:
         v = lambda o: f"{a[o]['mean'][j]:.4f} +- {a[o]['error'][j]:.4f}"  # noqa: E731
         lines.append(f"| {int(L)} | {v('energy')} | {a['energy_exact'][j]:.4f} | {v('abs_magnetization')} | "
                      f"{v('susceptibility')} | {v('binder')} |")
+    if "warm_start" in a:
+        w = a["warm_start"]
+        lines += [
+            "",
+            f"Warm starts at T_c, L = {cfg['warm_start_L']}: {cfg['warm_start_chains']} Metropolis chains from each "
+            "start (generated: the pretrained generator of `jaxrg.rg.inverse`, `simulate(..., initial=\"generated\")`"
+            f"). Sweeps until the chain-averaged energy stays within 2 standard errors ({w['sigma']:.2e}) of Kaufman's "
+            f"{float(w['energy_exact']):.5f} for {int(w['window'])} sweeps (the slow |m| is not in this criterion):",
+            "",
+            "| start | sweeps to equilibrium (energy) |",
+            "|---|---|",
+        ]
+        for start, t in zip(STARTS, w["sweeps_to_equilibrium"]):
+            lines.append(f"| {start} | {'not within ' + str(cfg['warm_start_sweeps']) if np.isnan(t) else int(t)} |")
     return "\n".join(lines)
 
 
@@ -150,8 +210,24 @@ def figures(cfg: dict, res: dict, figure_dir: Path) -> list[tuple[str, str]]:
     axes[2].set_yticks([])
     fig.savefig(figure_dir / "inverse.png", dpi=110)
     plt.close(fig)
-    return [("inverse.png", "Inverse-RG generator: susceptibility and Binder cumulant of the generated ensembles "
-             "at every level, and one generated configuration.")]
+    out = [("inverse.png", "Inverse-RG generator: susceptibility and Binder cumulant of the generated ensembles "
+            "at every level, and one generated configuration.")]
+    if "warm_start" in a:
+        w = a["warm_start"]
+        fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+        sweeps = np.arange(1, w["energy_mean"].shape[1] + 1)
+        for start, e in zip(STARTS, w["energy_mean"]):
+            ax.plot(sweeps, e, label=start)
+        ax.axhline(float(w["energy_exact"]), color="k", ls=":", label="exact (Kaufman)")
+        ax.set_xscale("log")
+        ax.set_xlabel("Metropolis sweeps")
+        ax.set_ylabel("energy per spin (chain average)")
+        ax.set_title(f"L = {cfg['warm_start_L']} at T_c")
+        ax.legend()
+        fig.savefig(figure_dir / "warm_start.png", dpi=110)
+        plt.close(fig)
+        out.append(("warm_start.png", "Energy against Metropolis sweeps at T_c from hot, cold and generated starts."))
+    return out
 
 
 register_section(Section(
