@@ -71,7 +71,8 @@ def stages(cfg: dict, seed: int) -> list[Stage]:
         return {"params": np.asarray(tr.model.params), "loss": np.asarray(tr.loss), "sizes": np.asarray(sizes),
                 "energy": np.asarray(e), "magnetization": np.asarray(m), "spins": np.asarray(picture, np.int8)}
 
-    out = [Stage(name, run, files.fingerprint(dict(cfg, seed=s, stage=name)))]
+    generator_cfg = {k: v for k, v in cfg.items() if not k.startswith("warm_start")}
+    out = [Stage(name, run, files.fingerprint(dict(generator_cfg, seed=s, stage=name)))]
     if cfg["warm_start_L"]:
         out.append(_warm_start_stage(cfg, seed))
     return out
@@ -123,8 +124,9 @@ def _warm_start_analysis(cfg: dict, r: dict) -> dict:
     e = np.asarray(r["energy"], np.float64)  # (start, chains, sweeps)
     n_starts, chains, n = e.shape
     e_exact = float(exact.finite_lattice(cfg["warm_start_L"], T_C).energy)
-    # equilibrium spread of a chain average: per-chain fluctuations over the last half of every run, / sqrt(chains)
-    sigma = float(np.std(e[:, :, n // 2:]) / np.sqrt(chains))
+    # equilibrium spread of a chain average: each chain's fluctuations about its own mean over the last half of its
+    # run (offsets of runs that have not settled yet do not count), / sqrt(chains)
+    sigma = float(np.sqrt(np.mean(np.var(e[:, :, n // 2:], axis=-1))) / np.sqrt(chains))
     window = max(1, min(50, n // 4))
     times = [stats.equilibration_time(e[i].mean(axis=0), e_exact, sigma, window=window) for i in range(n_starts)]
     return {"energy_mean": e.mean(axis=1), "energy_exact": e_exact, "sigma": sigma, "window": window,
