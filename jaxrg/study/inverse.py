@@ -87,9 +87,10 @@ def _warm_start_stage(cfg: dict, seed: int) -> Stage:
     def run(checkpoint: Path, progress: bool) -> dict:
         import jaxrg
 
+        # one seed per start: with common random numbers the chains would coalesce and settle together
         energy = [jaxrg.simulate(cfg["warm_start_L"], T_C, sampler="metropolis", sweeps=cfg["warm_start_sweeps"],
-                                 thermalize=0, chains=cfg["warm_start_chains"], initial=start, seed=s,
-                                 progress=progress).timeseries.energy for start in STARTS]
+                                 thermalize=0, chains=cfg["warm_start_chains"], initial=start, seed=s + i,
+                                 progress=progress).timeseries.energy for i, start in enumerate(STARTS)]
         return {"energy": np.asarray(energy)}  # (start, chains, sweeps)
 
     return Stage(name, run, files.fingerprint(dict({k: cfg[k] for k in keys}, seed=s, stage=name)))
