@@ -124,10 +124,11 @@ def _warm_start_analysis(cfg: dict, r: dict) -> dict:
 
     e = np.asarray(r["energy"], np.float64)  # (start, chains, sweeps)
     n_starts, chains, n = e.shape
-    e_exact = float(exact.finite_lattice(cfg["warm_start_L"], T_C).energy)
-    # equilibrium spread of a chain average: each chain's fluctuations about its own mean over the last half of its
-    # run (offsets of runs that have not settled yet do not count), / sqrt(chains)
-    sigma = float(np.sqrt(np.mean(np.var(e[:, :, n // 2:], axis=-1))) / np.sqrt(chains))
+    L = cfg["warm_start_L"]
+    ex = exact.finite_lattice(L, T_C)
+    e_exact = float(ex.energy)
+    # equilibrium spread of a chain average, exactly: Var(e) = C T^2 / N per configuration, / sqrt(chains)
+    sigma = float(np.sqrt(float(ex.heat_capacity) * T_C**2 / L**2) / np.sqrt(chains))
     window = max(1, min(50, n // 4))
     times = [stats.equilibration_time(e[i].mean(axis=0), e_exact, sigma, window=window) for i in range(n_starts)]
     return {"energy_mean": e.mean(axis=1), "energy_exact": e_exact, "sigma": sigma, "window": window,
