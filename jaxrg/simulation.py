@@ -304,7 +304,7 @@ class IsingModel:
 
     Attributes:
         T: ``(n_T,)`` temperatures.
-        h: magnetic field in units of J.
+        h: magnetic field in units of J, one for all temperatures or ``(n_T,)``.
         sampler: a name in ``jaxrg.sampling.SAMPLERS``.
         initial: ``"random"``, ``"ordered"`` or ``"generated"``.
         devices: resolved device list (more than one: the batch is sharded, :mod:`jaxrg.parallel`).
@@ -312,7 +312,7 @@ class IsingModel:
     """
 
     T: np.ndarray
-    h: float = 0.0
+    h: float | np.ndarray = 0.0
     sampler: str = "metropolis"
     initial: str = "random"
     devices: tuple = ()
@@ -324,7 +324,7 @@ class IsingModel:
 
     @property
     def run_args(self) -> dict[str, Any]:
-        args = dict(T=self.T, sampler=self.sampler, h=float(self.h), initial=self.initial)
+        args = dict(T=self.T, sampler=self.sampler, h=self.h, initial=self.initial)
         if self.exchange_every is not None:
             args["exchange_every"] = self.exchange_every
         return args
@@ -394,7 +394,7 @@ def simulate(
         chains: independent chains per temperature.
         measure_every: steps between measurements (at least 16 measurements per chain are needed).
         seed: integer seed of the whole run.
-        h: magnetic field in units of J.
+        h: magnetic field in units of J: a scalar, or one value per temperature.
         initial: ``"random"`` (hot start), ``"ordered"`` (cold start, all +1) or ``"generated"`` (warm start:
             critical configurations dreamt up at size L by the pretrained inverse-RG generator,
             :func:`jaxrg.rg.inverse.generate`; L must be ``start * 2^k``, k >= 1, e.g. a power of 2).
@@ -429,7 +429,8 @@ def simulate(
         if steps.size == 0 or not (np.all(steps > 0) or np.all(steps < 0)):
             raise ValueError("exchange_every needs >= 2 temperatures in strictly increasing or decreasing order "
                              f"(swaps are between neighbours), got T = {T_1d}")
-    model = IsingModel(T_1d, float(h), sampler, initial, tuple(parallel.resolve_devices(devices)), exchange_every)
+    h = float(h) if np.ndim(h) == 0 else np.asarray(h, np.float64)  # one field, or one per temperature
+    model = IsingModel(T_1d, h, sampler, initial, tuple(parallel.resolve_devices(devices)), exchange_every)
     run = run_model(model, L, sweeps=sweeps, thermalize=thermalize, chains=chains, measure_every=measure_every,
                     seed=seed, chunk_size=chunk_size, progress=progress, checkpoint=checkpoint)
     exchange = None

@@ -80,7 +80,7 @@ def test_unknown_flag_exits_2(capsys):
         ("L = 8.5\n", "L must be an integer >= 4 and <= 32768, got 8.5"),
         ("L = true\n", "L must be an integer"),
         ("T = []\n", "T must be a list of numbers"),
-        ("initial = 'warm'\n", "initial must be one of 'ordered', 'random'"),
+        ("initial = 'warm'\n", "initial must be one of 'generated', 'ordered', 'random'"),
         ("L = [8\n", "not valid TOML"),
     ],
 )
