@@ -381,7 +381,8 @@ def _nearest_thresholds(table: Array, coarse: Array) -> Array:
             by_spin = {}
             for C in (-1, 1):
                 for Dv in (-1, 1):
-                    by_spin[C, Dv] = jnp.where(S > 0, entry(C, 2, Dv), jnp.where(S < 0, entry(C, -2, Dv), entry(C, 0, Dv)))
+                    middle = jnp.where(S < 0, entry(C, -2, Dv), entry(C, 0, Dv))
+                    by_spin[C, Dv] = jnp.where(S > 0, entry(C, 2, Dv), middle)
             up = jnp.where(D > 0, by_spin[1, 1], by_spin[1, -1])
             down = jnp.where(D > 0, by_spin[-1, 1], by_spin[-1, -1])
             cols.append(jnp.where(c > 0, up, down))
