@@ -66,6 +66,8 @@ __all__ = [
     "reduced_temperature",
     "LinearThermalFlow",
     "thermal_scaling_fields",
+    "ThermalCalibration",
+    "calibrate_thermal",
     "ConvNetGenerator",
     "symmetric_generator",
     "convnet_generator",
@@ -87,9 +89,12 @@ __all__ = [
     "load",
     "load_pretrained",
     "PRETRAINED_PATH",
+    "load_pretrained_thermal",
+    "PRETRAINED_THERMAL_PATH",
 ]
 
 PRETRAINED_PATH = "data/inverse_3x3.eqx"  # inside the jaxrg package
+PRETRAINED_THERMAL_PATH = "data/inverse_thermal_3x3.eqx"
 _FORMAT = "jaxrg.inverse/1"
 
 
@@ -682,16 +687,18 @@ def train(
 
 class ThermalGenerator(eqx.Module):
     """A critical generator with a thermal direction: at thermal scaling field ``tau`` its kernel is
-    ``critical.params * exp(-response * tau)`` (per offset class).
+    ``critical.params * exp(-response * tau)``, with one response below ``T_c`` (``tau < 0``) and one above.
 
     ``tau = 0`` is the critical generator; ``tau -> +inf`` (far above ``T_c`` on the scale of the level) sends the
     kernel to zero (fine spins independent: paramagnetic noise), ``tau -> -inf`` to infinity (every coarse spin copied
-    into its block: the ordered phase). :func:`generate` with ``temperature`` feeds every level the scaling field of
-    its lattice spacing (:func:`thermal_scaling_fields`), so the ensemble of the final size is at that temperature.
+    into its block: the ordered phase). The two responses are the non-universal metric factors of the two sides of the
+    flow (the flows to the high- and low-temperature fixed points differ). :func:`generate` with ``temperature``
+    feeds every level the scaling field of its lattice spacing (:func:`thermal_scaling_fields`), so the ensemble of
+    the final size is at that temperature.
 
     Attributes:
         critical: the critical :class:`SymmetricConvGenerator`.
-        response: ``(n_params,)`` thermal response of every kernel parameter (> 0 for a field that weakens with T).
+        response: ``(2,)`` thermal responses ``(ordered side, disordered side)``, > 0 for a field that weakens with T.
     """
 
     critical: SymmetricConvGenerator
@@ -700,7 +707,8 @@ class ThermalGenerator(eqx.Module):
     def at_scaling_field(self, tau) -> SymmetricConvGenerator:
         """The symmetric generator of one level whose thermal scaling field is ``tau`` (scalar, may be traced)."""
         tau = jnp.asarray(tau, self.critical.params.dtype)
-        return SymmetricConvGenerator(self.critical.params * jnp.exp(-self.response * tau), self.critical.radius)
+        rate = jnp.where(tau < 0, self.response[0], self.response[1])
+        return SymmetricConvGenerator(self.critical.params * jnp.exp(-rate * tau), self.critical.radius)
 
     def __call__(self, coarse: Array, tau=0.0) -> Array:
         """Local field ``h`` of every fine spin at scaling field ``tau``, ``(..., L, L) -> (..., 2L, 2L)``."""
@@ -708,23 +716,22 @@ class ThermalGenerator(eqx.Module):
 
 
 def thermal_generator(critical: SymmetricConvGenerator, response) -> ThermalGenerator:
-    """A :class:`ThermalGenerator` from a critical generator and the thermal response of its parameters.
+    """A :class:`ThermalGenerator` from a critical generator and its thermal responses.
 
     Args:
         critical: a :class:`SymmetricConvGenerator` (e.g. :func:`load_pretrained` ``()``).
-        response: scalar (the same for every offset class) or ``(n_params,)`` finite numbers.
+        response: a finite number (both sides) or ``(ordered side, disordered side)``.
 
     Returns:
         :class:`ThermalGenerator`.
     """
     if not isinstance(critical, SymmetricConvGenerator):
         raise ValueError(f"critical must be a SymmetricConvGenerator, got {type(critical).__name__}")
-    n = critical.params.shape[0]
     r = np.asarray(response, np.float64)
     if r.ndim == 0:
-        r = np.full((n,), float(r))
-    if r.shape != (n,) or not np.all(np.isfinite(r)):
-        raise ValueError(f"response must be a finite scalar or have shape ({n},), got {response!r}")
+        r = np.full((2,), float(r))
+    if r.shape != (2,) or not np.all(np.isfinite(r)):
+        raise ValueError(f"response must be a finite number or a pair (ordered, disordered side), got {response!r}")
     return ThermalGenerator(critical, jnp.asarray(r, critical.params.dtype))
 
 
@@ -749,7 +756,7 @@ class LinearThermalFlow(eqx.Module):
         return self.y_t * tau
 
 
-_SUBSTEPS = 4  # RK4 steps per level: relative error ~1e-7 per level on exp(y_t ln b)
+_SUBSTEPS = 8  # RK4 steps per level: relative error ~3e-7 per level on exp(y_t ln b)
 
 
 def thermal_scaling_fields(t, levels: int, *, b: float = 2.0, beta=None) -> Array:
@@ -785,6 +792,83 @@ def thermal_scaling_fields(t, levels: int, *, b: float = 2.0, beta=None) -> Arra
     beta = LinearThermalFlow(jnp.float32(1.0 / exact.NU)) if beta is None else beta
     flow = scale.integrate_flow(beta, t, math.log(b) / _SUBSTEPS, (levels - 1) * _SUBSTEPS, save_every=_SUBSTEPS)
     return flow.g[::-1]
+
+
+class ThermalCalibration(NamedTuple):
+    """What :func:`calibrate_thermal` returns.
+
+    Attributes:
+        model: the calibrated :class:`ThermalGenerator`.
+        grid: ``(n_grid,)`` responses tried on each side.
+        loss: ``(2, n_grid)`` matching loss of every response, ordered side first (``nan`` for a side without
+            calibration temperatures).
+        abs_magnetization, binder: ``(n_T,)`` ``<|m|>`` and ``U4`` of the calibrated model at the calibration
+            temperatures.
+    """
+
+    model: ThermalGenerator
+    grid: np.ndarray
+    loss: np.ndarray
+    abs_magnetization: np.ndarray
+    binder: np.ndarray
+
+    __repr__ = summary_repr
+
+
+def _abs_m_and_binder(model, L: int, n: int, key: Array, temperature) -> tuple[float, float]:
+    """``<|m|>`` and ``U4 = 1 - <m^4> / (3 <m^2>^2)`` of ``n`` generated configurations of side ``L``."""
+    _, _, m = level_observables(model, L, n, key, temperature=temperature)
+    m = np.asarray(m[-1], np.float64)
+    return float(np.mean(np.abs(m))), float(1.0 - np.mean(m**4) / (3.0 * np.mean(m**2) ** 2))
+
+
+def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, abs_magnetization, binder, *,
+                      key: Array, n: int = 1024, grid=None) -> ThermalCalibration:
+    """Match the thermal responses of a generator to Monte Carlo at one size.
+
+    For each side of ``T_c`` separately, the response on ``grid`` that minimises
+    ``sum_T (<|m|>_gen / <|m|>_MC - 1)^2 + (U4_gen / U4_MC - 1)^2`` over the calibration temperatures on that side
+    (the two responses act on disjoint temperatures). Every candidate is generated from the same key (common random
+    numbers), so the loss is smooth in the response up to the few spins whose draws change.
+
+    Args:
+        critical: the critical :class:`SymmetricConvGenerator`.
+        L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2).
+        temperatures: ``(n_T,)`` calibration temperatures, none equal to ``T_c`` (both sides are optional).
+        abs_magnetization, binder: ``(n_T,)`` Monte Carlo ``<|m|>`` and ``U4`` at those temperatures and ``L``.
+        key: PRNG key of the generated ensembles.
+        n: generated configurations per temperature and candidate (>= 16).
+        grid: responses tried (default ``0.5, 0.55, ..., 2.5``).
+
+    Returns:
+        :class:`ThermalCalibration`.
+    """
+    T = np.atleast_1d(np.asarray(temperatures, np.float64))
+    m_mc = np.atleast_1d(np.asarray(abs_magnetization, np.float64))
+    u_mc = np.atleast_1d(np.asarray(binder, np.float64))
+    if T.ndim != 1 or T.size == 0 or m_mc.shape != T.shape or u_mc.shape != T.shape:
+        raise ValueError(f"temperatures, abs_magnetization and binder must be equal-length 1D arrays, got shapes "
+                         f"{T.shape}, {m_mc.shape}, {u_mc.shape}")
+    t = np.asarray(reduced_temperature(T))
+    if np.any(t == 0):
+        raise ValueError("calibration temperatures must differ from T_c (the responses act on either side)")
+    n = _int(n, "n", 16)
+    grid = np.arange(0.5, 2.5 + 1e-9, 0.05) if grid is None else np.asarray(grid, np.float64).reshape(-1)
+    if grid.size == 0 or not np.all(np.isfinite(grid)):
+        raise ValueError("grid must hold finite responses")
+    loss = np.full((2, grid.size), np.nan)
+    best = [float(grid[0]), float(grid[0])]
+    for side, on_side in enumerate((t < 0, t > 0)):
+        if not np.any(on_side):
+            continue
+        for j, r in enumerate(grid):
+            model = thermal_generator(critical, float(r))
+            rows = np.array([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T[on_side]])
+            loss[side, j] = np.sum((rows[:, 0] / m_mc[on_side] - 1) ** 2 + (rows[:, 1] / u_mc[on_side] - 1) ** 2)
+        best[side] = float(grid[int(np.nanargmin(loss[side]))])
+    model = thermal_generator(critical, best)
+    final = np.array([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T])
+    return ThermalCalibration(model, grid, loss, final[:, 0], final[:, 1])
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -968,6 +1052,9 @@ def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
 
 
 def _header(model) -> dict:
+    if isinstance(model, ThermalGenerator):
+        return {"format": _FORMAT, "kind": "thermal", "kernel_size": 2 * model.critical.radius + 1,
+                "dtype": str(model.critical.params.dtype)}
     if isinstance(model, SymmetricConvGenerator):
         return {"format": _FORMAT, "kind": "symmetric", "kernel_size": 2 * model.radius + 1,
                 "dtype": str(model.params.dtype)}
@@ -976,7 +1063,8 @@ def _header(model) -> dict:
         return {"format": _FORMAT, "kind": "convnet", "channels": int(first.out_channels),
                 "depth": len(model.layers), "kernel_size": int(first.kernel_size[0]),
                 "dtype": str(first.weight.dtype)}
-    raise ValueError(f"model must be a SymmetricConvGenerator or ConvNetGenerator, got {type(model).__name__}")
+    raise ValueError("model must be a SymmetricConvGenerator, ThermalGenerator or ConvNetGenerator, got "
+                     f"{type(model).__name__}")
 
 
 def _skeleton(header: dict):
@@ -985,6 +1073,8 @@ def _skeleton(header: dict):
     dtype = jnp.dtype(header["dtype"])
     if header["kind"] == "symmetric":
         return symmetric_generator(header["kernel_size"], dtype=dtype)
+    if header["kind"] == "thermal":
+        return thermal_generator(symmetric_generator(header["kernel_size"], dtype=dtype), 0.0)
     if header["kind"] == "convnet":
         return convnet_generator(jax.random.key(0), channels=header["channels"], depth=header["depth"],
                                  kernel_size=header["kernel_size"], dtype=dtype)
@@ -1046,4 +1136,12 @@ def load(path):
 def load_pretrained() -> SymmetricConvGenerator:
     """The shipped 3-parameter generator, trained on Wolff configurations at ``K_c`` (see ``benchmarks/inverse.py``)."""
     data = importlib.resources.files("jaxrg").joinpath(PRETRAINED_PATH).read_bytes()
+    return _load_bytes(data)
+
+
+def load_pretrained_thermal() -> ThermalGenerator:
+    """The shipped off-critical generator: a 3-parameter critical generator trained on three levels of Wolff
+    configurations at ``K_c``, with thermal responses matched to Monte Carlo at ``L = 64``
+    (``benchmarks/inverse_thermal.py``)."""
+    data = importlib.resources.files("jaxrg").joinpath(PRETRAINED_THERMAL_PATH).read_bytes()
     return _load_bytes(data)
