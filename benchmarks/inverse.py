@@ -227,6 +227,7 @@ def main(argv=None):
     p.add_argument("--mc-n", type=int, default=256)
     p.add_argument("--models", nargs="*",
                    default=["3x3", "3x3-ties", "3x3-multilevel", "3x3-energy", "5x5", "7x7", "7x7-energy", "convnet"])
+    p.add_argument("--mcrg-models", nargs="*", default=["3x3", "7x7"], help="models whose configurations get MCRG")
     p.add_argument("--save-pretrained", action="store_true")
     p.add_argument("--throughput-only", action="store_true",
                    help="only the side-by-side generation speed of the float and threshold paths (pretrained model)")
@@ -269,6 +270,12 @@ def main(argv=None):
         "5x5": dict(model=lambda: inv.symmetric_generator(5)),
         "7x7": dict(model=lambda: inv.symmetric_generator(7)),
         "7x7-energy": dict(model=lambda: inv.symmetric_generator(7), energy_target=-SQRT2, energy_weight=100.0),
+        "3x3-multilevel-energy": dict(model=lambda: inv.symmetric_generator(3), levels=3, energy_target=-SQRT2,
+                                      energy_weight=100.0),
+        "5x5-multilevel-energy": dict(model=lambda: inv.symmetric_generator(5), levels=3, energy_target=-SQRT2,
+                                      energy_weight=100.0),
+        "7x7-multilevel-energy": dict(model=lambda: inv.symmetric_generator(7), levels=3, energy_target=-SQRT2,
+                                      energy_weight=100.0),
         "convnet": dict(model=lambda: inv.convnet_generator(jax.random.key(7), channels=8, depth=3),
                         learning_rate=0.01, steps=150),
     }
@@ -323,7 +330,7 @@ def main(argv=None):
     mc_L = args.train_L
     levels = max(1, int(round(math.log2(mc_L // 8))))
     mcrg = {"real": mcrg_summary(data, jax.random.key(5), levels)}
-    for name in ("3x3", "7x7"):
+    for name in args.mcrg_models:
         if name in trained:
             gen = inv.generate(trained[name], mc_L, args.train_n, jax.random.key(6))
             mcrg[name] = mcrg_summary(np.asarray(gen), jax.random.key(5), levels)

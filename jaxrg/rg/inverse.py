@@ -26,6 +26,18 @@ in one jitted, batched function. :func:`generate_levels` returns every level of 
 :func:`level_observables` the energy and magnetisation per spin of every level, which is how the study measures
 ensembles of all sizes ``8 ... 1024`` from one generation run.
 
+Sampling (:func:`sample_fine`) draws fine spin ``i`` as ``+1`` when its counter-based hash bits fall below an integer
+threshold: a 3x3 or 5x5 field takes few values, so the thresholds of all of them are computed once per level (exactly
+the float event ``uniform < sigmoid(2 h)``, so the samples are bitwise those of float fields and sigmoids) and every
+site does integer work only. Generation runs one compiled step per level.
+
+Off-critical generation (:class:`ThermalGenerator`) runs the relevant thermal direction backwards in scale: the
+ensemble of side ``L`` at temperature ``T`` has thermal scaling field ``t = T / T_c - 1`` on its finest lattice and
+``t b^(y_t m)`` on the lattice ``m`` levels coarser (:func:`thermal_scaling_fields`, the linearised flow of
+:mod:`jaxrg.scale` integrated outwards), and each level's kernel is the critical one scaled by
+``exp(-response * tau)``; the two responses (below and above ``T_c``) are matched to Monte Carlo at one size
+(:func:`calibrate_thermal`). :func:`load_pretrained_thermal` returns the shipped one.
+
 Trained models are saved with equinox serialisation (:func:`save`, :func:`load`: a one-line JSON header that names
 the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` returns the shipped 3x3 model.
 """
