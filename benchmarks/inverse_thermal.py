@@ -32,6 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from jaxrg.rg import inverse as inv
+from jaxrg.stats import Estimate
 from jaxrg.simulation import simulate
 
 
@@ -81,7 +82,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true")
     p.add_argument("--calibration-L", type=int, default=64)
-    p.add_argument("--calibration-T", type=float, nargs="*", default=[2.15, 2.20, 2.25, 2.30, 2.35, 2.40])
+    p.add_argument("--calibration-T", type=float, nargs="*", default=[2.15, 2.20, 2.25, 2.30, 2.35, 2.40, 2.50, 2.60])
     p.add_argument("--check-L", type=int, default=256)
     p.add_argument("--check-T", type=float, nargs="*", default=[2.20, 2.25, 2.30, 2.35])
     p.add_argument("--mc-sweeps", type=int, nargs=2, default=[4000, 2000], help="calibration and check sizes")
@@ -114,8 +115,8 @@ def main(argv=None):
 
     # 3. calibration at one size
     t0 = time.perf_counter()
-    cal = inv.calibrate_thermal(critical, args.calibration_L, args.calibration_T, mc_cal["abs_m"][0],
-                                mc_cal["binder"][0], key=jax.random.key(1), n=args.n)
+    cal = inv.calibrate_thermal(critical, args.calibration_L, args.calibration_T, Estimate(*mc_cal["abs_m"]),
+                                Estimate(*mc_cal["binder"]), key=jax.random.key(1), n=args.n)
     cal_seconds = time.perf_counter() - t0
     response = np.asarray(cal.model.response).tolist()
     print(f"calibrated responses (ordered, disordered) = {response} in {cal_seconds:.0f} s")
@@ -146,8 +147,9 @@ def main(argv=None):
         "command": "benchmarks/inverse_thermal.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "args": vars(args), "critical_params": np.asarray(critical.params).tolist(), "train_seconds": train_seconds,
         "response": response, "calibration": {"L": args.calibration_L, "T": args.calibration_T,
-                                              "grid": cal.grid.tolist(), "loss": cal.loss.tolist(),
-                                              "abs_m": cal.abs_magnetization.tolist(), "binder": cal.binder.tolist(),
+                                              "grid": cal.grid.tolist(), "chi2": cal.chi2.tolist(),
+                                              "abs_m": np.asarray(cal.abs_magnetization).tolist(),
+                                              "binder": np.asarray(cal.binder).tolist(),
                                               "mc": mc_cal, "seconds": cal_seconds},
         "check": {"L": args.check_L, "rows": rows, "mc": mc_chk},
         "goal_within_5pct_all": bool(all(r["met"] for r in rows)),

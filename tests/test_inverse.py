@@ -284,10 +284,15 @@ def test_thermal_save_load_roundtrip(tmp_path):
 
 def test_calibration_recovers_the_responses_of_a_known_generator():
     """Calibrating against the observables of a generator with known responses finds them on the grid."""
+    from jaxrg.stats import Estimate
+
     truth = _thermal((0.8, 1.6))
     T = [2.1, 2.4]
-    obs = np.array([inv._abs_m_and_binder(truth, 16, 256, jax.random.key(3), Ti) for Ti in T])
-    cal = inv.calibrate_thermal(truth.critical, 16, T, obs[:, 0], obs[:, 1], key=jax.random.key(3), n=256,
+    obs = np.stack([inv._abs_m_and_binder(truth, 16, 256, jax.random.key(3), Ti) for Ti in T])  # (T, value/err, 2)
+    m, u = Estimate(obs[:, 0, 0], obs[:, 1, 0]), Estimate(obs[:, 0, 1], obs[:, 1, 1])
+    cal = inv.calibrate_thermal(truth.critical, 16, T, m, u, key=jax.random.key(3), n=256,
                                 grid=[0.4, 0.8, 1.2, 1.6, 2.0])
     np.testing.assert_allclose(np.asarray(cal.model.response), [0.8, 1.6], rtol=1e-6)
-    np.testing.assert_allclose(cal.abs_magnetization, obs[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(cal.abs_magnetization.mean, obs[:, 0, 0], rtol=1e-12)
+    with pytest.raises(ValueError, match="binder"):
+        inv.calibrate_thermal(truth.critical, 16, T, m, u.mean, key=jax.random.key(3))

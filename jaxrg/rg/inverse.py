@@ -812,42 +812,59 @@ class ThermalCalibration(NamedTuple):
     Attributes:
         model: the calibrated :class:`ThermalGenerator`.
         grid: ``(n_grid,)`` responses tried on each side.
-        loss: ``(2, n_grid)`` matching loss of every response, ordered side first (``nan`` for a side without
+        chi2: ``(2, n_grid)`` matching chi-square of every response, ordered side first (``nan`` for a side without
             calibration temperatures).
-        abs_magnetization, binder: ``(n_T,)`` ``<|m|>`` and ``U4`` of the calibrated model at the calibration
-            temperatures.
+        abs_magnetization, binder: :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` ``<|m|>`` and ``U4`` of the
+            calibrated model at the calibration temperatures (jackknife errors).
     """
 
     model: ThermalGenerator
     grid: np.ndarray
-    loss: np.ndarray
-    abs_magnetization: np.ndarray
-    binder: np.ndarray
+    chi2: np.ndarray
+    abs_magnetization: Estimate
+    binder: Estimate
 
     __repr__ = summary_repr
 
 
-def _abs_m_and_binder(model, L: int, n: int, key: Array, temperature) -> tuple[float, float]:
-    """``<|m|>`` and ``U4 = 1 - <m^4> / (3 <m^2>^2)`` of ``n`` generated configurations of side ``L``."""
+def _abs_m_and_binder(model, L: int, n: int, key: Array, temperature, n_blocks: int = 16) -> np.ndarray:
+    """``[[<|m|>, U4], [their jackknife errors]]`` of ``n`` generated configurations of side ``L``,
+    ``U4 = 1 - <m^4> / (3 <m^2>^2)``."""
     _, _, m = level_observables(model, L, n, key, temperature=temperature)
     m = np.asarray(m[-1], np.float64)
-    return float(np.mean(np.abs(m))), float(1.0 - np.mean(m**4) / (3.0 * np.mean(m**2) ** 2))
+
+    def stats(x):
+        return np.array([np.mean(np.abs(x)), 1.0 - np.mean(x**4) / (3.0 * np.mean(x**2) ** 2)])
+
+    edges = np.linspace(0, m.size, n_blocks + 1).astype(int)
+    reps = np.stack([stats(np.delete(m, np.s_[edges[i]:edges[i + 1]])) for i in range(n_blocks)])
+    return np.stack([stats(m), np.sqrt((n_blocks - 1) * np.mean((reps - reps.mean(0)) ** 2, axis=0))])
+
+
+def _estimate_arrays(x, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(x, Estimate):
+        raise ValueError(f"{name} must be an Estimate (mean, error) of {n} values, got {type(x).__name__}")
+    mean = np.atleast_1d(np.asarray(x.mean, np.float64))
+    error = np.atleast_1d(np.asarray(x.error, np.float64))
+    if mean.shape != (n,) or error.shape != (n,) or not np.all(np.isfinite(mean)) or not np.all(error >= 0):
+        raise ValueError(f"{name} must be an Estimate (mean, error) of {n} finite values with errors >= 0, got {x!r}")
+    return mean, error
 
 
 def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, abs_magnetization, binder, *,
                       key: Array, n: int = 1024, grid=None) -> ThermalCalibration:
     """Match the thermal responses of a generator to Monte Carlo at one size.
 
-    For each side of ``T_c`` separately, the response on ``grid`` that minimises
-    ``sum_T (<|m|>_gen / <|m|>_MC - 1)^2 + (U4_gen / U4_MC - 1)^2`` over the calibration temperatures on that side
-    (the two responses act on disjoint temperatures). Every candidate is generated from the same key (common random
-    numbers), so the loss is smooth in the response up to the few spins whose draws change.
+    For each side of ``T_c`` separately (the two responses act on disjoint temperatures), the response on ``grid``
+    that minimises ``chi2 = sum_T (x_gen - x_MC)^2 / (err_gen^2 + err_MC^2)`` over ``x = <|m|>, U4`` and the
+    calibration temperatures on that side. Every candidate is generated from the same key (common random numbers).
 
     Args:
         critical: the critical :class:`SymmetricConvGenerator`.
         L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2).
         temperatures: ``(n_T,)`` calibration temperatures, none equal to ``T_c`` (both sides are optional).
-        abs_magnetization, binder: ``(n_T,)`` Monte Carlo ``<|m|>`` and ``U4`` at those temperatures and ``L``.
+        abs_magnetization, binder: Monte Carlo ``<|m|>`` and ``U4`` at those temperatures and ``L``, as
+            :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` arrays (e.g. the fields of :func:`jaxrg.simulate`'s result).
         key: PRNG key of the generated ensembles.
         n: generated configurations per temperature and candidate (>= 16).
         grid: responses tried (default ``0.5, 0.55, ..., 2.5``).
@@ -856,11 +873,10 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, ab
         :class:`ThermalCalibration`.
     """
     T = np.atleast_1d(np.asarray(temperatures, np.float64))
-    m_mc = np.atleast_1d(np.asarray(abs_magnetization, np.float64))
-    u_mc = np.atleast_1d(np.asarray(binder, np.float64))
-    if T.ndim != 1 or T.size == 0 or m_mc.shape != T.shape or u_mc.shape != T.shape:
-        raise ValueError(f"temperatures, abs_magnetization and binder must be equal-length 1D arrays, got shapes "
-                         f"{T.shape}, {m_mc.shape}, {u_mc.shape}")
+    if T.ndim != 1 or T.size == 0:
+        raise ValueError(f"temperatures must be a non-empty 1D array, got shape {T.shape}")
+    m_mc, m_err = _estimate_arrays(abs_magnetization, "abs_magnetization", T.size)
+    u_mc, u_err = _estimate_arrays(binder, "binder", T.size)
     t = np.asarray(reduced_temperature(T))
     if np.any(t == 0):
         raise ValueError("calibration temperatures must differ from T_c (the responses act on either side)")
@@ -868,19 +884,21 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, ab
     grid = np.arange(0.5, 2.5 + 1e-9, 0.05) if grid is None else np.asarray(grid, np.float64).reshape(-1)
     if grid.size == 0 or not np.all(np.isfinite(grid)):
         raise ValueError("grid must hold finite responses")
-    loss = np.full((2, grid.size), np.nan)
+    chi2 = np.full((2, grid.size), np.nan)
     best = [float(grid[0]), float(grid[0])]
     for side, on_side in enumerate((t < 0, t > 0)):
         if not np.any(on_side):
             continue
         for j, r in enumerate(grid):
             model = thermal_generator(critical, float(r))
-            rows = np.array([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T[on_side]])
-            loss[side, j] = np.sum((rows[:, 0] / m_mc[on_side] - 1) ** 2 + (rows[:, 1] / u_mc[on_side] - 1) ** 2)
-        best[side] = float(grid[int(np.nanargmin(loss[side]))])
+            gen = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T[on_side]])  # (n_side, 2, 2)
+            chi2[side, j] = np.sum((gen[:, 0, 0] - m_mc[on_side]) ** 2 / (gen[:, 1, 0] ** 2 + m_err[on_side] ** 2)
+                                   + (gen[:, 0, 1] - u_mc[on_side]) ** 2 / (gen[:, 1, 1] ** 2 + u_err[on_side] ** 2))
+        best[side] = float(grid[int(np.nanargmin(chi2[side]))])
     model = thermal_generator(critical, best)
-    final = np.array([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T])
-    return ThermalCalibration(model, grid, loss, final[:, 0], final[:, 1])
+    final = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T])
+    return ThermalCalibration(model, grid, chi2, Estimate(final[:, 0, 0], final[:, 1, 0]),
+                              Estimate(final[:, 0, 1], final[:, 1, 1]))
 
 
 # ----------------------------------------------------------------------------------------------------------------
