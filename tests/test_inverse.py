@@ -296,3 +296,14 @@ def test_calibration_recovers_the_responses_of_a_known_generator():
     np.testing.assert_allclose(cal.abs_magnetization.mean, obs[:, 0, 0], rtol=1e-12)
     with pytest.raises(ValueError, match="binder"):
         inv.calibrate_thermal(truth.critical, 16, T, m, u.mean, key=jax.random.key(3))
+
+
+def test_pretrained_thermal_generator_has_yang_magnetisation_below_t_c():
+    """The shipped off-critical generator (calibrated at 2.15 <= T <= 2.6, L = 64) extrapolates to T = 2.0, L = 128:
+    <|m|> within 4% of Yang's spontaneous magnetisation (1 - sinh(2K)^-4)^(1/8) = 0.9113 (xi ~ 2 << L)."""
+    g = inv.load_pretrained_thermal()
+    assert isinstance(g, inv.ThermalGenerator) and g.response.shape == (2,) and np.all(np.asarray(g.response) > 0)
+    _, _, m = inv.level_observables(g, 128, 64, jax.random.key(7), temperature=2.0)
+    abs_m = float(np.mean(np.abs(np.asarray(m[-1]))))
+    yang = (1 - np.sinh(2 / 2.0) ** -4) ** 0.125
+    assert abs(abs_m / yang - 1) < 0.04, f"<|m|> = {abs_m:.4f}, Yang {yang:.4f} (seed 7)"
