@@ -1172,6 +1172,10 @@ def load_pretrained() -> SymmetricConvGenerator:
 def load_pretrained_thermal() -> ThermalGenerator:
     """The shipped off-critical generator: a 3-parameter critical generator trained on three levels of Wolff
     configurations at ``K_c``, with thermal responses matched to Monte Carlo at ``L = 64``
-    (``benchmarks/inverse_thermal.py``)."""
+    (``benchmarks/inverse_thermal.py``).
+
+    Example:
+        >>> spins = jaxrg.generate(load_pretrained_thermal(), 256, 64, jax.random.key(0), temperature=2.25)
+    """
     data = importlib.resources.files("jaxrg").joinpath(PRETRAINED_THERMAL_PATH).read_bytes()
     return _load_bytes(data)
