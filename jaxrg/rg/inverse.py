@@ -22,7 +22,7 @@ output of a known generator recovers its parameters). The tie-weighted variant g
 block sum was zero (majority decided by a coin) the weight ``tie_weight`` instead of 1.
 
 Generation (:func:`generate`) starts from a small random lattice and upsamples ``k`` times (``1 -> 2 -> ... -> 2^k``)
-in one jitted, batched function. :func:`generate_levels` returns every level of the hierarchy, and
+one batched, jitted step per level. :func:`generate_levels` returns every level of the hierarchy, and
 :func:`level_observables` the energy and magnetisation per spin of every level, which is how the study measures
 ensembles of all sizes ``8 ... 1024`` from one generation run.
 
@@ -989,7 +989,8 @@ def generate_levels(model, size: int, n: int, key: Array, *, start_size: int | N
 def generate(model, size: int, n: int, key: Array, *, start_size: int | None = None, temperature=None) -> Array:
     """Generate ``n`` configurations of ``size x size`` spins by upsampling a small random lattice ``k`` times.
 
-    One jitted, batched function (compiled once per ``(model structure, size, n, start_size)``).
+    One batched, jitted step per level (each compiled once per model structure and lattice shape; a new model
+    weight, key or temperature compiles nothing).
 
     Args:
         model: a generator (e.g. :func:`load_pretrained` ``()``).
