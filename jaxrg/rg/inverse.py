@@ -22,7 +22,7 @@ output of a known generator recovers its parameters). The tie-weighted variant g
 block sum was zero (majority decided by a coin) the weight ``tie_weight`` instead of 1.
 
 Generation (:func:`generate`) starts from a small random lattice and upsamples ``k`` times (``1 -> 2 -> ... -> 2^k``)
-one batched, jitted step per level. :func:`generate_levels` returns every level of the hierarchy, and
+in one batched, jitted step per level. :func:`generate_levels` returns every level of the hierarchy, and
 :func:`level_observables` the energy and magnetisation per spin of every level, which is how the study measures
 ensembles of all sizes ``8 ... 1024`` from one generation run.
 
