@@ -1,4 +1,4 @@
-"""The RG step as a map on tensors: its gauge-fixed form, its fixed point and the scaling dimensions of its linearisation.
+"""The RG step as a map on tensors: gauge-fixed, its fixed point, and scaling dimensions from its linearisation.
 
 One step ``R`` (linear rescaling ``b = 2``) is two HOTRG merges (vertical, then horizontal: four tensors become one,
 the lattice keeps its orientation), optionally preceded by graph-independent local truncation (Gilt, Hauru, Delcamp
@@ -26,7 +26,8 @@ lower leg of vertical ones), so that the leg basis is not rotated by a further S
 
 The fixed point: the normalised flow from the critical site tensor approaches ``T*`` and then leaves it along the
 relevant directions (truncation shifts the critical coupling); the most stationary tensor of the flow starts Newton's
-method on ``F(T) = R(T) - T`` (optimistix, with lineax GMRES on the Jacobian-vector product: no dense Jacobian).
+method on ``F(T) = R(T) - T`` (lineax GMRES on the Jacobian-vector product: no dense Jacobian; a backtracking line
+search, since the plain Newton iteration of optimistix diverged from the flow's best tensor at chi = 8).
 The leading eigenvalues of ``DR`` come from ARPACK (scipy ``eigs``, implicitly restarted Arnoldi) with the
 Jacobian-vector product as a ``LinearOperator``: the non-symmetric eigenproblem runs on the host on purpose (XLA has
 no non-symmetric eigensolver on accelerators), each product one compiled device call.
@@ -435,7 +436,8 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
         else:
             # non-symmetric eigenproblem on the host on purpose (no accelerator implementation in XLA)
             op = sla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-            lam = sla.eigs(op, k=min(num, n - 2), which="LM", v0=rng.standard_normal(n), return_eigenvectors=False, tol=1e-10)
+            lam = sla.eigs(op, k=min(num, n - 2), which="LM", v0=rng.standard_normal(n), return_eigenvectors=False,
+                           tol=1e-10)
         lam = lam[np.argsort(-np.abs(lam))][:num]
         out.append(lam)
     even, odd = out
