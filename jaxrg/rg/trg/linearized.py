@@ -62,6 +62,10 @@ __all__ = [
     "rg_fixed_point",
     "linearized_spectrum",
     "linearized_scaling_dimensions",
+    "gauge_directions",
+    "high_temperature_tensor",
+    "low_temperature_tensor",
+    "EXACT_EIGENVALUES",
 ]
 
 _REFLECT = (1, 0, 3, 2)  # reflection on the diagonal: vertical bonds become horizontal ones
@@ -88,7 +92,7 @@ class FixedPoint(NamedTuple):
         reference: the isometries of ``T*`` itself (the sign reference of the map at ``T*``), ``(2, chi^2, chi)``.
         residual: ``|R(T*) - T*|`` (Frobenius).
         flow_residuals: ``|R(T_n) - T_n|`` along the flow from the site tensor, shape ``(steps,)``.
-        start: flow step whose tensor started Newton's method (the most stationary one).
+        start: flow step whose tensor started Newton's method (the first local minimum of the flow residual).
         newton_steps: Newton iterations taken.
     """
 
@@ -333,7 +337,7 @@ def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_
 
 def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 24, newton_steps: int = 30,
                    tol: float = 1e-10, krylov: int = 60, tensor: Array | None = None) -> FixedPoint:
-    """Fixed point of the gauge-fixed step: the most stationary tensor of the flow, refined by Newton's method.
+    """Fixed point of the gauge-fixed step: the flow's first most stationary tensor, refined by Newton's method.
 
     Args:
         K: coupling of the site tensor the flow starts from, > 0; None for the critical coupling.
@@ -361,9 +365,11 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
     tensors, references, residuals = linearized_rg_flow(jnp.asarray(tensor), reference, steps=flow_steps,
                                                         epsilon=epsilon)
     residuals = np.asarray(residuals)
-    # the bond dimension fills up over the first steps (padding); skip them unless the flow is shorter
+    # the bond dimension fills up over the first steps (padding): skip them; then the first local minimum of the
+    # residual (later minima are the trivial fixed points the flow runs into once it has left the critical one)
     skip = min(3, flow_steps - 1)
-    start = skip + int(np.argmin(residuals[skip:]))
+    rising = np.flatnonzero(residuals[skip + 1:] > residuals[skip:-1])
+    start = skip + int(rising[0]) if rising.size else flow_steps - 1
     t0, ref = tensors[start], references[start]
     if newton_steps == 0:
         return FixedPoint(t0, ref, float(residuals[start]), residuals, start, 0)
@@ -392,12 +398,46 @@ def _jvp(tensor: Array, reference: Array, direction: Array, *, epsilon: float, f
     return jax.jvp(lambda t: linearized_rg_map(t, reference, epsilon)[0], (tensor,), (direction,))[1]
 
 
+def gauge_directions(tensor: Array, odd: bool) -> np.ndarray:
+    """Orthonormal basis of the infinitesimal gauge changes of ``T`` in one Z2 sector (host, numpy).
+
+    A change of basis ``A = 1 + X`` on every horizontal bond (``A`` on the left legs, ``A^-1`` on the right legs)
+    leaves the network unchanged: ``dT = X T`` (on ``l``) ``- T X`` (on ``r``); likewise ``Y`` on the vertical
+    bonds. ``X`` with both indices of equal parity gives Z2-even directions, with opposite parity Z2-odd ones.
+
+    Args:
+        tensor: ``T[l, u, r, d]``, shape ``(chi,) * 4``, Z2 layout.
+        odd: the sector.
+
+    Returns:
+        Columns spanning the gauge directions restricted to the sector's entries (:func:`_sector_mask`), shape
+        ``(chi^4 / 2, m)``, ``m <= chi^2``.
+    """
+    t = np.asarray(tensor)
+    chi = t.shape[0]
+    p = _parity(chi)
+    idx = _sector_mask(chi, odd)
+    generators = []
+    for a, b in zip(*np.nonzero((p[:, None] + p[None, :]) % 2 == int(odd))):
+        x = np.zeros((chi, chi))
+        x[a, b] = 1.0
+        generators.append(np.einsum("lL,Lurd->lurd", x, t) - np.einsum("luRd,Rr->lurd", t, x))
+        generators.append(np.einsum("uU,lUrd->lurd", x, t) - np.einsum("lurD,Dd->lurd", t, x))
+    g = np.stack([v.reshape(-1)[idx] for v in generators], axis=1)
+    u, s, _ = np.linalg.svd(g, full_matrices=False)
+    return u[:, s > 1e-10 * max(s[0], np.finfo(float).tiny)] if s.size else u
+
+
 def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0, num: int = 8,
-                        projectors: str = "full", seed: int = 0) -> LinearizedSpectrum:
+                        projectors: str = "full", remove_gauge: bool = True, seed: int = 0) -> LinearizedSpectrum:
     """Leading eigenvalues of the Jacobian of :func:`linearized_rg_map` at ``tensor``, per Z2 sector.
 
     Implicitly restarted Arnoldi (ARPACK via scipy ``eigs``) on the Jacobian-vector product restricted to the
-    Z2-even and Z2-odd components of ``T[l, u, r, d]``; the step maps each sector to itself.
+    Z2-even and Z2-odd components of ``T[l, u, r, d]``; the step maps each sector to itself. With
+    ``remove_gauge`` the operator acts on the orthogonal complement of the gauge directions
+    (:func:`gauge_directions`; ``P J P``, ``P`` the projector on the complement): redundant changes of the leg bases
+    (which the step maps to gauge changes again, often with eigenvalue 1) drop out of the spectrum, the scaling
+    operators stay.
 
     Args:
         tensor: the point of linearisation (a fixed point), shape ``(chi,) * 4``, Z2 layout.
@@ -405,6 +445,7 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
         epsilon: Gilt threshold of the step (static).
         num: eigenvalues per sector, >= 1 (fewer when the sector is smaller).
         projectors: ``"full"`` (differentiate the isometries and Gilt matrices) or ``"frozen"``.
+        remove_gauge: project out the gauge directions.
         seed: seed of ARPACK's start vector.
 
     Returns:
@@ -421,13 +462,17 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
     out = []
     for odd in (False, True):
         idx = _sector_mask(chi, odd)
+        gauge = gauge_directions(tensor, odd) if remove_gauge else np.zeros((idx.size, 0))
 
-        def matvec(x, idx=idx):
+        def matvec(x, idx=idx, gauge=gauge):
+            x = np.real(np.ravel(x))
+            x = x - gauge @ (gauge.T @ x)
             d = np.zeros(chi**4)
-            d[idx] = np.real(np.ravel(x))
+            d[idx] = x
             image = _jvp(tensor, reference, jnp.asarray(d.reshape((chi,) * 4), tensor.dtype), epsilon=epsilon,
                          frozen=frozen)
-            return np.asarray(image).reshape(-1)[idx]
+            y = np.asarray(image).reshape(-1)[idx]
+            return y - gauge @ (gauge.T @ y)
 
         n = idx.size
         if n <= _DENSE_SIZE:  # small sector (chi <= 4): the dense matrix, column by column
