@@ -19,7 +19,11 @@ For ``T*`` to exist the map has to be a function of the tensor, not of arbitrary
   positive overlap with the same column of a *reference* isometry (the previous step's during the flow, the fixed
   point's own in Newton's method and in the linearisation). The signs are locally constant: they carry no derivative.
 - **Continuous gauge.** An orthogonal change of basis on the legs of the input changes the Gram matrices covariantly
-  and cancels in the merged tensor, so these redundant directions get eigenvalue 0 instead of 1.
+  and cancels in the merged tensor, so these redundant directions get eigenvalue 0 instead of 1. General
+  (non-orthogonal) changes of basis are not fixed; :func:`linearized_spectrum` can project all gauge directions
+  out (:func:`gauge_directions`). Total derivatives (``d sigma``, ``d epsilon``) are differences of neighbouring
+  tensors, i.e. gauge directions at first order, so the projected spectrum keeps the primaries and the stress
+  tensor but loses those descendants.
 
 Gilt puts the bond matrix ``Q`` (Gilt's ``R1 R2``) on one side of every bond (the right leg of horizontal bonds, the
 lower leg of vertical ones), so that the leg basis is not rotated by a further SVD; the network is the same.
@@ -306,7 +310,7 @@ def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_
     def size(f):
         return jnp.sqrt(jnp.sum(f * f))
 
-    solver = lx.GMRES(rtol=1e-10, atol=1e-14, restart=krylov, stagnation_iters=krylov, max_steps=40 * krylov)
+    solver = lx.GMRES(rtol=1e-10, atol=1e-14, restart=krylov, stagnation_iters=krylov, max_steps=4 * krylov)
 
     def unfinished(state):
         _, f, n = state
