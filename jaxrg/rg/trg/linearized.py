@@ -21,9 +21,9 @@ For ``T*`` to exist the map has to be a function of the tensor, not of arbitrary
 - **Continuous gauge.** An orthogonal change of basis on the legs of the input changes the Gram matrices covariantly
   and cancels in the merged tensor, so these redundant directions get eigenvalue 0 instead of 1. General
   (non-orthogonal) changes of basis are not fixed; :func:`linearized_spectrum` can project all gauge directions
-  out (:func:`gauge_directions`). Total derivatives (``d sigma``, ``d epsilon``) are differences of neighbouring
-  tensors, i.e. gauge directions at first order, so the projected spectrum keeps the primaries and the stress
-  tensor but loses those descendants.
+  out (:func:`gauge_directions`). A uniform perturbation by a total derivative (``d sigma``, ``d epsilon``) sums
+  to zero over the lattice, i.e. it is redundant like a gauge change; with the projection the ``d sigma`` pair
+  (x = 9/8) is seen to drop out of the Z2-odd spectrum, while ``sigma`` and ``epsilon`` stay.
 
 Gilt puts the bond matrix ``Q`` (Gilt's ``R1 R2``) on one side of every bond (the right leg of horizontal bonds, the
 lower leg of vertical ones), so that the leg basis is not rotated by a further SVD; the network is the same.
