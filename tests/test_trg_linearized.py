@@ -109,3 +109,31 @@ def test_validation():
         linearized.linearized_spectrum(t, _self_reference(t), projectors="half")
     with pytest.raises(ValueError, match="shape"):
         linearized.rg_fixed_point(chi=4, tensor=jnp.zeros((2, 2, 2, 2)))
+
+
+def test_gauge_directions_leave_the_partition_function_unchanged():
+    """Every gauge direction changes the 2x2 torus partition function by zero at first order (to 1e-12 of a generic
+    direction's change), in both Z2 sectors. A generic tensor has chi^2 / 2 generators per bond direction and sector
+    (parity-preserving blocks of X: even sector; parity-changing: odd), all independent except X = 1 on each
+    direction (no change): chi^2 - 2 even and chi^2 odd gauge directions."""
+    chi = 4
+    key = jax.random.PRNGKey(3)
+    t = jax.random.normal(key, (chi,) * 4)
+    even = np.zeros(chi**4)
+    even[linearized._sector_mask(chi, False)] = 1.0
+    t = t * jnp.asarray(even.reshape(t.shape))
+
+    def torus(x):  # A B / C D, periodic in both directions
+        return jnp.einsum("aebf,bgah,cfde,dhcg->", x, x, x, x)
+
+    generic = jax.random.normal(jax.random.PRNGKey(4), t.shape)
+    scale = abs(float(jax.jvp(torus, (t,), (generic,))[1]))
+    for odd in (False, True):
+        basis = linearized.gauge_directions(t, odd)
+        assert basis.shape[1] == chi**2 - (0 if odd else 2)
+        idx = linearized._sector_mask(chi, odd)
+        for column in basis.T:
+            d = np.zeros(chi**4)
+            d[idx] = column
+            change = float(jax.jvp(torus, (t,), (jnp.asarray(d.reshape(t.shape)),))[1])
+            assert abs(change) < 1e-12 * scale
