@@ -8,7 +8,8 @@ Each case ``chi:epsilon`` (epsilon = Gilt threshold, 0 for plain HOTRG) starts t
 Newton's method, and reads the leading eigenvalues of the Jacobian (projectors differentiated: "full"; held fixed:
 "frozen") in the Z2-odd and Z2-even sectors. Exact (b = 2): lambda_sigma = 2^(15/8) = 3.668 (x = 1/8),
 lambda_epsilon = 2 (x = 1), x = 2 operators lambda = 1. Writes the section "linearized" of
-benchmarks/results/trg-linearized-<host>.json (atomically), with the load average.
+benchmarks/results/trg-linearized-<host>.json (atomically), with the load average, and the transfer-matrix (Gu-Wen)
+estimate of c and x at the same fixed-point tensor (is the fixed point itself critical?).
 """
 
 from __future__ import annotations
@@ -28,7 +29,10 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from benchmarks.trg import atomic_json_update  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
 from jaxrg.rg.trg import linearized  # noqa: E402
+from jaxrg.rg.trg.conformal import two_by_one_transfer_matrix  # noqa: E402
 
 EXACT = {"lambda_sigma": 2.0 ** (15 / 8), "lambda_epsilon": 2.0, "x_sigma": 0.125, "x_epsilon": 1.0, "x_2": 2.0}
 
@@ -49,6 +53,19 @@ def _summary(spec):
             "x_odd": spec.x_odd.tolist(), "x_even": spec.x_even.tolist()}
 
 
+def transfer_matrix_check(fp, epsilon):
+    """Gu-Wen estimate at the same tensor: c and x from the 2x1 transfer matrix, the free energy per tensor being
+    ln(|R_unnormalised(T*)|) / 3 at a fixed point (four tensors -> one)."""
+    projectors = linearized._projectors(fp.tensor, fp.reference, epsilon, linearized.DEFAULT_BROADENING)
+    t = linearized._apply_gilt(fp.tensor, projectors.gilt)
+    t = jnp.transpose(linearized.hotrg_merge(t, projectors.isometries[0]), linearized._TURN)
+    t = linearized.hotrg_merge(t, projectors.isometries[1])
+    free_energy = float(jnp.log(jnp.sqrt(jnp.sum(t * t)))) / 3
+    mat = np.asarray(two_by_one_transfer_matrix(fp.tensor)) * np.exp(-2 * free_energy)
+    lam = np.sort(np.abs(np.linalg.eigvals(mat)))[::-1]
+    return {"c": 12 * np.log(lam[0]) / np.pi, "x": (np.log(lam[0] / lam[1:7]) / np.pi).tolist()}
+
+
 def run_case(chi, epsilon, args):
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
@@ -64,6 +81,7 @@ def run_case(chi, epsilon, args):
                                               projectors=projectors, remove_gauge=remove_gauge)
         key = projectors if remove_gauge else projectors + "_with_gauge"
         row[key] = _summary(spec) | {"time_s": time.perf_counter() - t0}
+    row["transfer_matrix_at_fixed_point"] = transfer_matrix_check(fp, epsilon)
     row["load_average_1min"].append(os.getloadavg()[0])
     return row
 
@@ -87,7 +105,8 @@ def main():
               f"{row['time_fixed_point_s']:.0f} s); lambda_sigma {f['lambda_sigma']:.4f} "
               f"({f['rel_err_lambda_sigma']:+.2%}), lambda_eps {f['lambda_epsilon']:.4f} "
               f"({f['rel_err_lambda_epsilon']:+.2%}); x_sigma {f['x_sigma']:.4f}, x_eps {f['x_epsilon']:.4f}, "
-              f"x_2 {f['x_2']:.4f}; frozen x_eps {row['frozen']['x_epsilon']:.4f}", flush=True)
+              f"x_2 {f['x_2']:.4f}; frozen x_eps {row['frozen']['x_epsilon']:.4f}; transfer matrix at T*: x "
+              f"{np.round(row['transfer_matrix_at_fixed_point']['x'][:2], 4)}", flush=True)
 
 
 if __name__ == "__main__":
