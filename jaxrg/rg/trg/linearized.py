@@ -102,7 +102,7 @@ class FixedPoint(NamedTuple):
         residual: ``|R(T*) - T*|`` (Frobenius).
         flow_residuals: ``|R(T_n) - T_n|`` along the flow from the site tensor, shape ``(steps,)``.
         start: flow step whose tensor started Newton's method (the first local minimum of the flow residual).
-        newton_steps: Newton iterations taken.
+        newton_steps: Newton iterations taken (``newton_steps`` also when it stopped without a decrease).
     """
 
     tensor: Array
@@ -307,7 +307,7 @@ def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_
             ) -> tuple[Array, Array, Array]:
     """Damped Newton's method on ``F(T) = R(T) - T``: each step solves ``DF(T) d = -F(T)`` by lineax GMRES on the
     Jacobian-vector product, then halves ``d`` until ``|F|`` decreases (the full step is taken near the root, where
-    convergence is quadratic). Returns ``(T*, |F(T*)|, steps)``."""
+    convergence is quadratic); stops when no halving decreases ``|F|``. Returns ``(T*, |F(T*)|, steps)``."""
 
     def residual(t, ref):
         return _fixed_point_residual(t, ref, epsilon)
@@ -338,7 +338,10 @@ def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_
         t_full = t + d
         _, t_new, f_new = jax.lax.while_loop(too_long, halve, (jnp.asarray(1.0, t.dtype), t_full,
                                                                 residual(t_full, reference)))
-        return t_new, f_new, n + 1
+        # no decrease along d even after the halvings: keep the best point and stop
+        better = size(f_new) < size(f)
+        return (jnp.where(better, t_new, t), jnp.where(better, f_new, f),
+                jnp.where(better, n + 1, jnp.maximum(n + 1, max_steps)))
 
     t, f, n = jax.lax.while_loop(unfinished, newton_step, (tensor, residual(tensor, reference), jnp.asarray(0)))
     return t, size(f), n
