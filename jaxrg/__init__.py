@@ -78,12 +78,23 @@ from jaxrg.rg.flow import (
     coupling_space as coupling_space,
     train_flow as train_flow,
 )
-from jaxrg.rg.inverse import generate as generate, load_pretrained as load_pretrained
+from jaxrg.rg.inverse import (
+    ThermalGenerator as ThermalGenerator,
+    calibrate_thermal as calibrate_thermal,
+    generate as generate,
+    load_pretrained as load_pretrained,
+    load_pretrained_thermal as load_pretrained_thermal,
+)
 from jaxrg.rg.mcrg import MCRGResult as MCRGResult, mcrg as mcrg
 from jaxrg.rg.trg import (
     BTRG as BTRG,
+    FixedPoint as FixedPoint,
     GiltTRG as GiltTRG,
+    LinearizedSpectrum as LinearizedSpectrum,
     TRGThermodynamics as TRGThermodynamics,
+    linearized_scaling_dimensions as linearized_scaling_dimensions,
+    linearized_spectrum as linearized_spectrum,
+    rg_fixed_point as rg_fixed_point,
     trg_free_energy as trg_free_energy,
     trg_heat_capacity_and_slope as trg_heat_capacity_and_slope,
     trg_heat_capacity_peak as trg_heat_capacity_peak,
@@ -110,6 +121,8 @@ __all__ = [
     # renormalization group
     "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule",
     "FlowModel", "analyze_flow", "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg",
+    "ThermalGenerator", "calibrate_thermal", "load_pretrained_thermal",
+    "FixedPoint", "LinearizedSpectrum", "linearized_scaling_dimensions", "linearized_spectrum", "rg_fixed_point",
     "BTRG", "GiltTRG", "TRGThermodynamics", "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak",
     "trg_scaling_dimensions", "trg_thermodynamics",
     # field theory and scale dynamics
