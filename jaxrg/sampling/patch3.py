@@ -38,7 +38,6 @@ sites, ``beta H`` is multilinear and the local field is exact); for sides < 5 so
 from __future__ import annotations
 
 import functools
-import itertools
 from typing import NamedTuple
 
 import jax
@@ -254,22 +253,39 @@ def init(spins: Array, key: Array | None = None) -> Patch3MetropolisState:
     return Patch3MetropolisState(split_sublattices(jnp.asarray(spins), periods))
 
 
+def _neighbours(sub: Array, a: int, b: int) -> Array:
+    """``(n_offsets, Ly/py, Lx/px)`` spins at every offset of :data:`_FIELD_OFFSETS` from sublattice ``(a, b)``."""
+    return jnp.stack([sublattice_neighbour(sub, a, b, dy, dx) for dy, dx in _FIELD_OFFSETS])
+
+
 def kernel(key: Array, state: Patch3MetropolisState, couplings: Array, *, rng: str = "hash"
            ) -> tuple[Patch3MetropolisState, Patch3MetropolisInfo]:
-    """One sublattice Metropolis sweep at the ``(19,)`` 3 x 3-patch couplings ``J`` (traced)."""
+    """One sublattice Metropolis sweep at the ``(19,)`` 3 x 3-patch couplings ``J`` (traced).
+
+    The ``py px`` sublattices are visited in row-major order by a ``lax.scan``; only the gathering of each one's
+    neighbours (static rolls) is a ``lax.switch`` branch per sublattice, so the local-field code is compiled once.
+    """
     J = couplings
     sub = state.sub
     py, px = sub.shape[:2]
-    keys = jax.random.split(key, py * px)
-    accepted = jnp.zeros((), jnp.float32)
-    for c, (a, b) in enumerate(itertools.product(range(py), range(px))):
+    gather = [functools.partial(_neighbours, a=a, b=b) for a in range(py) for b in range(px)]
+
+    def update(carry, inputs):
+        sub, accepted = carry
+        colour, k = inputs
+        a, b = colour // px, colour % px
         s = sub[a, b]
-        field = _field(functools.partial(sublattice_neighbour, sub, a, b), J)
+        r = jax.lax.switch(colour, gather, sub)
+        field = _field(lambda dy, dx: r[_FIELD_OFFSETS.index((dy, dx))], J)
         p = jnp.exp(jnp.minimum(0.0, -2.0 * s.astype(field.dtype) * field)).astype(jnp.float32)
-        u = (rng_lib.hash_bits(keys[c], s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
+        u = (rng_lib.hash_bits(k, s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
         flip = u < p
         sub = sub.at[a, b].set(jnp.where(flip, -s, s))
-        accepted = accepted + jnp.sum(flip.astype(jnp.float32))
+        return (sub, accepted + jnp.sum(flip.astype(jnp.float32))), None
+
+    colours = jnp.arange(py * px, dtype=jnp.int32)
+    (sub, accepted), _ = jax.lax.scan(update, (sub, jnp.zeros((), jnp.float32)),
+                                      (colours, jax.random.split(key, py * px)))
     info = Patch3MetropolisInfo(acceptance=accepted / (sub[0, 0].size * py * px), sweeps=jnp.ones((), jnp.float32))
     return Patch3MetropolisState(sub), info
 
