@@ -27,6 +27,9 @@ from chisquare import chi_square_p
 # all nineteen couplings non-zero, in units of 1/20 (order of PATCH3_OPERATORS)
 UNITS = np.array([5, 4, 2, -1, 1, -2, 1, -1, 1, 1, -1, 1, 2, 1, -1, 1, -1, 1, 1])
 RANDOM_J = jnp.asarray(np.random.default_rng(7).normal(0.0, 0.3, N_PATCH3_OPERATORS))
+# one compiled program per lattice shape instead of many small eager ones
+local_field = jax.jit(patch3_local_field)
+reduced_hamiltonian = jax.jit(patch3_reduced_hamiltonian)
 
 
 def _by_name(S):
@@ -62,9 +65,9 @@ def test_reduces_to_the_2x2_patch_hamiltonian():
 def test_local_field_is_energy_difference(shape):
     s = jnp.asarray(np.random.default_rng(1).choice(np.array([-1, 1], np.int8), shape))
     J = RANDOM_J.astype(jnp.float32)
-    h = np.asarray(patch3_local_field(s, J))
+    h = np.asarray(local_field(s, J))
     flips = 1 - 2 * np.eye(s.size, dtype=np.int8).reshape(-1, *shape)  # one configuration per flipped site
-    d = np.asarray(patch3_reduced_hamiltonian(s * jnp.asarray(flips), J) - patch3_reduced_hamiltonian(s, J))
+    d = np.asarray(reduced_hamiltonian(s * jnp.asarray(flips), J) - reduced_hamiltonian(s, J))
     np.testing.assert_allclose(d, 2 * np.asarray(s).ravel() * h.ravel(), rtol=1e-4, atol=1e-4)
 
 
@@ -74,13 +77,13 @@ def test_sublattice_sites_do_not_interact(side, period):
     assert patch3.sublattice_period(side) == period
     s = ising.random_spins(jax.random.key(side), side)
     J = RANDOM_J.astype(jnp.float32)
-    h0 = np.asarray(patch3_local_field(s, J))
+    h0 = np.asarray(local_field(s, J))
     y, x = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
     rng = np.random.default_rng(side)
     for a, b in [(0, 0), (period - 1, 1), (1, period - 1)]:
         on = (y % period == a) & (x % period == b)
         flip = on & (rng.random(on.shape) < 0.5)
-        h1 = np.asarray(patch3_local_field(jnp.where(jnp.asarray(flip), -s, s), J))
+        h1 = np.asarray(local_field(jnp.where(jnp.asarray(flip), -s, s), J))
         np.testing.assert_allclose(h1[on], h0[on], atol=1e-5)
 
 
@@ -177,12 +180,12 @@ def test_flow_spaces_of_the_3x3_patch():
     for t in (lambda a: jnp.swapaxes(a, -1, -2), lambda a: a[..., ::-1]):
         np.testing.assert_allclose(fl.coupling_operators(t(s), space, jnp.float32),
                                    fl.coupling_operators(s, space, jnp.float32), atol=1e-6)
-    # the exact coarse table and blocked data run in the wide space
+    # the exact coarse table and the contrastive-divergence chains run in the wide space
     table = fl.enumeration_table(space)
     assert table.values.shape[1] == 8 and np.isclose(np.exp(table.log_multiplicity).sum(), 2**16)
-    data = fl.blocked_data(jax.random.key(4), jnp.zeros((2, 8)).at[:, 0].set(0.3), space, 8, n_chains=2,
-                           n_thermalize=5, n_samples=2, sweeps_between=1)
-    assert data.moments.shape == (2, 8) and data.spins.shape == (2, 4, 4, 4)
+    start = jnp.ones((2, 4, 4), jnp.int8)
+    cd = fl.cd_model_moments(jax.random.key(4), jnp.zeros(8), start, space, 1)  # J' = 0: every flip accepted
+    np.testing.assert_allclose(cd, fl.coupling_operators(-start, space, jnp.float32).mean(0), atol=1e-6)
 
 
 def test_bad_input_rejected():
