@@ -5,22 +5,22 @@ product of the spins on a *shape* (offsets ``(dy, dx)`` inside the patch ``{0, 1
 translations on the periodic ``Ly x Lx`` torus, ``S_a(s) = sum_{y, x} prod_{(dy, dx) in shape_a} s_{y+dy, x+dx}``
 (indices mod the sides). In the order of :data:`PATCH3_OPERATORS` (see :data:`PATCH3_SHAPES` for the offsets):
 
-====  ================================================  ==============================================  ======
- a     names                                             operator                                        spins
-====  ================================================  ==============================================  ======
- 0-3   ``nn_x, nn_y, diagonal, antidiagonal``            the pairs of :mod:`jaxrg.sampling.multispin`    2
- 4-5   ``third_x, third_y``                              pairs at distance 2 along an axis               2
- 6-9   ``knight_x, knight_x_anti, knight_y, knight_y_anti``  pairs at offsets (1, +-2) and (2, +-1)        2
- 10-11 ``far_diagonal, far_antidiagonal``                pairs at offsets (2, +-2)                       2
- 12    ``plaquette``                                     the 2 x 2 square                                4
- 13-14 ``six_x, six_y``                                  2 x 3 and 3 x 2 rectangles                      6
- 15    ``diamond``                                       the four nearest neighbours of a site           4
- 16    ``corners``                                       the corners of the 3 x 3 square                 4
- 17    ``nine``                                          the whole 3 x 3 square                          9
- 18    ``field``                                         single spins                                    1
-====  ================================================  ==============================================  ======
+=====  ====================================================  ===========================================  =====
+ a      names                                                 operator                                     spins
+=====  ====================================================  ===========================================  =====
+ 0-3    ``nn_x, nn_y, diagonal, antidiagonal``                the pairs of the 2 x 2 patch                 2
+ 4-5    ``third_x, third_y``                                  pairs at distance 2 along an axis            2
+ 6-9    ``knight_x, knight_x_anti, knight_y, knight_y_anti``  pairs at offsets (1, +-2) and (2, +-1)       2
+ 10-11  ``far_diagonal, far_antidiagonal``                    pairs at offsets (2, +-2)                    2
+ 12     ``plaquette``                                         the 2 x 2 square                             4
+ 13-14  ``six_x, six_y``                                      2 x 3 and 3 x 2 rectangles                   6
+ 15     ``diamond``                                           the four nearest neighbours of a site        4
+ 16     ``corners``                                           the corners of the 3 x 3 square              4
+ 17     ``nine``                                              the whole 3 x 3 square                       9
+ 18     ``field``                                             single spins                                 1
+=====  ====================================================  ===========================================  =====
 
-Operators 0-4 and 12, 18 reduce to :mod:`jaxrg.sampling.multispin`: ``J_patch = (a, b, c, d, p, h)`` is the 3 x 3
+Operators 0-3, 12 and 18 reduce to :mod:`jaxrg.sampling.multispin`: ``J_patch = (a, b, c, d, p, h)`` is the 3 x 3
 vector with ``J_0..J_3 = a..d``, ``J_12 = p``, ``J_18 = h`` (:func:`patch3_from_patch_couplings`).
 
 Update. Two sites interact when some shape holds both, i.e. when their displacement lies in ``{-2, ..., 2}^2`` (mod
