@@ -35,7 +35,8 @@ a square-symmetry class, so all n couplings are genuinely different, and the spa
  8    + ``diamond``: the four-spin product of the nearest neighbours of a site
 ===  ==========================================================================================================
 
-RG step. The fine model at ``J`` on an ``L x L`` torus is sampled with the four-sublattice Metropolis kernel, blocked
+RG step. The fine model at ``J`` on an ``L x L`` torus is sampled with the Metropolis kernel of the space's patch
+(:func:`space_sampler`: four sublattices for the 2 x 2 patch, ``py x px`` for the 3 x 3 patch), blocked
 with 2 x 2 majority rule (random tie-break, :func:`jaxrg.rg.blocking.majority_rule`) to ``L/2 x L/2``, and the coarse
 model is the Gibbs distribution of the same coupling space at ``J' = J + f_theta(J)`` on the ``L/2`` torus (same
 boundary conditions: the two-lattice matching of MCRG). ``f_theta`` is an equinox MLP (:class:`FlowModel`).
