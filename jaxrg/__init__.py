@@ -6,7 +6,7 @@ chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API, 
 - the model and its exact results: :mod:`jaxrg.lattice`, :mod:`jaxrg.ising`, :mod:`jaxrg.exact`;
 - samplers, each in three layers (``init``, ``build_kernel`` with call-time parameters, the convenience factory
   called here): ``metropolis``, ``bitpacked_metropolis``, ``wolff``, ``swendsen_wang``, ``patch_metropolis``,
-  ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
+  ``patch3_metropolis``, ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
 - simulation and statistics: ``simulate`` (replica exchange with ``exchange_every``), the one simulation path
   ``run_model`` that every ``Model`` (``IsingModel``, :class:`jaxrg.phi4.Phi4Model`) runs on, :mod:`jaxrg.stats`,
   :mod:`jaxrg.observables`, :mod:`jaxrg.reweighting` (multi-histogram), :mod:`jaxrg.fss` (finite-size scaling);
@@ -41,6 +41,7 @@ from jaxrg.sampling import (
     SamplingAlgorithm as SamplingAlgorithm,
     bitpacked_metropolis as bitpacked_metropolis,
     metropolis as metropolis,
+    patch3_metropolis as patch3_metropolis,
     patch_metropolis as patch_metropolis,
     swendsen_wang as swendsen_wang,
     wolff as wolff,
@@ -113,8 +114,8 @@ __all__ = [
     "exact", "ising", "lattice", "CRITICAL_COUPLING", "CRITICAL_TEMPERATURE", "Couplings",
     # samplers and driver
     "sampling", "SAMPLERS", "BatchedKernel", "BoundKernel", "Kernel", "Sampler", "SamplingAlgorithm",
-    "bitpacked_metropolis", "metropolis", "patch_metropolis", "swendsen_wang", "wolff", "pack_spins",
-    "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
+    "bitpacked_metropolis", "metropolis", "patch_metropolis", "patch3_metropolis", "swendsen_wang", "wolff",
+    "pack_spins", "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
     # simulation and statistics
     "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
     "Model", "IsingModel", "run_model",
