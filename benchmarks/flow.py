@@ -10,9 +10,16 @@ sensitivity of K_c and nu to a rescaling of the learned step, J' = J + (1 + eps)
     .venv/bin/python benchmarks/flow.py --cd-sweeps 5         # CD-5 (cheaper, larger spread)
     .venv/bin/python benchmarks/flow.py --loss exact --L 8    # exact KL on the 4 x 4 coarse lattice
     .venv/bin/python benchmarks/flow.py --no-anchor           # f(0) learned instead of built in
+    .venv/bin/python benchmarks/flow.py --patch 3 --n 5 8     # the wider spaces of the 3 x 3 patch (below)
+
+Wider coupling spaces (``--patch 3``): for n >= 4 the square-symmetric spaces of the 3 x 3 patch
+(``coupling_space(n, patch=3)``: nn, nnn, plaquette, third, six-spin, knight, (2, 2) pairs, diamond), sampled with the
+sublattice Metropolis kernel of jaxrg.sampling.patch3; n <= 3 are the same Hamiltonians as the 2 x 2 spaces and keep
+their cheaper kernel (and the same keys), so ``--merge`` of an earlier 2 x 2 run with the same configuration gives
+the table of K_c and nu against n = 1, 3, 5, 8. Whether the fixed-point bias shrinks with n is read off that table.
 
 Writes benchmarks/results/flow-<host>.json for the default configuration, flow-<host>-<loss>-L<L>[-free].json
-otherwise (atomically).
+otherwise, with -patch3 for --patch 3 (atomically).
 """
 
 from __future__ import annotations
@@ -67,6 +74,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--couplings", type=int, default=64, help="new training couplings per round")
     p.add_argument("--cd-sweeps", type=int, default=20)
+    p.add_argument("--patch", type=int, choices=[2, 3], default=2,
+                   help="3: coupling spaces of the 3 x 3 patch for n >= 4 (n <= 3 are the same as for 2)")
     p.add_argument("--out", default=None)
     p.add_argument("--merge", default=None,
                    help="results JSON of an earlier run with the same configuration: its rows for other n are kept")
@@ -90,17 +99,20 @@ def main():
         merged_from = {"file": os.path.basename(args.merge), "command": old.get("command"), "n": keep,
                        "wall_seconds": old.get("wall_seconds")}
     t_start = time.time()
+    load_before = os.getloadavg()
     for n in args.n:
-        space = fl.coupling_space(n)
+        space = fl.coupling_space(n, patch=3 if args.patch == 3 and n > 3 else 2)
         per_seed = []
         for seed in range(args.seeds):
             t0 = time.time()
-            result = fl.train_flow(jax.random.key(1000 * n + seed), n, config)
+            result = fl.train_flow(jax.random.key(1000 * n + seed), space, config)
             t_train = time.time() - t0
             a = fl.analyze_flow(result.flow, space)
-            dkc, dnu = sensitivities(result.flow, space, a)
+            found = bool(np.all(np.isfinite(a.fixed_point)))  # no non-trivial fixed point: a failed seed
+            dkc, dnu = sensitivities(result.flow, space, a) if found else (float("nan"), float("nan"))
             row = {
-                "n": n, "seed": seed, "K_c": a.K_c, "nu": a.nu, "fixed_point": a.fixed_point.tolist(),
+                "n": n, "patch": space.patch, "seed": seed, "K_c": a.K_c, "nu": a.nu,
+                "fixed_point": a.fixed_point.tolist(),
                 "f_at_zero": np.asarray(result.flow(jnp.zeros(n))).tolist(),
                 "fixed_point_residual": a.residual, "eigenvalues_real": np.real(a.eigenvalues).tolist(),
                 "eigenvalues_imag": np.imag(a.eigenvalues).tolist(), "n_relevant": a.n_relevant,
@@ -115,7 +127,8 @@ def main():
         nu = np.array([r["nu"] for r in per_seed])
         ok = np.isfinite(kc) & np.isfinite(nu)
         summary = {
-            "n": n, "couplings": list(space.names), "seeds": int(ok.sum()), "failed_seeds": int((~ok).sum()),
+            "n": n, "patch": space.patch, "couplings": list(space.names), "seeds": int(ok.sum()),
+            "failed_seeds": int((~ok).sum()),
             "K_c_mean": float(kc[ok].mean()), "K_c_sd": float(kc[ok].std(ddof=1)),
             "K_c_rel_error": float(kc[ok].mean() / CRITICAL_COUPLING - 1),
             "nu_mean": float(nu[ok].mean()), "nu_sd": float(nu[ok].std(ddof=1)),
@@ -142,11 +155,13 @@ def main():
         "command": " ".join(["benchmarks/flow.py", *sys.argv[1:]]), "config": config._asdict(),
         "K_c_exact": CRITICAL_COUPLING, "nu_exact": 1.0,
         "summary": table, "runs": runs, "wall_seconds": time.time() - t_start, "merged_from": merged_from,
+        "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
     }
     default = (args.loss, args.L, args.steps, args.rounds, args.couplings, args.cd_sweeps, config.anchored) == (
         "cd", 16, 1500, 3, 64, 20, True)
     suffix = "" if default else (f"-{args.loss}-L{args.L}" + (f"-k{args.cd_sweeps}" if args.loss == "cd" else "")
                                  + ("" if config.anchored else "-free"))
+    suffix += "-patch3" if args.patch == 3 else ""
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"flow-{host}{suffix}.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = out + ".tmp"

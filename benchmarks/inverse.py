@@ -105,6 +105,45 @@ def throughput(model, size, n, repeats=2):
     return n * size * size / best / 1e9, best
 
 
+@functools.partial(jax.jit, static_argnames=("n", "k"))
+def float_generate(model, key, n, k):
+    """The previous generation path: every level in one compiled program, float fields and a sigmoid per site."""
+    key_start, key_levels = jax.random.split(key)
+    x = jnp.where(jax.random.bernoulli(key_start, 0.5, (n, 1, 1)), 1, -1).astype(jnp.int8)
+    out = [x]
+    for kl in jax.random.split(key_levels, k):
+        x = inv._sample_fine_float(model, x, kl)
+        out.append(x)
+    return tuple(out)
+
+
+def throughput_side_by_side(model, size, n, repeats=3):
+    """Wall and CPU seconds of the previous and the current generation of ``n x size^2``, interleaved, with the
+    load average; and whether both give the same spins for the same key."""
+    k = int(round(math.log2(size)))
+    runs = {"float_one_program": lambda key: float_generate(model, key, n, k)[-1],
+            "threshold_per_level": lambda key: inv.generate(model, size, n, key)}
+    same = bool(np.array_equal(np.asarray(runs["float_one_program"](jax.random.key(0))),
+                               np.asarray(runs["threshold_per_level"](jax.random.key(0)))))
+    wall = {name: [] for name in runs}
+    cpu = {name: [] for name in runs}
+    loads = []
+    for r in range(repeats):
+        for name, run in runs.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            run(jax.random.key(r + 1)).block_until_ready()
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+            loads.append(os.getloadavg()[0])
+    out = {"L": size, "n": n, "bitwise_same_spins": same, "load_during": loads}
+    for name in runs:
+        best = min(wall[name])
+        out[name] = {"wall_s": wall[name], "cpu_s": cpu[name], "spins_per_ns": n * size * size / best / 1e9}
+    out["speedup_wall"] = min(wall["float_one_program"]) / min(wall["threshold_per_level"])
+    out["speedup_cpu"] = min(cpu["float_one_program"]) / min(cpu["threshold_per_level"])
+    return out
+
+
 def analyse_model(name, model, args, key, gen_n, gen_size):
     t0 = time.perf_counter()
     sizes, e, m = generated_ensemble(model, gen_size, gen_n, args.gen_batch, key)
@@ -188,9 +227,25 @@ def main(argv=None):
     p.add_argument("--mc-n", type=int, default=256)
     p.add_argument("--models", nargs="*",
                    default=["3x3", "3x3-ties", "3x3-multilevel", "3x3-energy", "5x5", "7x7", "7x7-energy", "convnet"])
+    p.add_argument("--mcrg-models", nargs="*", default=["3x3", "7x7"], help="models whose configurations get MCRG")
     p.add_argument("--save-pretrained", action="store_true")
+    p.add_argument("--throughput-only", action="store_true",
+                   help="only the side-by-side generation speed of the float and threshold paths (pretrained model)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
+    if args.throughput_only:
+        host = socket.gethostname().split(".")[0]
+        out = args.out or os.path.join(os.path.dirname(__file__), "results", f"inverse-throughput-{host}.json")
+        res = throughput_side_by_side(inv.load_pretrained(), args.gen_size, args.gen_batch)
+        res.update(host=host, jax=jax.__version__, cpu_count=os.cpu_count(),
+                   command="benchmarks/inverse.py " + " ".join(argv if argv is not None else sys.argv[1:]))
+        for name in ("float_one_program", "threshold_per_level"):
+            print(f"{name:>20}: best wall {min(res[name]['wall_s']):.3f} s, best CPU {min(res[name]['cpu_s']):.3f} s, "
+                  f"{res[name]['spins_per_ns']:.4f} spins/ns")
+        print(f"speedup wall {res['speedup_wall']:.2f}x, CPU {res['speedup_cpu']:.2f}x; same spins: "
+              f"{res['bitwise_same_spins']}; load {res['load_during']}")
+        write_json(out, res)
+        return
     if args.quick:
         args.train_L, args.train_n, args.steps, args.gen_size = 32, 64, 100, 128
         args.gen_n, args.gen_n_variants, args.mc_sizes, args.mc_n = 64, 32, [8, 16], 64
@@ -215,6 +270,12 @@ def main(argv=None):
         "5x5": dict(model=lambda: inv.symmetric_generator(5)),
         "7x7": dict(model=lambda: inv.symmetric_generator(7)),
         "7x7-energy": dict(model=lambda: inv.symmetric_generator(7), energy_target=-SQRT2, energy_weight=100.0),
+        "3x3-multilevel-energy": dict(model=lambda: inv.symmetric_generator(3), levels=3, energy_target=-SQRT2,
+                                      energy_weight=100.0),
+        "5x5-multilevel-energy": dict(model=lambda: inv.symmetric_generator(5), levels=3, energy_target=-SQRT2,
+                                      energy_weight=100.0),
+        "7x7-multilevel-energy": dict(model=lambda: inv.symmetric_generator(7), levels=3, energy_target=-SQRT2,
+                                      energy_weight=100.0),
         "convnet": dict(model=lambda: inv.convnet_generator(jax.random.key(7), channels=8, depth=3),
                         learning_rate=0.01, steps=150),
     }
@@ -269,7 +330,7 @@ def main(argv=None):
     mc_L = args.train_L
     levels = max(1, int(round(math.log2(mc_L // 8))))
     mcrg = {"real": mcrg_summary(data, jax.random.key(5), levels)}
-    for name in ("3x3", "7x7"):
+    for name in args.mcrg_models:
         if name in trained:
             gen = inv.generate(trained[name], mc_L, args.train_n, jax.random.key(6))
             mcrg[name] = mcrg_summary(np.asarray(gen), jax.random.key(5), levels)

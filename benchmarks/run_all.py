@@ -95,7 +95,8 @@ def _rows_trg(d):
 
 def _rows_flow(d):
     for r in d.get("summary", []):
-        tag = f"learned flow n={r['n']} ({r.get('seeds', '?')} seeds, {r.get('failed_seeds', 0)} failed)"
+        patch = " 3x3" if r.get("patch") == 3 else ""
+        tag = f"learned flow n={r['n']}{patch} ({r.get('seeds', '?')} seeds, {r.get('failed_seeds', 0)} failed)"
         yield (tag, "K_c", r["K_c_mean"], d.get("K_c_exact", 0.4406867935097715), None, "exact")
         yield (tag, "nu", r["nu_mean"], d.get("nu_exact", 1.0), None, "exact")
 

@@ -6,7 +6,7 @@ chains, differentiates, and runs unchanged on CPU, GPU and TPU. The public API, 
 - the model and its exact results: :mod:`jaxrg.lattice`, :mod:`jaxrg.ising`, :mod:`jaxrg.exact`;
 - samplers, each in three layers (``init``, ``build_kernel`` with call-time parameters, the convenience factory
   called here): ``metropolis``, ``bitpacked_metropolis``, ``wolff``, ``swendsen_wang``, ``patch_metropolis``,
-  ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
+  ``patch3_metropolis``, ``hmc``, ``nuts``, ``relaxed_ising``; the one driver loop ``run_chain``;
 - simulation and statistics: ``simulate`` (replica exchange with ``exchange_every``), the one simulation path
   ``run_model`` that every ``Model`` (``IsingModel``, :class:`jaxrg.phi4.Phi4Model`) runs on, :mod:`jaxrg.stats`,
   :mod:`jaxrg.observables`, :mod:`jaxrg.reweighting` (multi-histogram), :mod:`jaxrg.fss` (finite-size scaling);
@@ -41,6 +41,7 @@ from jaxrg.sampling import (
     SamplingAlgorithm as SamplingAlgorithm,
     bitpacked_metropolis as bitpacked_metropolis,
     metropolis as metropolis,
+    patch3_metropolis as patch3_metropolis,
     patch_metropolis as patch_metropolis,
     swendsen_wang as swendsen_wang,
     wolff as wolff,
@@ -78,12 +79,23 @@ from jaxrg.rg.flow import (
     coupling_space as coupling_space,
     train_flow as train_flow,
 )
-from jaxrg.rg.inverse import generate as generate, load_pretrained as load_pretrained
+from jaxrg.rg.inverse import (
+    ThermalGenerator as ThermalGenerator,
+    calibrate_thermal as calibrate_thermal,
+    generate as generate,
+    load_pretrained as load_pretrained,
+    load_pretrained_thermal as load_pretrained_thermal,
+)
 from jaxrg.rg.mcrg import MCRGResult as MCRGResult, mcrg as mcrg
 from jaxrg.rg.trg import (
     BTRG as BTRG,
+    FixedPoint as FixedPoint,
     GiltTRG as GiltTRG,
+    LinearizedSpectrum as LinearizedSpectrum,
     TRGThermodynamics as TRGThermodynamics,
+    linearized_scaling_dimensions as linearized_scaling_dimensions,
+    linearized_spectrum as linearized_spectrum,
+    rg_fixed_point as rg_fixed_point,
     trg_free_energy as trg_free_energy,
     trg_heat_capacity_and_slope as trg_heat_capacity_and_slope,
     trg_heat_capacity_peak as trg_heat_capacity_peak,
@@ -102,14 +114,16 @@ __all__ = [
     "exact", "ising", "lattice", "CRITICAL_COUPLING", "CRITICAL_TEMPERATURE", "Couplings",
     # samplers and driver
     "sampling", "SAMPLERS", "BatchedKernel", "BoundKernel", "Kernel", "Sampler", "SamplingAlgorithm",
-    "bitpacked_metropolis", "metropolis", "patch_metropolis", "swendsen_wang", "wolff", "pack_spins",
-    "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
+    "bitpacked_metropolis", "metropolis", "patch_metropolis", "patch3_metropolis", "swendsen_wang", "wolff",
+    "pack_spins", "unpack_spins", "ChainOutput", "run_chain", "hmc", "nuts", "window_adaptation", "relaxed_ising",
     # simulation and statistics
     "fss", "observables", "reweighting", "rng", "stats", "Timeseries", "SimulationResult", "simulate", "Estimate",
     "Model", "IsingModel", "run_model",
     # renormalization group
     "rg", "FilterRule", "block_average", "block_hierarchy", "decimation", "majority_rule", "swendsen_rule",
     "FlowModel", "analyze_flow", "coupling_space", "train_flow", "generate", "load_pretrained", "MCRGResult", "mcrg",
+    "ThermalGenerator", "calibrate_thermal", "load_pretrained_thermal",
+    "FixedPoint", "LinearizedSpectrum", "linearized_scaling_dimensions", "linearized_spectrum", "rg_fixed_point",
     "BTRG", "GiltTRG", "TRGThermodynamics", "trg_free_energy", "trg_heat_capacity_and_slope", "trg_heat_capacity_peak",
     "trg_scaling_dimensions", "trg_thermodynamics",
     # field theory and scale dynamics

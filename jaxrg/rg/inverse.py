@@ -22,9 +22,21 @@ output of a known generator recovers its parameters). The tie-weighted variant g
 block sum was zero (majority decided by a coin) the weight ``tie_weight`` instead of 1.
 
 Generation (:func:`generate`) starts from a small random lattice and upsamples ``k`` times (``1 -> 2 -> ... -> 2^k``)
-in one jitted, batched function. :func:`generate_levels` returns every level of the hierarchy, and
+in one batched, jitted step per level. :func:`generate_levels` returns every level of the hierarchy, and
 :func:`level_observables` the energy and magnetisation per spin of every level, which is how the study measures
 ensembles of all sizes ``8 ... 1024`` from one generation run.
+
+Sampling (:func:`sample_fine`) draws fine spin ``i`` as ``+1`` when its counter-based hash bits fall below an integer
+threshold: a 3x3 or 5x5 field takes few values, so the thresholds of all of them are computed once per level (exactly
+the float event ``uniform < sigmoid(2 h)``, so the samples are bitwise those of float fields and sigmoids) and every
+site does integer work only. Generation runs one compiled step per level.
+
+Off-critical generation (:class:`ThermalGenerator`) runs the relevant thermal direction backwards in scale: the
+ensemble of side ``L`` at temperature ``T`` has thermal scaling field ``t = T / T_c - 1`` on its finest lattice and
+``t b^(y_t m)`` on the lattice ``m`` levels coarser (:func:`thermal_scaling_fields`, the linearised flow of
+:mod:`jaxrg.scale` integrated outwards), and each level's kernel is the critical one scaled by
+``exp(-response * tau)``; the two responses (below and above ``T_c``) are matched to Monte Carlo at one size
+(:func:`calibrate_thermal`). :func:`load_pretrained_thermal` returns the shipped one.
 
 Trained models are saved with equinox serialisation (:func:`save`, :func:`load`: a one-line JSON header that names
 the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` returns the shipped 3x3 model.
@@ -61,6 +73,13 @@ from jaxrg.stats import Estimate
 
 __all__ = [
     "SymmetricConvGenerator",
+    "ThermalGenerator",
+    "thermal_generator",
+    "reduced_temperature",
+    "LinearThermalFlow",
+    "thermal_scaling_fields",
+    "ThermalCalibration",
+    "calibrate_thermal",
     "ConvNetGenerator",
     "symmetric_generator",
     "convnet_generator",
@@ -82,9 +101,12 @@ __all__ = [
     "load",
     "load_pretrained",
     "PRETRAINED_PATH",
+    "load_pretrained_thermal",
+    "PRETRAINED_THERMAL_PATH",
 ]
 
 PRETRAINED_PATH = "data/inverse_3x3.eqx"  # inside the jaxrg package
+PRETRAINED_THERMAL_PATH = "data/inverse_thermal_3x3.eqx"
 _FORMAT = "jaxrg.inverse/1"
 
 
@@ -273,19 +295,128 @@ def log_likelihood(model, fine: Array, coarse: Array) -> Array:
     return fine.astype(h.dtype) * h - _log_2cosh(h)
 
 
+def _uniform_from_bits(bits: Array) -> Array:
+    """The uniform number in (0, 1) of a draw: the top 24 bits, ``(k + 1/2) / 2^24`` in float32."""
+    return (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)
+
+
 def _spins_from_fields(h: Array, bits: Array) -> Array:
-    u = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24) + jnp.float32(2.0**-25)  # uniform in (0, 1)
     p_up = jax.nn.sigmoid(2.0 * h.astype(jnp.float32))
-    return jnp.where(u < p_up, 1, -1).astype(jnp.int8)
+    return jnp.where(_uniform_from_bits(bits) < p_up, 1, -1).astype(jnp.int8)
+
+
+def _up_thresholds(h: Array) -> Array:
+    """``uint32`` thresholds ``T(h)``: ``_uniform_from_bits(bits) < sigmoid(2 h)`` exactly when ``bits >> 8 < T(h)``.
+
+    The uniform number is non-decreasing in ``k = bits >> 8``, so the event is ``k < T`` with ``T`` the number of
+    ``k`` in ``[0, 2^24)`` whose uniform is below ``p = sigmoid(2 h)``; ``T`` lies within two of ``floor(p 2^24)``
+    (the uniform is ``(k + 1/2) / 2^24`` up to one float32 rounding), so five exact float32 comparisons find it.
+    """
+    p = jax.nn.sigmoid(2.0 * h.astype(jnp.float32))
+    k0 = jnp.floor(p * jnp.float32(2.0**24)).astype(jnp.int32)  # p 2^24 is exact in float32
+    k = k0[..., None] + jnp.arange(-2, 3, dtype=jnp.int32)
+    inside = (k >= 0) & (k < 2**24)
+    u = _uniform_from_bits(jnp.clip(k, 0, 2**24 - 1).astype(jnp.uint32) << 8)
+    below = jnp.where(inside, u < p[..., None], k < 0)  # k < 0 counts as below, k >= 2^24 as above
+    return (k0 - 2 + jnp.sum(below, axis=-1, dtype=jnp.int32)).astype(jnp.uint32)
+
+
+_MAX_TABLE = 2**16  # field lookup tables up to this many entries (radius 1: 50, radius 2: 11250)
+
+
+def _orbit_sizes(radius: int) -> list[int]:
+    return [len(_orbit_offsets(p, q)) for p, q in _orbits(radius)]
+
+
+def _table_size(radius: int) -> int:
+    return math.prod(n + 1 for n in _orbit_sizes(radius))
+
+
+def _field_table(model: SymmetricConvGenerator) -> Array:
+    """The field of every combination of orbit sums, ``(table_size,)``, indexed as in :func:`_orbit_index`.
+
+    Orbit ``i`` of ``n_i`` offsets sums to ``o_i = 2 j_i - n_i``, ``j_i = 0 .. n_i``; the entry at the mixed-radix
+    index of ``(j_0, j_1, ...)`` is ``sum_i params_i o_i`` accumulated in the order of
+    :meth:`SymmetricConvGenerator.__call__`, so it is bitwise the field computed there.
+    """
+    sizes = _orbit_sizes(model.radius)
+    grids = jnp.meshgrid(*[jnp.arange(n + 1) for n in sizes], indexing="ij")
+    h = jnp.zeros(grids[0].shape, model.params.dtype)
+    for i, (n, j) in enumerate(zip(sizes, grids)):
+        h = h + model.params[i] * (2 * j - n).astype(model.params.dtype)
+    return h.reshape(-1)
+
+
+def _orbit_index(model: SymmetricConvGenerator, coarse: Array) -> Array:
+    """Mixed-radix index of the orbit sums of every fine site, on the four sublattices: ``(..., 2, 2, L, L)`` int32.
+
+    Integer version of :meth:`SymmetricConvGenerator.sublattice_fields` (same coarse-lattice shifts).
+    """
+    c = coarse.astype(jnp.int8)
+    sizes = _orbit_sizes(model.radius)
+    strides = [math.prod(n + 1 for n in sizes[i + 1:]) for i in range(len(sizes))]
+    shifted: dict[tuple[int, int], Array] = {}
+
+    def at(sy: int, sx: int) -> Array:  # c[Y + sy, X + sx], periodic
+        if (sy, sx) not in shifted:
+            shifted[(sy, sx)] = jnp.roll(c, (-sy, -sx), axis=(-2, -1))
+        return shifted[(sy, sx)]
+
+    rows = []
+    for a in (0, 1):
+        cols = []
+        for b in (0, 1):
+            idx = jnp.zeros(c.shape, jnp.int32)
+            for i, (p, q) in enumerate(_orbits(model.radius)):
+                orbit = sum(at((a - dy) // 2, (b - dx) // 2) for dy, dx in _orbit_offsets(p, q))
+                idx = idx + ((orbit.astype(jnp.int32) + sizes[i]) // 2) * strides[i]
+            cols.append(idx)
+        rows.append(jnp.stack(cols, axis=-3))
+    return jnp.stack(rows, axis=-4)
+
+
+def _nearest_thresholds(table: Array, coarse: Array) -> Array:
+    """The thresholds of a 3x3 generator on the four sublattices, ``(..., 2, 2, L, L)``, by selects (no gather).
+
+    Fine site ``(2Y + a, 2X + b)`` sees its own coarse spin ``C``, the two coarse neighbours across the nearer block
+    edges (sum ``S``) and the coarse spin across the nearer corner ``D``: orbit sums ``(C, 2C + S, C + S + D)``. The
+    twelve values of ``(C, S, D)`` pick the entry of ``table`` (indexed as in :func:`_orbit_index`) by a tree of
+    elementwise selects, which XLA vectorises (a gather from a table does not on CPU).
+    """
+    c = coarse.astype(jnp.int8)
+
+    def entry(C: int, S: int, D: int) -> Array:
+        return table[((C + 1) // 2) * 25 + ((2 * C + S + 4) // 2) * 5 + (C + S + D + 4) // 2]
+
+    rows = []
+    for a in (0, 1):
+        cols = []
+        for b in (0, 1):
+            sy, sx = (1 if a else -1), (1 if b else -1)
+            S = jnp.roll(c, -sy, axis=-2) + jnp.roll(c, -sx, axis=-1)
+            D = jnp.roll(c, (-sy, -sx), axis=(-2, -1))
+            by_spin = {}
+            for C in (-1, 1):
+                for Dv in (-1, 1):
+                    middle = jnp.where(S < 0, entry(C, -2, Dv), entry(C, 0, Dv))
+                    by_spin[C, Dv] = jnp.where(S > 0, entry(C, 2, Dv), middle)
+            up = jnp.where(D > 0, by_spin[1, 1], by_spin[1, -1])
+            down = jnp.where(D > 0, by_spin[-1, 1], by_spin[-1, -1])
+            cols.append(jnp.where(c > 0, up, down))
+        rows.append(jnp.stack(cols, axis=-3))
+    return jnp.stack(rows, axis=-4)
 
 
 def sample_fine(model, coarse: Array, key: Array) -> Array:
     """Draw fine spins given coarse spins: ``P(s = +1) = sigmoid(2 h)`` independently per site.
 
-    The bits of fine site ``i`` (row-major over ``(..., 2L, 2L)``) are :func:`jaxrg.rng.site_bits` ``(key, i)``. For
-    a :class:`SymmetricConvGenerator` the fields and draws are computed on the four sublattices from coarse-lattice
-    shifts (:meth:`SymmetricConvGenerator.sublattice_fields`) and interleaved once; the samples are bitwise those
-    of the fine-lattice computation.
+    The bits of fine site ``i`` (row-major over ``(..., 2L, 2L)``) are :func:`jaxrg.rng.site_bits` ``(key, i)`` and
+    the spin is ``+1`` when the uniform number ``(bits >> 8 + 1/2) / 2^24`` is below ``sigmoid(2 h)``. For a
+    :class:`SymmetricConvGenerator` with at most ``2^16`` combinations of orbit sums (kernel 3x3 or 5x5) the field
+    takes few values: the acceptance thresholds of all of them are computed once per call (:func:`_up_thresholds`)
+    and every site compares its bits with the threshold of its orbit sums (integer work on the four sublattices,
+    from coarse-lattice shifts), which is the same event as the float comparison, so the samples are bitwise those
+    of the fine-lattice float computation. Larger kernels compute the float fields on the sublattices.
 
     Args:
         model: a generator.
@@ -298,8 +429,22 @@ def sample_fine(model, coarse: Array, key: Array) -> Array:
     if not isinstance(model, SymmetricConvGenerator):
         h = model(coarse)
         return _spins_from_fields(h, rng.hash_bits(key, h.shape))
-    h = model.sublattice_fields(coarse)  # (..., 2, 2, L, L)
-    *batch, _, _, L, _ = h.shape
+    bits = _fine_site_bits(coarse, key)
+    if model.radius == 1:
+        thresholds = _nearest_thresholds(_up_thresholds(_field_table(model)), coarse)
+        spins = jnp.where((bits >> 8) < thresholds, 1, -1).astype(jnp.int8)
+    elif _table_size(model.radius) <= _MAX_TABLE:
+        thresholds = _up_thresholds(_field_table(model))
+        spins = jnp.where((bits >> 8) < thresholds[_orbit_index(model, coarse)], 1, -1).astype(jnp.int8)
+    else:
+        spins = _spins_from_fields(model.sublattice_fields(coarse), bits)
+    return merge_sublattices(spins)
+
+
+def _fine_site_bits(coarse: Array, key: Array) -> Array:
+    """The hash bits of every fine site on the four sublattices, ``(..., 2, 2, L, L)`` ``uint32``: fine site
+    ``(2Y + a, 2X + b)`` of configuration ``n`` draws :func:`jaxrg.rng.site_bits` at its row-major index."""
+    *batch, L, _ = coarse.shape
     F = 2 * L
     n_batch = math.prod(batch)
     if n_batch * F * F >= 2**32:
@@ -307,8 +452,12 @@ def sample_fine(model, coarse: Array, key: Array) -> Array:
     shape = (n_batch, 2, 2, L, L)
     iota = lambda d: jax.lax.broadcasted_iota(jnp.uint32, shape, d)  # noqa: E731
     counter = iota(0) * jnp.uint32(F * F) + (2 * iota(3) + iota(1)) * jnp.uint32(F) + 2 * iota(4) + iota(2)
-    spins = _spins_from_fields(h, rng.site_bits(key, counter.reshape(h.shape)))
-    return merge_sublattices(spins)
+    return rng.site_bits(key, counter.reshape(*batch, 2, 2, L, L))
+
+
+def _sample_fine_float(model: SymmetricConvGenerator, coarse: Array, key: Array) -> Array:
+    """:func:`sample_fine` through float fields and sigmoids on every site (the reference for the lookup path)."""
+    return merge_sublattices(_spins_from_fields(model.sublattice_fields(coarse), _fine_site_bits(coarse, key)))
 
 
 def expected_energy(model, coarse: Array) -> Array:
@@ -544,6 +693,215 @@ def train(
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# off-critical generation: the thermal direction, run backwards in scale
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class ThermalGenerator(eqx.Module):
+    """A critical generator with a thermal direction: at thermal scaling field ``tau`` its kernel is
+    ``critical.params * exp(-response * tau)``, with one response below ``T_c`` (``tau < 0``) and one above.
+
+    ``tau = 0`` is the critical generator; ``tau -> +inf`` (far above ``T_c`` on the scale of the level) sends the
+    kernel to zero (fine spins independent: paramagnetic noise), ``tau -> -inf`` to infinity (every coarse spin copied
+    into its block: the ordered phase). The two responses are the non-universal metric factors of the two sides of the
+    flow (the flows to the high- and low-temperature fixed points differ). :func:`generate` with ``temperature``
+    feeds every level the scaling field of its lattice spacing (:func:`thermal_scaling_fields`), so the ensemble of
+    the final size is at that temperature.
+
+    Attributes:
+        critical: the critical :class:`SymmetricConvGenerator`.
+        response: ``(2,)`` thermal responses ``(ordered side, disordered side)``, > 0 for a field that weakens with T.
+    """
+
+    critical: SymmetricConvGenerator
+    response: Array
+
+    def at_scaling_field(self, tau) -> SymmetricConvGenerator:
+        """The symmetric generator of one level whose thermal scaling field is ``tau`` (scalar, may be traced)."""
+        tau = jnp.asarray(tau, self.critical.params.dtype)
+        rate = jnp.where(tau < 0, self.response[0], self.response[1])
+        return SymmetricConvGenerator(self.critical.params * jnp.exp(-rate * tau), self.critical.radius)
+
+    def __call__(self, coarse: Array, tau=0.0) -> Array:
+        """Local field ``h`` of every fine spin at scaling field ``tau``, ``(..., L, L) -> (..., 2L, 2L)``."""
+        return self.at_scaling_field(tau)(coarse)
+
+
+def thermal_generator(critical: SymmetricConvGenerator, response) -> ThermalGenerator:
+    """A :class:`ThermalGenerator` from a critical generator and its thermal responses.
+
+    Args:
+        critical: a :class:`SymmetricConvGenerator` (e.g. :func:`load_pretrained` ``()``).
+        response: a finite number (both sides) or ``(ordered side, disordered side)``.
+
+    Returns:
+        :class:`ThermalGenerator`.
+    """
+    if not isinstance(critical, SymmetricConvGenerator):
+        raise ValueError(f"critical must be a SymmetricConvGenerator, got {type(critical).__name__}")
+    r = np.asarray(response, np.float64)
+    if r.ndim == 0:
+        r = np.full((2,), float(r))
+    if r.shape != (2,) or not np.all(np.isfinite(r)):
+        raise ValueError(f"response must be a finite number or a pair (ordered, disordered side), got {response!r}")
+    return ThermalGenerator(critical, jnp.asarray(r, critical.params.dtype))
+
+
+def reduced_temperature(temperature) -> Array:
+    """``t = T / T_c - 1``, the thermal scaling field of the finest lattice (to first order in ``T - T_c``).
+
+    Args:
+        temperature: ``T > 0`` (scalar or array).
+    """
+    T = np.asarray(temperature, np.float64)
+    if not np.all(np.isfinite(T)) or np.any(T <= 0):
+        raise ValueError(f"temperature must be finite and > 0, got {temperature!r}")
+    return jnp.asarray(T / exact.CRITICAL_TEMPERATURE - 1.0, jnp.float32)
+
+
+class LinearThermalFlow(eqx.Module):
+    """The linearised flow of the thermal scaling field at the critical fixed point, ``d tau / ds = y_t tau``."""
+
+    y_t: Array
+
+    def __call__(self, tau: Array) -> Array:
+        return self.y_t * tau
+
+
+_SUBSTEPS = 8  # RK4 steps per level: relative error ~3e-7 per level on exp(y_t ln b)
+
+
+def thermal_scaling_fields(t, levels: int, *, b: float = 2.0, beta=None) -> Array:
+    """The thermal scaling field at the lattice spacing of every generated level: the RG flow run from the finest
+    lattice outwards, read from the coarsest level inwards.
+
+    The fine lattice of level ``j`` (``j = 1 .. levels``; level ``levels`` is the final lattice) has spacing
+    ``b^(levels - j)``; its scaling field is the solution at ``s = (levels - j) ln b`` of ``d tau / ds = beta(tau)``,
+    ``tau(0) = t``, integrated by :func:`jaxrg.scale.integrate_flow`. The default ``beta`` is the linearised flow
+    ``y_t tau`` with ``y_t = 1 / nu`` (:data:`jaxrg.exact.NU`), so ``tau_j = t b^(y_t (levels - j))``: the relevant
+    direction grows by ``b^(y_t)`` per level towards the coarse end.
+
+    Args:
+        t: scalar thermal scaling field of the final lattice (e.g. :func:`reduced_temperature`).
+        levels: number of generated levels (>= 1).
+        b: block side of one level (> 1).
+        beta: optional flow ``tau -> d tau / ds`` (an equinox module or module-level function, so that a new ``t``
+            compiles nothing); default :class:`LinearThermalFlow` ``(1 / nu)``.
+
+    Returns:
+        ``(levels,)`` float32 scaling fields, coarsest level first.
+    """
+    from jaxrg import scale
+
+    levels = _int(levels, "levels", 1)
+    if not (isinstance(b, numbers.Real) and b > 1):
+        raise ValueError(f"b must be a number > 1, got {b!r}")
+    t = jnp.asarray(t, jnp.float32)
+    if t.shape != ():
+        raise ValueError(f"t must be a scalar, got shape {t.shape}")
+    if levels == 1:
+        return t[None]
+    beta = LinearThermalFlow(jnp.float32(1.0 / exact.NU)) if beta is None else beta
+    flow = scale.integrate_flow(beta, t, math.log(b) / _SUBSTEPS, (levels - 1) * _SUBSTEPS, save_every=_SUBSTEPS)
+    return flow.g[::-1]
+
+
+class ThermalCalibration(NamedTuple):
+    """What :func:`calibrate_thermal` returns.
+
+    Attributes:
+        model: the calibrated :class:`ThermalGenerator`.
+        grid: ``(n_grid,)`` responses tried on each side.
+        chi2: ``(2, n_grid)`` matching chi-square of every response, ordered side first (``nan`` for a side without
+            calibration temperatures).
+        abs_magnetization, binder: :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` ``<|m|>`` and ``U4`` of the
+            calibrated model at the calibration temperatures (jackknife errors).
+    """
+
+    model: ThermalGenerator
+    grid: np.ndarray
+    chi2: np.ndarray
+    abs_magnetization: Estimate
+    binder: Estimate
+
+    __repr__ = summary_repr
+
+
+def _abs_m_and_binder(model, L: int, n: int, key: Array, temperature, n_blocks: int = 16) -> np.ndarray:
+    """``[[<|m|>, U4], [their jackknife errors]]`` of ``n`` generated configurations of side ``L``,
+    ``U4 = 1 - <m^4> / (3 <m^2>^2)``."""
+    _, _, m = level_observables(model, L, n, key, temperature=temperature)
+    m = np.asarray(m[-1], np.float64)
+
+    def stats(x):
+        return np.array([np.mean(np.abs(x)), 1.0 - np.mean(x**4) / (3.0 * np.mean(x**2) ** 2)])
+
+    edges = np.linspace(0, m.size, n_blocks + 1).astype(int)
+    reps = np.stack([stats(np.delete(m, np.s_[edges[i]:edges[i + 1]])) for i in range(n_blocks)])
+    return np.stack([stats(m), np.sqrt((n_blocks - 1) * np.mean((reps - reps.mean(0)) ** 2, axis=0))])
+
+
+def _estimate_arrays(x, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    if not isinstance(x, Estimate):
+        raise ValueError(f"{name} must be an Estimate (mean, error) of {n} values, got {type(x).__name__}")
+    mean = np.atleast_1d(np.asarray(x.mean, np.float64))
+    error = np.atleast_1d(np.asarray(x.error, np.float64))
+    if mean.shape != (n,) or error.shape != (n,) or not np.all(np.isfinite(mean)) or not np.all(error >= 0):
+        raise ValueError(f"{name} must be an Estimate (mean, error) of {n} finite values with errors >= 0, got {x!r}")
+    return mean, error
+
+
+def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, abs_magnetization, binder, *,
+                      key: Array, n: int = 1024, grid=None) -> ThermalCalibration:
+    """Match the thermal responses of a generator to Monte Carlo at one size.
+
+    For each side of ``T_c`` separately (the two responses act on disjoint temperatures), the response on ``grid``
+    that minimises ``chi2 = sum_T (x_gen - x_MC)^2 / (err_gen^2 + err_MC^2)`` over ``x = <|m|>, U4`` and the
+    calibration temperatures on that side. Every candidate is generated from the same key (common random numbers).
+
+    Args:
+        critical: the critical :class:`SymmetricConvGenerator`.
+        L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2).
+        temperatures: ``(n_T,)`` calibration temperatures, none equal to ``T_c`` (both sides are optional).
+        abs_magnetization, binder: Monte Carlo ``<|m|>`` and ``U4`` at those temperatures and ``L``, as
+            :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` arrays (e.g. the fields of :func:`jaxrg.simulate`'s result).
+        key: PRNG key of the generated ensembles.
+        n: generated configurations per temperature and candidate (>= 16).
+        grid: responses tried (default ``0.5, 0.55, ..., 2.5``).
+
+    Returns:
+        :class:`ThermalCalibration`.
+    """
+    T = np.atleast_1d(np.asarray(temperatures, np.float64))
+    if T.ndim != 1 or T.size == 0:
+        raise ValueError(f"temperatures must be a non-empty 1D array, got shape {T.shape}")
+    m_mc, m_err = _estimate_arrays(abs_magnetization, "abs_magnetization", T.size)
+    u_mc, u_err = _estimate_arrays(binder, "binder", T.size)
+    t = np.asarray(reduced_temperature(T))
+    if np.any(t == 0):
+        raise ValueError("calibration temperatures must differ from T_c (the responses act on either side)")
+    n = _int(n, "n", 16)
+    grid = np.arange(0.5, 2.5 + 1e-9, 0.05) if grid is None else np.asarray(grid, np.float64).reshape(-1)
+    if grid.size == 0 or not np.all(np.isfinite(grid)):
+        raise ValueError("grid must hold finite responses")
+    chi2 = np.full((2, grid.size), np.nan)
+    best = [float(grid[0]), float(grid[0])]
+    for side, on_side in enumerate((t < 0, t > 0)):
+        if not np.any(on_side):
+            continue
+        for j, r in enumerate(grid):
+            model = thermal_generator(critical, float(r))
+            gen = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T[on_side]])  # (n_side, 2, 2)
+            chi2[side, j] = np.sum((gen[:, 0, 0] - m_mc[on_side]) ** 2 / (gen[:, 1, 0] ** 2 + m_err[on_side] ** 2)
+                                   + (gen[:, 0, 1] - u_mc[on_side]) ** 2 / (gen[:, 1, 1] ** 2 + u_err[on_side] ** 2))
+        best[side] = float(grid[int(np.nanargmin(chi2[side]))])
+    model = thermal_generator(critical, best)
+    final = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T])
+    return ThermalCalibration(model, grid, chi2, Estimate(final[:, 0, 0], final[:, 1, 0]),
+                              Estimate(final[:, 0, 1], final[:, 1, 1]))
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # generation
 # ----------------------------------------------------------------------------------------------------------------
 
@@ -567,19 +925,55 @@ def _plan(size, start_size) -> tuple[int, int]:
 
 
 @eqx.filter_jit
-def _generate_levels_jit(model, key, n: int, start_size: int, k: int, measure: bool):
+def _random_start(key: Array, n: int, start_size: int) -> Array:
+    return jnp.where(jax.random.bernoulli(key, 0.5, (n, start_size, start_size)), 1, -1).astype(jnp.int8)
+
+
+@eqx.filter_jit
+def _next_level(model, coarse: Array, key: Array) -> Array:
+    return sample_fine(model, coarse, key)
+
+
+@jax.jit
+def _energy_and_magnetization(spins: Array) -> tuple[Array, Array]:
+    return ising.energy_per_spin(spins), ising.magnetization_per_spin(spins)
+
+
+def _generate_levels(model, key, n: int, start_size: int, k: int, output: str, scaling_fields=None):
+    """One generation run; ``output``: ``"levels"`` (every level), ``"last"`` (the final one) or ``"measure"``
+    (energy and magnetisation per spin of levels ``1 .. k``).
+
+    Every level is one call of a module-level jitted step (compiled once per lattice shape): on XLA:CPU the
+    levels compiled one by one run several times faster than all of them compiled into one program.
+    """
     key_start, key_levels = jax.random.split(key)
-    x = jnp.where(jax.random.bernoulli(key_start, 0.5, (n, start_size, start_size)), 1, -1).astype(jnp.int8)
+    x = _random_start(key_start, n, start_size)
     out = [x]
     for level, kl in enumerate(jax.random.split(key_levels, k)):
-        x = sample_fine(model, x, kl)
-        out.append(x)
-    if measure:
-        return tuple((ising.energy_per_spin(c), ising.magnetization_per_spin(c)) for c in out[1:])
-    return tuple(out)
+        step = model if scaling_fields is None else model.at_scaling_field(scaling_fields[level])
+        x = _next_level(step, x, kl)
+        if output == "measure":
+            out.append(_energy_and_magnetization(x))
+        elif output == "levels":
+            out.append(x)
+    if output == "last":
+        return x
+    return tuple(out[1:]) if output == "measure" else tuple(out)
 
 
-def generate_levels(model, size: int, n: int, key: Array, *, start_size: int | None = None) -> tuple[Array, ...]:
+def _scaling_fields_for(model, k: int, temperature):
+    """The per-level thermal scaling fields of a :class:`ThermalGenerator` at ``temperature`` (None otherwise)."""
+    if isinstance(model, ThermalGenerator):
+        if temperature is None:
+            raise ValueError("temperature is required for a ThermalGenerator (a number > 0)")
+        return thermal_scaling_fields(reduced_temperature(temperature), k)
+    if temperature is not None:
+        raise ValueError(f"temperature needs a ThermalGenerator, got a {type(model).__name__} (critical only)")
+    return None
+
+
+def generate_levels(model, size: int, n: int, key: Array, *, start_size: int | None = None,
+                    temperature=None) -> tuple[Array, ...]:
     """Every level of one batched generation run: ``start_size, 2 start_size, ..., size``.
 
     Args: as :func:`generate`.
@@ -589,13 +983,14 @@ def generate_levels(model, size: int, n: int, key: Array, *, start_size: int | N
     """
     start_size, k = _plan(size, start_size)
     n = _int(n, "n", 1)
-    return _generate_levels_jit(model, key, n, start_size, k, False)
+    return _generate_levels(model, key, n, start_size, k, "levels", _scaling_fields_for(model, k, temperature))
 
 
-def generate(model, size: int, n: int, key: Array, *, start_size: int | None = None) -> Array:
+def generate(model, size: int, n: int, key: Array, *, start_size: int | None = None, temperature=None) -> Array:
     """Generate ``n`` configurations of ``size x size`` spins by upsampling a small random lattice ``k`` times.
 
-    One jitted, batched function (compiled once per ``(model structure, size, n, start_size)``).
+    One batched, jitted step per level (each compiled once per model structure and lattice shape; a new model
+    weight, key or temperature compiles nothing).
 
     Args:
         model: a generator (e.g. :func:`load_pretrained` ``()``).
@@ -603,6 +998,8 @@ def generate(model, size: int, n: int, key: Array, *, start_size: int | None = N
         n: number of configurations (>= 1).
         key: PRNG key.
         start_size: side of the initial random lattice (default: the odd part of ``size``, i.e. 1 for powers of 2).
+        temperature: for a :class:`ThermalGenerator` only (required there): the temperature ``T > 0`` of the
+            ensemble at size ``size`` (traced: a new temperature compiles nothing).
 
     Returns:
         ``(n, size, size)`` int8 spins in {-1, +1}.
@@ -610,18 +1007,24 @@ def generate(model, size: int, n: int, key: Array, *, start_size: int | None = N
     Example:
         >>> spins = jaxrg.generate(jaxrg.rg.inverse.load_pretrained(), 1024, 4, jax.random.key(0))
     """
-    return generate_levels(model, size, n, key, start_size=start_size)[-1]
+    start_size, k = _plan(size, start_size)
+    n = _int(n, "n", 1)
+    return _generate_levels(model, key, n, start_size, k, "last", _scaling_fields_for(model, k, temperature))
 
 
-def level_observables(model, size: int, n: int, key: Array, *, start_size: int | None = None):
+def level_observables(model, size: int, n: int, key: Array, *, start_size: int | None = None, temperature=None):
     """Energy and magnetisation per spin of every generated level (levels ``1 .. k``), without keeping the spins.
+
+    For a :class:`ThermalGenerator` the ensemble of size ``size`` is at ``temperature``; the smaller levels are
+    then intermediate stages of the hierarchy, not ensembles at that temperature.
 
     Returns:
         ``(sizes, energy, magnetization)``: a list of the ``k`` sizes and two ``(k, n)`` float arrays.
     """
     start_size, k = _plan(size, start_size)
     n = _int(n, "n", 1)
-    per_level = _generate_levels_jit(model, key, n, start_size, k, True)
+    per_level = _generate_levels(model, key, n, start_size, k, "measure",
+                                     _scaling_fields_for(model, k, temperature))
     sizes = [start_size * 2**j for j in range(1, k + 1)]
     return sizes, jnp.stack([e for e, _ in per_level]), jnp.stack([m for _, m in per_level])
 
@@ -680,6 +1083,9 @@ def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
 
 
 def _header(model) -> dict:
+    if isinstance(model, ThermalGenerator):
+        return {"format": _FORMAT, "kind": "thermal", "kernel_size": 2 * model.critical.radius + 1,
+                "dtype": str(model.critical.params.dtype)}
     if isinstance(model, SymmetricConvGenerator):
         return {"format": _FORMAT, "kind": "symmetric", "kernel_size": 2 * model.radius + 1,
                 "dtype": str(model.params.dtype)}
@@ -688,7 +1094,8 @@ def _header(model) -> dict:
         return {"format": _FORMAT, "kind": "convnet", "channels": int(first.out_channels),
                 "depth": len(model.layers), "kernel_size": int(first.kernel_size[0]),
                 "dtype": str(first.weight.dtype)}
-    raise ValueError(f"model must be a SymmetricConvGenerator or ConvNetGenerator, got {type(model).__name__}")
+    raise ValueError("model must be a SymmetricConvGenerator, ThermalGenerator or ConvNetGenerator, got "
+                     f"{type(model).__name__}")
 
 
 def _skeleton(header: dict):
@@ -697,6 +1104,8 @@ def _skeleton(header: dict):
     dtype = jnp.dtype(header["dtype"])
     if header["kind"] == "symmetric":
         return symmetric_generator(header["kernel_size"], dtype=dtype)
+    if header["kind"] == "thermal":
+        return thermal_generator(symmetric_generator(header["kernel_size"], dtype=dtype), 0.0)
     if header["kind"] == "convnet":
         return convnet_generator(jax.random.key(0), channels=header["channels"], depth=header["depth"],
                                  kernel_size=header["kernel_size"], dtype=dtype)
@@ -758,4 +1167,16 @@ def load(path):
 def load_pretrained() -> SymmetricConvGenerator:
     """The shipped 3-parameter generator, trained on Wolff configurations at ``K_c`` (see ``benchmarks/inverse.py``)."""
     data = importlib.resources.files("jaxrg").joinpath(PRETRAINED_PATH).read_bytes()
+    return _load_bytes(data)
+
+
+def load_pretrained_thermal() -> ThermalGenerator:
+    """The shipped off-critical generator: a 3-parameter critical generator trained on three levels of Wolff
+    configurations at ``K_c``, with thermal responses matched to Monte Carlo at ``L = 64``
+    (``benchmarks/inverse_thermal.py``).
+
+    Example:
+        >>> spins = jaxrg.generate(load_pretrained_thermal(), 256, 64, jax.random.key(0), temperature=2.25)
+    """
+    data = importlib.resources.files("jaxrg").joinpath(PRETRAINED_THERMAL_PATH).read_bytes()
     return _load_bytes(data)

@@ -15,6 +15,7 @@ from jaxrg.sampling.base import (
 from jaxrg.sampling.bitpacked import bitpacked_metropolis as bitpacked_metropolis
 from jaxrg.sampling.metropolis import metropolis as metropolis
 from jaxrg.sampling.multispin import patch_metropolis as patch_metropolis
+from jaxrg.sampling.patch3 import patch3_metropolis as patch3_metropolis
 from jaxrg.sampling.swendsen_wang import swendsen_wang as swendsen_wang
 from jaxrg.sampling.wolff import wolff as wolff
 
@@ -30,6 +31,7 @@ __all__ = [
     "bitpacked_metropolis",
     "metropolis",
     "patch_metropolis",
+    "patch3_metropolis",
     "swendsen_wang",
     "wolff",
 ]

@@ -51,6 +51,7 @@ __all__ = [
     "patch_metropolis",
     "split_sublattices",
     "merge_sublattices",
+    "sublattice_neighbour",
     "nearest_neighbour_patch_couplings",
     "validate_patch_couplings",
 ]
@@ -181,32 +182,48 @@ class PatchMetropolisInfo(NamedTuple):
     sweeps: Array
 
 
-def split_sublattices(spins: Array) -> Array:
-    """``(..., L, L)`` spins to the ``(..., 2, 2, L/2, L/2)`` sublattice layout ``sub[a, b, Y, X] = s[2Y+a, 2X+b]``."""
-    L = spins.shape[-1]
-    x = spins.reshape(*spins.shape[:-2], L // 2, 2, L // 2, 2)
+def split_sublattices(spins: Array, period=2) -> Array:
+    """``(..., Ly, Lx)`` spins to the sublattice layout ``sub[a, b, Y, X] = s[py Y + a, px X + b]``.
+
+    Args:
+        spins: ``(..., Ly, Lx)`` spins; ``py`` divides ``Ly`` and ``px`` divides ``Lx``.
+        period: ``p`` or ``(py, px)``, the sublattice periods (2 for the four sublattices of a 2 x 2 patch).
+
+    Returns:
+        ``(..., py, px, Ly/py, Lx/px)`` array.
+    """
+    py, px = (period, period) if isinstance(period, int) else period
+    Ly, Lx = spins.shape[-2:]
+    x = spins.reshape(*spins.shape[:-2], Ly // py, py, Lx // px, px)
     nb = spins.ndim - 2
     perm = tuple(range(nb)) + (nb + 1, nb + 3, nb, nb + 2)
     return jnp.transpose(x, perm)
 
 
 def merge_sublattices(sub: Array) -> Array:
-    """Inverse of :func:`split_sublattices`: ``(..., 2, 2, L/2, L/2)`` to ``(..., L, L)``."""
+    """Inverse of :func:`split_sublattices`: ``(..., py, px, Ly/py, Lx/px)`` to ``(..., Ly, Lx)``."""
     nb = sub.ndim - 4
-    half = sub.shape[-1]
+    py, px, ny, nx = sub.shape[-4:]
     perm = tuple(range(nb)) + (nb + 2, nb, nb + 3, nb + 1)
-    return jnp.transpose(sub, perm).reshape(*sub.shape[:-4], 2 * half, 2 * half)
+    return jnp.transpose(sub, perm).reshape(*sub.shape[:-4], py * ny, px * nx)
 
 
-def _neighbour(sub: Array, a: int, b: int, dy: int, dx: int) -> Array:
-    """Spins at offset ``(dy, dx)`` from every site of sublattice ``(a, b)``, as an ``(L/2, L/2)`` array."""
+def sublattice_neighbour(sub: Array, a: int, b: int, dy: int, dx: int) -> Array:
+    """Spins at offset ``(dy, dx)`` from every site of sublattice ``(a, b)``, as an ``(Ly/py, Lx/px)`` array.
+
+    Args:
+        sub: ``(..., py, px, Ly/py, Lx/px)`` sublattice layout of :func:`split_sublattices`.
+        a, b: the sublattice (static ints).
+        dy, dx: the offset (static ints, any sign).
+    """
+    py, px = sub.shape[-4:-2]
     ty, tx = a + dy, b + dx
-    return _roll(sub[..., ty % 2, tx % 2, :, :], ty // 2, tx // 2)
+    return _roll(sub[..., ty % py, tx % px, :, :], ty // py, tx // px)
 
 
 def _sublattice_field(sub: Array, a: int, b: int, J: Array) -> Array:
     r = {
-        (dy, dx): _neighbour(sub, a, b, dy, dx).astype(J.dtype)
+        (dy, dx): sublattice_neighbour(sub, a, b, dy, dx).astype(J.dtype)
         for dy in (-1, 0, 1)
         for dx in (-1, 0, 1)
         if (dy, dx) != (0, 0)

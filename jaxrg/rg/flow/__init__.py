@@ -20,7 +20,23 @@ them (:attr:`CouplingSpace.symmetries`): the isotropic subspace (= the n = 3 spa
 it, and the anisotropies are (nearly) marginal directions -- in the true RG a spatial anisotropy is a redundant
 perturbation with eigenvalue 1 (a line of fixed points); Newton starts on the isotropic axis and stays in it.
 
-RG step. The fine model at ``J`` on an ``L x L`` torus is sampled with the four-sublattice Metropolis kernel, blocked
+Wider spaces: ``coupling_space(n, patch=3)`` (n = 1..8) are linear subspaces of the nineteen 3 x 3-patch operators of
+:mod:`jaxrg.sampling.patch3` (sampled with its sublattice Metropolis kernel); each coordinate multiplies the sum over
+a square-symmetry class, so all n couplings are genuinely different, and the spaces are nested:
+
+===  ==========================================================================================================
+ n    coordinates (3 x 3 patch)
+===  ==========================================================================================================
+ 3    ``nn, nnn, plaquette`` (the same Hamiltonians as the 2 x 2 space n = 3)
+ 4    + ``third``: pairs at distance 2 along the axes
+ 5    + ``six``: the six-spin 2 x 3 and 3 x 2 rectangles
+ 6    + ``knight``: pairs at offsets (1, 2) and (2, 1)
+ 7    + ``far_diagonal``: pairs at offsets (2, 2)
+ 8    + ``diamond``: the four-spin product of the nearest neighbours of a site
+===  ==========================================================================================================
+
+RG step. The fine model at ``J`` on an ``L x L`` torus is sampled with the Metropolis kernel of the space's patch
+(:func:`space_sampler`: four sublattices for the 2 x 2 patch, ``py x px`` for the 3 x 3 patch), blocked
 with 2 x 2 majority rule (random tie-break, :func:`jaxrg.rg.blocking.majority_rule`) to ``L/2 x L/2``, and the coarse
 model is the Gibbs distribution of the same coupling space at ``J' = J + f_theta(J)`` on the ``L/2`` torus (same
 boundary conditions: the two-lattice matching of MCRG). ``f_theta`` is an equinox MLP (:class:`FlowModel`).
@@ -55,9 +71,11 @@ Analysis (all pure JAX; derivatives through the implicit function theorem):
 from jaxrg.rg.flow.spaces import (
     CouplingSpace as CouplingSpace,
     COUPLING_SPACES as COUPLING_SPACES,
+    PATCH3_COUPLING_SPACES as PATCH3_COUPLING_SPACES,
     coupling_space as coupling_space,
     coupling_operators as coupling_operators,
     patch_couplings as patch_couplings,
+    space_sampler as space_sampler,
 )
 from jaxrg.rg.flow.model import (
     FlowModel as FlowModel,
@@ -91,7 +109,8 @@ from jaxrg.rg.flow.analysis import (
 )
 
 __all__ = [
-    "CouplingSpace", "COUPLING_SPACES", "coupling_space", "coupling_operators", "patch_couplings",
+    "CouplingSpace", "COUPLING_SPACES", "PATCH3_COUPLING_SPACES", "coupling_space", "coupling_operators",
+    "patch_couplings", "space_sampler",
     "FlowModel",
     "FlowData", "blocked_data", "metropolis_sweeps",
     "cd_model_moments", "cd_loss", "EnumerationTable", "enumeration_table", "exact_model_moments", "exact_loss",

@@ -11,8 +11,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from jaxrg.rg.blocking import majority_rule
-from jaxrg.rg.flow.spaces import CouplingSpace, coupling_operators, patch_couplings
-from jaxrg.sampling.multispin import patch_metropolis
+from jaxrg.rg.flow.spaces import CouplingSpace, coupling_operators, patch_couplings, space_sampler
 
 __all__ = ["FlowData", "blocked_data", "metropolis_sweeps"]
 
@@ -84,7 +83,7 @@ def blocked_data(
 @functools.partial(jax.jit, static_argnums=(2, 3, 4, 5, 6, 7, 8))
 def _blocked_data(key, couplings, space, L, n_chains, n_thermalize, n_samples, sweeps_between, rng) -> FlowData:
     def one_coupling(key, J):
-        kernel = patch_metropolis(patch_couplings(J, space), rng=rng)
+        kernel = space_sampler(space)(patch_couplings(J, space), rng=rng)
 
         def one_chain(key):
             k_therm, k_run = jax.random.split(key)

@@ -12,8 +12,7 @@ from jax import Array
 
 from jaxrg.rg.flow.data import FlowData, metropolis_sweeps
 from jaxrg.rg.flow.model import FlowModel
-from jaxrg.rg.flow.spaces import CouplingSpace, coupling_operators, coupling_space, patch_couplings
-from jaxrg.sampling.multispin import patch_metropolis
+from jaxrg.rg.flow.spaces import CouplingSpace, coupling_operators, coupling_space, patch_couplings, space_sampler
 
 __all__ = ["cd_model_moments", "cd_loss", "EnumerationTable", "enumeration_table", "exact_model_moments", "exact_loss"]
 
@@ -31,7 +30,7 @@ def cd_model_moments(key: Array, coarse_couplings: Array, spins: Array, space: C
     Returns:
         ``(n,)`` per-site moments averaged over the ``M`` chains after ``k`` sweeps.
     """
-    kernel = patch_metropolis(patch_couplings(coarse_couplings, space))
+    kernel = space_sampler(space)(patch_couplings(coarse_couplings, space))
 
     def chain(key, s):
         return metropolis_sweeps(kernel, key, kernel.init(s), k).spins
@@ -71,11 +70,9 @@ class EnumerationTable(NamedTuple):
 @functools.lru_cache(maxsize=None)
 def _enumeration_table(space: CouplingSpace) -> tuple[np.ndarray, np.ndarray]:
     x = np.arange(2**16, dtype=np.int64)[:, None]
-    s = (1 - 2 * ((x >> np.arange(16)) & 1)).astype(np.float64).reshape(-1, 4, 4)
-    right, down = np.roll(s, -1, -1), np.roll(s, -1, -2)
-    dr = np.roll(right, -1, -2)
-    S = np.stack([s * right, s * down, s * dr, right * down, s * right * down * dr, s], -1).sum((1, 2))
-    flow_ops = np.rint(S @ space.array("basis").T).astype(np.int64)  # integer totals: exact uniqueness
+    s = (1 - 2 * ((x >> np.arange(16)) & 1)).astype(np.int8).reshape(-1, 4, 4)
+    flow_ops = np.rint(np.asarray(coupling_operators(jnp.asarray(s), space, jnp.float32)) * 16).astype(np.int64)
+    # integer totals (exact in float32, |S| <= 16 per operator): exact uniqueness
     values, counts = np.unique(flow_ops, axis=0, return_counts=True)
     return values / 16.0, np.log(counts.astype(np.float64))
 

@@ -97,7 +97,8 @@ def train_flow(key: Array, n, config: TrainingConfig = TrainingConfig(), *, prog
 
     Args:
         key: PRNG key (fixes the network initialisation, coupling samples, Monte Carlo data and CD chains).
-        n: coupling-space dimension (1, 2, 3, 5) or a :class:`CouplingSpace`.
+        n: coupling-space dimension of the 2 x 2 patch (1, 2, 3, 5) or a :class:`CouplingSpace` (e.g.
+            ``coupling_space(8, patch=3)``).
         config: :class:`TrainingConfig`.
         progress: print one line per round.
 

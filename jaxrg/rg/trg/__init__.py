@@ -5,6 +5,8 @@
 - :mod:`~jaxrg.rg.trg.thermodynamics`: ``coarse_grain`` (validated), ln Z / N, free energy, energy, heat capacity,
   magnetisation by autodiff;
 - :mod:`~jaxrg.rg.trg.conformal`: central charge and scaling dimensions from the coarse-grained tensor;
+- :mod:`~jaxrg.rg.trg.linearized`: the gauge-fixed RG step as a map on tensors, its fixed point by Newton's method
+  and scaling dimensions from the eigenvalues of its Jacobian;
 - :mod:`~jaxrg.rg.trg.peak`: the heat-capacity peak by gradient ascent on the autodiff dC/dT.
 
 ``method`` is a name in :data:`METHODS` (``"trg"``, ``"hotrg"``, ``"btrg"``, ``"gilt-trg"``) or a scheme instance
@@ -17,6 +19,15 @@ from jaxrg.rg.trg.conformal import trg_scaling_dimensions as trg_scaling_dimensi
 from jaxrg.rg.trg.gilt import GiltTRG as GiltTRG
 from jaxrg.rg.trg.gilt import gilt_trg_step as gilt_trg_step
 from jaxrg.rg.trg.gilt import gilt_truncate as gilt_truncate
+from jaxrg.rg.trg.linearized import FixedPoint as FixedPoint
+from jaxrg.rg.trg.linearized import LinearizedSpectrum as LinearizedSpectrum
+from jaxrg.rg.trg.linearized import gauge_directions as gauge_directions
+from jaxrg.rg.trg.linearized import linearized_rg_flow as linearized_rg_flow
+from jaxrg.rg.trg.linearized import linearized_rg_map as linearized_rg_map
+from jaxrg.rg.trg.linearized import linearized_scaling_dimensions as linearized_scaling_dimensions
+from jaxrg.rg.trg.linearized import linearized_spectrum as linearized_spectrum
+from jaxrg.rg.trg.linearized import rg_fixed_point as rg_fixed_point
+from jaxrg.rg.trg.linearized import z2_site_tensor as z2_site_tensor
 from jaxrg.rg.trg.network import BTRG as BTRG
 from jaxrg.rg.trg.network import DEFAULT_STEPS as DEFAULT_STEPS
 from jaxrg.rg.trg.network import HOTRG as HOTRG
@@ -59,4 +70,13 @@ __all__ = [
     "trg_scaling_dimensions",
     "trg_heat_capacity_and_slope",
     "trg_heat_capacity_peak",
+    "FixedPoint",
+    "LinearizedSpectrum",
+    "z2_site_tensor",
+    "linearized_rg_map",
+    "linearized_rg_flow",
+    "rg_fixed_point",
+    "linearized_spectrum",
+    "linearized_scaling_dimensions",
+    "gauge_directions",
 ]

@@ -43,6 +43,8 @@ __all__ = [
     "trg_step",
     "btrg_step",
     "hotrg_step",
+    "hotrg_gram",
+    "hotrg_merge",
     "network_trace",
 ]
 
@@ -158,18 +160,21 @@ def btrg_step(tensor: Array, weights: Array, chi: int, k: float = -0.5,
 # HOTRG
 
 
+def hotrg_gram(tensor: Array) -> Array:
+    """Gram matrix of the doubled left leg of ``T`` (above) ``T`` (below): ``G[(l1 l2), (l1' l2')]``, shape
+    ``(D^2, D^2)``, symmetric positive semi-definite. Cost O(D^6)."""
+    t = tensor
+    top = jnp.einsum("iurm,jurn->imjn", t, t)  # [l1, m, l1', m']
+    bottom = jnp.einsum("imrd,jnrd->imjn", t, t)  # [l2, m, l2', m']
+    g = jnp.einsum("imjn,kmln->ikjl", top, bottom)  # [l1, l2, l1', l2']  O(chi^6)
+    d = t.shape[0]
+    return g.reshape(d * d, d * d)
+
+
 def _hotrg_isometry(tensor: Array, chi: int, broadening: float) -> Array:
     """Isometry ``(D_l * D_l, chi')`` truncating the doubled horizontal leg of two vertically stacked tensors."""
-
-    def gram(t):  # t[l, u, r, d]: Gram matrix of the doubled l leg of t (above) t (below)
-        top = jnp.einsum("iurm,jurn->imjn", t, t)  # [l1, m, l1', m']
-        bottom = jnp.einsum("imrd,jnrd->imjn", t, t)  # [l2, m, l2', m']
-        g = jnp.einsum("imjn,kmln->ikjl", top, bottom)  # [l1, l2, l1', l2']  O(chi^6)
-        d = t.shape[0]
-        return g.reshape(d * d, d * d)
-
-    g_left = gram(tensor)
-    g_right = gram(jnp.transpose(tensor, (2, 1, 0, 3)))
+    g_left = hotrg_gram(tensor)
+    g_right = hotrg_gram(jnp.transpose(tensor, (2, 1, 0, 3)))
     u_left, w_left, _ = regularized_svd(g_left, broadening)
     u_right, w_right, _ = regularized_svd(g_right, broadening)
     keep = min(chi, w_left.shape[0])
@@ -179,6 +184,24 @@ def _hotrg_isometry(tensor: Array, chi: int, broadening: float) -> Array:
     discarded_left = jnp.sum(w_left[keep:]) / jnp.sum(w_left)
     discarded_right = jnp.sum(w_right[keep:]) / jnp.sum(w_right)
     return jnp.where(discarded_left <= discarded_right, u_left[:, :keep], u_right[:, :keep])
+
+
+def hotrg_merge(tensor: Array, iso: Array) -> Array:
+    """Two vertically stacked tensors with both doubled horizontal legs projected by ``iso``.
+
+    Args:
+        tensor: ``T[l, u, r, d]``, shape ``(D1, D2, D1, D2)``.
+        iso: ``iso[(l_top l_bottom), L]``, shape ``(D1 * D1, D1')``.
+
+    Returns:
+        ``M[L, u, R, d]`` (``u`` of the upper tensor, ``d`` of the lower one), shape ``(D1', D2, D1', D2)``, not
+        turned. Cost O(D^7), memory O(D^5).
+    """
+    d1 = tensor.shape[0]
+    iso = iso.reshape(d1, d1, -1)  # [l1, l2, L]
+    x = jnp.einsum("abL,aurm->bLurm", iso, tensor)  # O(chi^6), memory chi^5
+    y = jnp.einsum("bLurm,bmsd->Lursd", x, tensor)  # O(chi^7), memory chi^5
+    return jnp.einsum("Lursd,rsR->LuRd", y, iso)  # O(chi^6)
 
 
 def hotrg_step(tensor: Array, chi: int, broadening: float = DEFAULT_BROADENING) -> Array:
@@ -193,11 +216,7 @@ def hotrg_step(tensor: Array, chi: int, broadening: float = DEFAULT_BROADENING) 
         The coarse tensor (not normalised), turned so that the merged axis is now vertical: shape
         ``(D2, D1', D2, D1')`` with ``D1' = min(chi, D1^2)``; the next step therefore merges along the other axis.
     """
-    d1 = tensor.shape[0]
-    iso = _hotrg_isometry(tensor, chi, broadening).reshape(d1, d1, -1)  # [l1, l2, L]
-    x = jnp.einsum("abL,aurm->bLurm", iso, tensor)  # O(chi^6), memory chi^5
-    y = jnp.einsum("bLurm,bmsd->Lursd", x, tensor)  # O(chi^7), memory chi^5
-    merged = jnp.einsum("Lursd,rsR->LuRd", y, iso)  # O(chi^6)
+    merged = hotrg_merge(tensor, _hotrg_isometry(tensor, chi, broadening))
     # turn by 90 degrees: new (l, u, r, d) = old (u, R, d, L); pairs (l, r) and (u, d) stay pairs
     return jnp.transpose(merged, (1, 2, 3, 0))
 

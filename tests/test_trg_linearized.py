@@ -1,0 +1,139 @@
+"""The linearised RG map: exact spectra at the trivial fixed points, Newton's method, Z2 sectors, compile policy.
+
+At the low-temperature fixed point (two ordered states) a perturbation changes the partition function at first order
+only through its expectation in each ordered state: the sum (the identity, removed by the normalisation) and the
+difference (the magnetic field, Z2-odd). A field h couples to the total magnetisation ``N m``, so under b = 2 it
+grows by ``b^d = 4`` (x = 0: the discontinuity fixed point); everything else is null at first order and has
+eigenvalue 0. At the high-temperature fixed point ``e0^4`` only the identity acts at first order: nothing is relevant,
+and the remaining eigenvalues belong to null directions (leg states that the neighbours' ``e0`` never contracts
+with): changes of the leg bases (gauge, projected out) and corners of short loops, which plain HOTRG keeps
+(eigenvalue 1) and Gilt removes (eigenvalue 0).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrg import exact
+from jaxrg.rg.trg import linearized
+
+_COUNT = {"n": 0}
+
+
+def _listener(event: str, duration: float, **kwargs) -> None:
+    if event == "/jax/core/compile/backend_compile_duration":
+        _COUNT["n"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_listener)
+
+
+def _self_reference(tensor):
+    """The isometries the step chooses for ``tensor`` (its own sign reference)."""
+    chi = tensor.shape[0]
+    _, ref = linearized.linearized_rg_map(tensor, jnp.ones((2, chi * chi, chi)))
+    return ref
+
+
+@pytest.mark.parametrize("projectors", ["full", "frozen"])
+def test_low_temperature_fixed_point(projectors):
+    """Z2-odd sector: the field, eigenvalue 4 (x = 0); all other eigenvalues 0; the tensor is fixed."""
+    t = linearized.low_temperature_tensor(4)
+    ref = _self_reference(t)
+    image, _ = linearized.linearized_rg_map(t, ref)
+    assert float(jnp.linalg.norm(image - t)) < 1e-12
+    spec = linearized.linearized_spectrum(t, ref, num=6, projectors=projectors)
+    np.testing.assert_allclose(spec.odd[0], 4.0, atol=1e-10)
+    assert spec.x_odd[0] == pytest.approx(0.0, abs=1e-10)
+    assert np.max(np.abs(spec.odd[1:])) < 1e-8
+    assert np.max(np.abs(spec.even)) < 1e-8
+
+
+def test_high_temperature_fixed_point():
+    """Plain HOTRG, gauge directions removed: every eigenvalue is 0 except the (chi - 1)^2 corners of short loops
+    (``e_a`` on the left leg, ``e_b`` on the lower leg, ``a, b != 0``), which both merges pass on unchanged
+    (eigenvalue 1: HOTRG keeps corner double lines); with Gilt those go too and the spectrum is exactly 0. No
+    perturbation reaches the identity component ``e0^4`` after the normalised step."""
+    chi = 4
+    t = linearized.high_temperature_tensor(chi)
+    ref = _self_reference(t)
+    image, _ = linearized.linearized_rg_map(t, ref)
+    assert float(jnp.linalg.norm(image - t)) < 1e-12
+    spec = linearized.linearized_spectrum(t, ref, num=chi**4 // 2)
+    lam = np.concatenate([spec.even, spec.odd])
+    assert np.all(np.minimum(np.abs(lam), np.abs(lam - 1.0)) < 1e-9), lam
+    assert np.sum(np.abs(lam - 1.0) < 1e-9) == (chi - 1) ** 2
+    gilt = linearized.linearized_spectrum(t, ref, epsilon=1e-6, num=chi**4 // 2)
+    assert np.max(np.abs(np.concatenate([gilt.even, gilt.odd]))) < 1e-12
+    d = jax.random.normal(jax.random.PRNGKey(1), t.shape)
+    out = linearized._jvp(t, ref, d, epsilon=0.0, frozen=False)
+    assert abs(float(out[0, 0, 0, 0])) < 1e-12
+
+
+def test_critical_fixed_point_by_newton():
+    """chi = 6 (three states per Z2 sector), plain HOTRG: Newton's method reaches |R(T) - T| <= 1e-8 from the most
+    stationary tensor of the flow (flow residuals >= 1e-2 there). Seen at this tiny chi: x_sigma = 0.133, x_epsilon
+    = 0.80 (the exact 1/8 and 1 need larger chi; see benchmarks/trg_linearized.py)."""
+    fp = linearized.rg_fixed_point(chi=6, flow_steps=10, newton_steps=30)
+    assert fp.residual <= 1e-8
+    assert np.min(fp.flow_residuals) > 1e-3, "the flow alone must not be the fixed point"
+    assert fp.tensor.shape == (6,) * 4
+    image, _ = linearized.linearized_rg_map(fp.tensor, fp.reference)
+    assert float(jnp.linalg.norm(image - fp.tensor)) <= 1e-8
+    spec = linearized.linearized_spectrum(fp.tensor, fp.reference, num=4)
+    # Z2-odd: the spin field (exact 2^(15/8) = 3.668); Z2-even: the energy (exact 2), nothing above it
+    assert abs(spec.x_odd[0] - 0.125) < 0.03, spec.x_odd
+    assert abs(spec.x_even[0] - 1.0) < 0.25, spec.x_even
+    assert abs(spec.odd[0]) > abs(spec.even[0]) > 1.0
+
+
+def test_second_call_compiles_nothing():
+    """A new coupling and a new fixed point with the same shapes reuse every compiled program."""
+    kw = dict(chi=6, flow_steps=10, newton_steps=30)  # the programs of the critical test: compiled once
+    fp = linearized.rg_fixed_point(0.44, **kw)
+    linearized.linearized_spectrum(fp.tensor, fp.reference, num=3)
+    before = _COUNT["n"]
+    fp = linearized.rg_fixed_point(exact.CRITICAL_COUPLING, **kw)
+    linearized.linearized_spectrum(fp.tensor, fp.reference, num=3)
+    assert _COUNT["n"] - before == 0
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="chi must be even"):
+        linearized.rg_fixed_point(chi=5)
+    with pytest.raises(ValueError, match="epsilon"):
+        linearized.rg_fixed_point(chi=4, epsilon=0.5)
+    t = linearized.high_temperature_tensor(2)
+    with pytest.raises(ValueError, match="projectors"):
+        linearized.linearized_spectrum(t, _self_reference(t), projectors="half")
+    with pytest.raises(ValueError, match="shape"):
+        linearized.rg_fixed_point(chi=4, tensor=jnp.zeros((2, 2, 2, 2)))
+
+
+def test_gauge_directions_leave_the_partition_function_unchanged():
+    """Every gauge direction changes the 2x2 torus partition function by zero at first order (to 1e-12 of a generic
+    direction's change), in both Z2 sectors. A generic tensor has chi^2 / 2 generators per bond direction and sector
+    (parity-preserving blocks of X: even sector; parity-changing: odd), all independent except X = 1 on each
+    direction (no change): chi^2 - 2 even and chi^2 odd gauge directions."""
+    chi = 4
+    key = jax.random.PRNGKey(3)
+    t = jax.random.normal(key, (chi,) * 4)
+    even = np.zeros(chi**4)
+    even[linearized._sector_mask(chi, False)] = 1.0
+    t = t * jnp.asarray(even.reshape(t.shape))
+
+    def torus(x):  # A B / C D, periodic in both directions
+        return jnp.einsum("aebf,bgah,cfde,dhcg->", x, x, x, x)
+
+    generic = jax.random.normal(jax.random.PRNGKey(4), t.shape)
+    scale = abs(float(jax.jvp(torus, (t,), (generic,))[1]))
+    for odd in (False, True):
+        basis = linearized.gauge_directions(t, odd)
+        assert basis.shape[1] == chi**2 - (0 if odd else 2)
+        idx = linearized._sector_mask(chi, odd)
+        for column in basis.T:
+            d = np.zeros(chi**4)
+            d[idx] = column
+            change = float(jax.jvp(torus, (t,), (jnp.asarray(d.reshape(t.shape)),))[1])
+            assert abs(change) < 1e-12 * scale
