@@ -443,6 +443,7 @@ class Phi4Model:
 
     def prepare(self, key: Array, L: int, chains: int, thermalize: int, *, chunk_size: int | None = None,
                 progress: bool = False, checkpoint_of: Callable[[str], dict] = lambda phase: {}) -> Prepared:
+        L = lattice.validate_size(L, name="L", minimum=4, even=True)
         c = self.couplings
         thermalize = _checks.integer(thermalize, "thermalize", minimum=20 if self.sampler != "metropolis" else 0)
         n_kappa = c.kappa.shape[0]

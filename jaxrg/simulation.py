@@ -201,7 +201,7 @@ def run_model(
 
     Args:
         model: a :class:`Model` (e.g. :class:`IsingModel`, :class:`jaxrg.phi4.Phi4Model`).
-        L: lattice size (validated by the model's own rules before).
+        L: lattice size (each model's ``prepare`` validates it by its own rules).
         sweeps, thermalize, chains, measure_every, seed, chunk_size, progress, checkpoint: as in :func:`simulate`
             (``thermalize`` is handed to the model, whose preparation decides what a thermalisation step is).
         description: label of the measurement progress bar.
@@ -331,6 +331,7 @@ class IsingModel:
 
     def prepare(self, key: Array, L: int, chains: int, thermalize: int, *, chunk_size: int | None = None,
                 progress: bool = False, checkpoint_of: Callable[[str], dict] = lambda phase: {}) -> Prepared:
+        L = lattice.validate_size(L, name="L", minimum=4, even=True)
         n_T = self.T.shape[0]
         sampler = SAMPLERS[self.sampler]
         couplings = ising.couplings(self.T, self.h)

@@ -17,6 +17,7 @@ import pytest
 
 jax.config.update("jax_enable_x64", True)
 
+import jaxrg  # noqa: E402
 from jaxrg import phi4  # noqa: E402
 from jaxrg.sampling.driver import run_chain  # noqa: E402
 
@@ -133,6 +134,11 @@ def test_invalid_arguments_raise():
         phi4.simulate(8, 0.1, lam=1.0, sweeps=10)
     with pytest.raises(ValueError, match="kappa"):
         phi4.free_field_propagator(8, 0.25)
+    # the model on the shared path checks its own lattice and settings
+    with pytest.raises(ValueError, match="L must be an even"):
+        jaxrg.run_model(phi4.Phi4Model(phi4.couplings([0.2], 0.5), sampler="metropolis"), 5, sweeps=32, thermalize=0)
+    with pytest.raises(ValueError, match="thermalize"):
+        jaxrg.run_model(phi4.Phi4Model(phi4.couplings([0.2], 0.5)), 8, sweeps=32, thermalize=5)  # HMC needs >= 20
 
 
 def test_simulate_resumes_from_checkpoints_bitwise(tmp_path):
