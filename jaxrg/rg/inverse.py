@@ -167,20 +167,12 @@ class SymmetricConvGenerator(eqx.Module):
         :meth:`__call__`, so the fields are bitwise equal to it.
         """
         c = coarse.astype(self.params.dtype)
-        shifted: dict[tuple[int, int], Array] = {}
-
-        def at(sy: int, sx: int) -> Array:  # c[Y + sy, X + sx], periodic
-            if (sy, sx) not in shifted:
-                shifted[(sy, sx)] = jnp.roll(c, (-sy, -sx), axis=(-2, -1))
-            return shifted[(sy, sx)]
-
         rows = []
-        for a in (0, 1):
+        for sums_a in _sublattice_orbit_sums(c, self.radius):
             cols = []
-            for b in (0, 1):
+            for sums in sums_a:
                 h = jnp.zeros_like(c)
-                for i, (p, q) in enumerate(_orbits(self.radius)):
-                    orbit = sum(at((a - dy) // 2, (b - dx) // 2) for dy, dx in _orbit_offsets(p, q))
+                for i, orbit in enumerate(sums):
                     h = h + self.params[i] * orbit
                 cols.append(h)
             rows.append(jnp.stack(cols, axis=-3))
@@ -355,6 +347,25 @@ def _orbit_index(model: SymmetricConvGenerator, coarse: Array) -> Array:
     c = coarse.astype(jnp.int8)
     sizes = _orbit_sizes(model.radius)
     strides = [math.prod(n + 1 for n in sizes[i + 1:]) for i in range(len(sizes))]
+    rows = []
+    for sums_a in _sublattice_orbit_sums(c, model.radius):
+        cols = []
+        for sums in sums_a:
+            idx = jnp.zeros(c.shape, jnp.int32)
+            for i, orbit in enumerate(sums):
+                idx = idx + ((orbit.astype(jnp.int32) + sizes[i]) // 2) * strides[i]
+            cols.append(idx)
+        rows.append(jnp.stack(cols, axis=-3))
+    return jnp.stack(rows, axis=-4)
+
+
+def _sublattice_orbit_sums(c: Array, radius: int) -> list[list[list[Array]]]:
+    """Orbit sums of the kernel seen by every fine sublattice, from coarse-lattice shifts: ``[a][b][orbit]``.
+
+    Fine site ``(2Y + a, 2X + b)`` sees, at kernel offset ``(dy, dx)``, the coarse spin
+    ``(Y + (a - dy) // 2, X + (b - dx) // 2)``; each ``(..., L, L)`` sum (in the dtype of ``c``) adds the same small
+    integers in the same order as the fine-lattice computation. Each shift of ``c`` is made once.
+    """
     shifted: dict[tuple[int, int], Array] = {}
 
     def at(sy: int, sx: int) -> Array:  # c[Y + sy, X + sx], periodic
@@ -362,17 +373,8 @@ def _orbit_index(model: SymmetricConvGenerator, coarse: Array) -> Array:
             shifted[(sy, sx)] = jnp.roll(c, (-sy, -sx), axis=(-2, -1))
         return shifted[(sy, sx)]
 
-    rows = []
-    for a in (0, 1):
-        cols = []
-        for b in (0, 1):
-            idx = jnp.zeros(c.shape, jnp.int32)
-            for i, (p, q) in enumerate(_orbits(model.radius)):
-                orbit = sum(at((a - dy) // 2, (b - dx) // 2) for dy, dx in _orbit_offsets(p, q))
-                idx = idx + ((orbit.astype(jnp.int32) + sizes[i]) // 2) * strides[i]
-            cols.append(idx)
-        rows.append(jnp.stack(cols, axis=-3))
-    return jnp.stack(rows, axis=-4)
+    return [[[sum(at((a - dy) // 2, (b - dx) // 2) for dy, dx in _orbit_offsets(p, q)) for p, q in _orbits(radius)]
+             for b in (0, 1)] for a in (0, 1)]
 
 
 def _nearest_thresholds(table: Array, coarse: Array) -> Array:
