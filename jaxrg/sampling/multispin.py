@@ -52,6 +52,7 @@ __all__ = [
     "split_sublattices",
     "merge_sublattices",
     "sublattice_neighbour",
+    "metropolis_flips",
     "nearest_neighbour_patch_couplings",
     "validate_patch_couplings",
 ]
@@ -244,6 +245,27 @@ def _sublattice_field(sub: Array, a: int, b: int, J: Array) -> Array:
     )
 
 
+def metropolis_flips(key: Array, s: Array, field: Array, rng: str) -> tuple[Array, Array]:
+    """Independent single-spin Metropolis updates of a sublattice whose sites do not interact.
+
+    Each spin flips with probability ``min(1, exp(-2 s h))`` (``h`` its local field in units of kT), drawn from 24
+    random bits per site.
+
+    Args:
+        key: PRNG key.
+        s: sublattice spins, int8.
+        field: local fields, same shape.
+        rng: ``"hash"`` or ``"threefry"`` (:mod:`jaxrg.rng`).
+
+    Returns:
+        ``(new spins, number of flips as float32)``.
+    """
+    p = jnp.exp(jnp.minimum(0.0, -2.0 * s.astype(field.dtype) * field)).astype(jnp.float32)
+    u = (rng_lib.hash_bits(key, s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
+    flip = u < p
+    return jnp.where(flip, -s, s), jnp.sum(flip.astype(jnp.float32))
+
+
 def init(spins: Array, key: Array | None = None) -> PatchMetropolisState:
     """The sublattice state of one ``(L, L)`` int8 configuration (L even >= 4); ``key`` is unused."""
     del key
@@ -259,13 +281,9 @@ def kernel(key: Array, state: PatchMetropolisState, couplings: Array, *, rng: st
     keys = jax.random.split(key, 4)
     accepted = jnp.zeros((), jnp.float32)
     for c, (a, b) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
-        s = sub[a, b]
-        field = _sublattice_field(sub, a, b, J)
-        p = jnp.exp(jnp.minimum(0.0, -2.0 * s.astype(field.dtype) * field)).astype(jnp.float32)
-        u = (rng_lib.hash_bits(keys[c], s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
-        flip = u < p
-        sub = sub.at[a, b].set(jnp.where(flip, -s, s))
-        accepted = accepted + jnp.sum(flip.astype(jnp.float32))
+        s, flips = metropolis_flips(keys[c], sub[a, b], _sublattice_field(sub, a, b, J), rng)
+        sub = sub.at[a, b].set(s)
+        accepted = accepted + flips
     info = PatchMetropolisInfo(acceptance=accepted / sub[0, 0].size / 4, sweeps=jnp.ones((), jnp.float32))
     return PatchMetropolisState(sub), info
 

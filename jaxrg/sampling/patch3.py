@@ -50,6 +50,7 @@ from jaxrg.sampling.base import BoundKernel, SamplingAlgorithm, Sampler, closed_
 from jaxrg.sampling.multispin import (
     N_PATCH_OPERATORS,
     merge_sublattices,
+    metropolis_flips,
     split_sublattices,
     sublattice_neighbour,
 )
@@ -277,11 +278,8 @@ def kernel(key: Array, state: Patch3MetropolisState, couplings: Array, *, rng: s
         s = sub[a, b]
         r = jax.lax.switch(colour, gather, sub)
         field = _field(lambda dy, dx: r[_FIELD_OFFSETS.index((dy, dx))], J)
-        p = jnp.exp(jnp.minimum(0.0, -2.0 * s.astype(field.dtype) * field)).astype(jnp.float32)
-        u = (rng_lib.hash_bits(k, s.shape, rng) >> 8).astype(jnp.float32) * (1.0 / 2**24)
-        flip = u < p
-        sub = sub.at[a, b].set(jnp.where(flip, -s, s))
-        return (sub, accepted + jnp.sum(flip.astype(jnp.float32))), None
+        s, flips = metropolis_flips(k, s, field, rng)
+        return (sub.at[a, b].set(s), accepted + flips), None
 
     colours = jnp.arange(py * px, dtype=jnp.int32)
     (sub, accepted), _ = jax.lax.scan(update, (sub, jnp.zeros((), jnp.float32)),
