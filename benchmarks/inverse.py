@@ -25,7 +25,6 @@ import os
 import platform
 import socket
 import sys
-import tempfile
 import time
 
 import jax
@@ -34,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from jaxrg import exact, ising
+from jaxrg import exact, files, ising
 from jaxrg.fss import power_law_fit
 from jaxrg.rg import inverse as inv
 from jaxrg.rg.mcrg import analyze
@@ -202,11 +201,9 @@ def print_table(results, real):
 
 
 def write_json(path, data):
+    """Write ``data`` as JSON atomically (``jaxrg.files.write_text``), creating the directory."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    files.write_text(path, json.dumps(data, indent=1))
 
 
 def main(argv=None):
