@@ -298,9 +298,9 @@ def measure_spins_and_replica(state: Any, params: Any = None) -> Measurement:
 class IsingModel:
     """The 2D Ising model at temperatures ``T`` and field ``h`` with a spin sampler: the model of :func:`simulate`.
 
-    Construct it with validated arguments (:func:`simulate` does); ``prepare`` draws the initial configurations,
-    initialises the sampler states, thermalises with the measurement kernel and, with ``exchange_every``, wraps the
-    kernel in :class:`~jaxrg.sampling.tempering.ReplicaExchange`.
+    The arguments are checked at construction (ValueError naming the parameter); ``prepare`` draws the initial
+    configurations, initialises the sampler states, thermalises with the measurement kernel and, with
+    ``exchange_every``, wraps the kernel in :class:`~jaxrg.sampling.tempering.ReplicaExchange`.
 
     Attributes:
         T: ``(n_T,)`` temperatures.
@@ -317,6 +317,29 @@ class IsingModel:
     initial: str = "random"
     devices: tuple = ()
     exchange_every: int | None = None
+
+    def __post_init__(self):  # validated (and normalised) once, at construction
+        T = np.atleast_1d(ising.validate_temperature(self.T))
+        if T.ndim != 1:
+            raise ValueError(f"T must be a scalar or 1D array of temperatures, got shape {T.shape}")
+        h = self.h
+        if np.ndim(h) == 0:
+            h = _checks.real(h, "h")
+        else:
+            h = np.asarray(h, np.float64)
+            if h.shape != T.shape or not np.all(np.isfinite(h)):
+                raise ValueError(f"h must be a finite scalar or one value per temperature {T.shape}, got {self.h!r}")
+        object.__setattr__(self, "T", T)
+        object.__setattr__(self, "h", h)
+        object.__setattr__(self, "sampler", _checks.choice(self.sampler, "sampler", sorted(SAMPLERS)))
+        object.__setattr__(self, "initial", _checks.choice(self.initial, "initial", ("random", "ordered", "generated")))
+        if self.exchange_every is not None:
+            every = _checks.integer(self.exchange_every, "exchange_every", minimum=1)
+            object.__setattr__(self, "exchange_every", every)
+            steps = np.diff(T)
+            if steps.size == 0 or not (np.all(steps > 0) or np.all(steps < 0)):
+                raise ValueError("exchange_every needs >= 2 temperatures in strictly increasing or decreasing order "
+                                 f"(swaps are between neighbours), got T = {T}")
 
     @property
     def temperatures(self) -> np.ndarray:
@@ -421,16 +444,7 @@ def simulate(
     """
     L = lattice.validate_size(L, name="L", minimum=4, even=True)
     T_arr = ising.validate_temperature(T)
-    sampler = _checks.choice(sampler, "sampler", sorted(SAMPLERS))
-    initial = _checks.choice(initial, "initial", ("random", "ordered", "generated"))
     T_1d = np.atleast_1d(T_arr)
-    if exchange_every is not None:
-        exchange_every = _checks.integer(exchange_every, "exchange_every", minimum=1)
-        steps = np.diff(T_1d)
-        if steps.size == 0 or not (np.all(steps > 0) or np.all(steps < 0)):
-            raise ValueError("exchange_every needs >= 2 temperatures in strictly increasing or decreasing order "
-                             f"(swaps are between neighbours), got T = {T_1d}")
-    h = float(h) if np.ndim(h) == 0 else np.asarray(h, np.float64)  # one field, or one per temperature
     model = IsingModel(T_1d, h, sampler, initial, tuple(parallel.resolve_devices(devices)), exchange_every)
     run = run_model(model, L, sweeps=sweeps, thermalize=thermalize, chains=chains, measure_every=measure_every,
                     seed=seed, chunk_size=chunk_size, progress=progress, checkpoint=checkpoint)

@@ -98,6 +98,8 @@ def test_kernel_is_vmappable_and_deterministic():
         (dict(sweeps=100, measure_every=10), "measure"),
         (dict(initial="warm"), "initial"),
         (dict(seed=-1), "seed"),
+        (dict(T=[2.0, 2.5], h=[0.1]), "h must be"),
+        (dict(h=float("inf")), "h must be finite"),
     ],
 )
 def test_simulate_rejects_bad_input(kwargs, match):
@@ -105,6 +107,19 @@ def test_simulate_rejects_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         jaxrg.simulate(args.pop("L"), args.pop("T"), **args)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(T=[-1.0]), "T"), (dict(sampler="gibbs"), "sampler"), (dict(initial="warm"), "initial"),
+     (dict(exchange_every=0), "exchange_every")],
+)
+def test_ising_model_checks_its_arguments_at_construction(kwargs, match):
+    """A model built directly for run_model gets the same errors as simulate, before any work."""
+    args = dict(T=[2.0, 2.5])
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        jaxrg.IsingModel(**args)
 
 
 @pytest.mark.parametrize("L", [4, 6, 16])
