@@ -10,6 +10,7 @@ JSON files of this host back into one table. ``--summary-only`` skips the runs a
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import socket
@@ -89,8 +90,9 @@ def _rows_trg(d):
             yield (f"{case} at K_c (step {e['step']})", name, e[name], exact, None, "exact")
     for method, t in d.get("time_per_step", {}).items():
         for r in t.get("rows", []):
-            yield (f"{method} step chi={r['chi']}", "seconds (min)", r["jax_seconds_min"], r["numpy_seconds_min"],
-                   r["numpy_seconds_min"] / r["jax_seconds_min"], "numpy")
+            baseline = r.get("numpy_seconds_min")  # methods without a numpy implementation have none
+            yield (f"{method} step chi={r['chi']}", "seconds (min)", r["jax_seconds_min"], baseline,
+                   baseline / r["jax_seconds_min"] if baseline else None, "numpy" if baseline else "")
 
 
 def _rows_flow(d):
@@ -132,21 +134,37 @@ def _device(d) -> str:
     return "?"
 
 
+def result_files(host: str) -> list[tuple[str, str]]:
+    """(benchmark name, path) of every result JSON of this host, one script's default run first then its variants.
+
+    A script writes ``<name>-<host>.json`` for its default configuration and ``<name>-<host>-<variant>.json`` for
+    others (e.g. ``flow-vm-cd-L16-k5-patch3.json``); every benchmark script in this folder is looked for, also those
+    the runner does not run itself (long or GPU-sized ones).
+    """
+    scripts = sorted(f[:-3] for f in os.listdir(HERE) if f.endswith(".py") and f != "run_all.py")
+    names = list(BENCHMARKS) + [s for s in scripts if s not in BENCHMARKS]
+    found = []
+    for name in names:
+        default = os.path.join(RESULTS, f"{name}-{host}.json")
+        variants = sorted(glob.glob(os.path.join(RESULTS, glob.escape(f"{name}-{host}-") + "*.json")))
+        found += [(name, path) for path in [default] + variants if os.path.exists(path)]
+    return found
+
+
 def summary(host: str) -> list[tuple]:
     rows = []
-    for name in BENCHMARKS:
-        path = os.path.join(RESULTS, f"{name}-{host}.json")
-        if not os.path.exists(path):
-            continue
+    for name, path in result_files(host):
         with open(path) as f:
             d = json.load(f)
         extract = EXTRACTORS.get(name)
         if extract is None:
             rows.append((name, f"see {os.path.relpath(path, HERE)}", None, None, None, "", _device(d)))
             continue
+        variant = os.path.basename(path)[len(f"{name}-{host}"):-len(".json")].lstrip("-")
         try:
             for r in extract(d):
-                rows.append((*r, _device(d)))
+                label = f"{r[0]} [{variant}]" if variant else r[0]
+                rows.append((label, *r[1:], _device(d)))
         except (KeyError, TypeError) as exc:  # a result file of another format: point at it
             rows.append((name, f"unreadable summary ({exc!r}); see {os.path.relpath(path, HERE)}", None, None, None,
                          "", _device(d)))
