@@ -191,6 +191,23 @@ def test_sublattice_generation_is_bitwise_the_fine_lattice_computation(radius):
         np.testing.assert_array_equal(np.asarray(jax.jit(inv.sample_fine)(model, coarse, key)), np.asarray(reference))
 
 
+@pytest.mark.parametrize("radius", [1, 2])
+def test_generate_is_bitwise_a_chain_of_float_draws(radius):
+    """generate's per-level steps (sublattice draws, then the interleave) give the spins of float fields + sigmoids
+    on the fine lattice, level by level from the same keys."""
+    from jaxrg import rng
+
+    params = jax.random.normal(jax.random.key(radius + 7), (len(inv._orbits(radius)),)) * 0.4
+    model = inv.symmetric_generator(2 * radius + 1, params)
+    key = jax.random.key(31)
+    key_start, key_levels = jax.random.split(key)
+    x = inv._random_start(key_start, 3, 3)
+    for kl in jax.random.split(key_levels, 3):
+        h = model(x)
+        x = inv._spins_from_fields(h, rng.hash_bits(kl, h.shape))
+    np.testing.assert_array_equal(np.asarray(inv.generate(model, 24, 3, key, start_size=3)), np.asarray(x))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the integer-threshold draws and off-critical generation
 # ----------------------------------------------------------------------------------------------------------------

@@ -431,16 +431,19 @@ def sample_fine(model, coarse: Array, key: Array) -> Array:
     if not isinstance(model, SymmetricConvGenerator):
         h = model(coarse)
         return _spins_from_fields(h, rng.hash_bits(key, h.shape))
+    return merge_sublattices(_sample_fine_sublattices(model, coarse, key))
+
+
+def _sample_fine_sublattices(model: SymmetricConvGenerator, coarse: Array, key: Array) -> Array:
+    """The spins of :func:`sample_fine` on the four fine sublattices, ``(..., L, L) -> (..., 2, 2, L, L)`` int8."""
     bits = _fine_site_bits(coarse, key)
     if model.radius == 1:
         thresholds = _nearest_thresholds(_up_thresholds(_field_table(model)), coarse)
-        spins = jnp.where((bits >> 8) < thresholds, 1, -1).astype(jnp.int8)
-    elif _table_size(model.radius) <= _MAX_TABLE:
+        return jnp.where((bits >> 8) < thresholds, 1, -1).astype(jnp.int8)
+    if _table_size(model.radius) <= _MAX_TABLE:
         thresholds = _up_thresholds(_field_table(model))
-        spins = jnp.where((bits >> 8) < thresholds[_orbit_index(model, coarse)], 1, -1).astype(jnp.int8)
-    else:
-        spins = _spins_from_fields(model.sublattice_fields(coarse), bits)
-    return merge_sublattices(spins)
+        return jnp.where((bits >> 8) < thresholds[_orbit_index(model, coarse)], 1, -1).astype(jnp.int8)
+    return _spins_from_fields(model.sublattice_fields(coarse), bits)
 
 
 def _fine_site_bits(coarse: Array, key: Array) -> Array:
@@ -936,6 +939,23 @@ def _next_level(model, coarse: Array, key: Array) -> Array:
     return sample_fine(model, coarse, key)
 
 
+@eqx.filter_jit
+def _next_level_sublattices(model: SymmetricConvGenerator, coarse: Array, key: Array) -> Array:
+    return _sample_fine_sublattices(model, coarse, key)
+
+
+_merge_sublattices = jax.jit(merge_sublattices)
+
+
+def _generation_step(model, coarse: Array, key: Array) -> Array:
+    """One level of :func:`sample_fine` as compiled steps. On the CPU a symmetric generator's sublattice spins and
+    their interleaving into the fine lattice are two programs: XLA:CPU fuses the interleave into the sampling loop,
+    whose inner loop then alternates between sublattices and runs several times slower than the two apart."""
+    if isinstance(model, SymmetricConvGenerator) and jax.default_backend() == "cpu":
+        return _merge_sublattices(_next_level_sublattices(model, coarse, key))
+    return _next_level(model, coarse, key)
+
+
 @jax.jit
 def _energy_and_magnetization(spins: Array) -> tuple[Array, Array]:
     return ising.energy_per_spin(spins), ising.magnetization_per_spin(spins)
@@ -945,15 +965,15 @@ def _generate_levels(model, key, n: int, start_size: int, k: int, output: str, s
     """One generation run; ``output``: ``"levels"`` (every level), ``"last"`` (the final one) or ``"measure"``
     (energy and magnetisation per spin of levels ``1 .. k``).
 
-    Every level is one call of a module-level jitted step (compiled once per lattice shape): on XLA:CPU the
-    levels compiled one by one run several times faster than all of them compiled into one program.
+    Every level is a call of module-level jitted steps (:func:`_generation_step`, compiled once per lattice shape):
+    on XLA:CPU the levels compiled one by one run several times faster than all of them compiled into one program.
     """
     key_start, key_levels = jax.random.split(key)
     x = _random_start(key_start, n, start_size)
     out = [x]
     for level, kl in enumerate(jax.random.split(key_levels, k)):
         step = model if scaling_fields is None else model.at_scaling_field(scaling_fields[level])
-        x = _next_level(step, x, kl)
+        x = _generation_step(step, x, kl)
         if output == "measure":
             out.append(_energy_and_magnetization(x))
         elif output == "levels":
