@@ -272,6 +272,21 @@ def test_thermal_generator_orders_below_and_disorders_above_t_c():
     assert m[5.0] < 0.05, m  # paramagnet: <|m|> ~ sqrt(chi / N) with chi ~ 1.5
 
 
+def test_far_from_t_c_the_thermal_kernel_saturates_without_nan():
+    """Scaling fields far beyond the calibrated range (coarse levels of a large lattice far from T_c) keep the fields
+    finite: deep in the ordered direction a fine spin copies its block's ordered neighbourhood (both signs alike),
+    deep in the disordered one it is a fair coin."""
+    g = _thermal()
+    for tau in (-400.0, 400.0):
+        assert np.all(np.isfinite(np.asarray(inv._field_table(g.at_scaling_field(tau))))), tau
+    up = jnp.ones((2, 8, 8), jnp.int8)
+    for sign in (1, -1):
+        fine = np.asarray(inv.sample_fine(g.at_scaling_field(-400.0), sign * up, jax.random.key(3)))
+        assert np.all(fine == sign), sign
+    coin = np.asarray(inv.sample_fine(g.at_scaling_field(400.0), up, jax.random.key(4)))
+    assert abs(coin.mean()) < 0.1  # 512 fair coins: mean within ~2.3 sigma of 0
+
+
 def test_new_temperature_compiles_nothing():
     g = _thermal()
     inv.generate(g, 16, 2, jax.random.key(0), temperature=2.2).block_until_ready()

@@ -519,6 +519,13 @@ def cross_entropy(model, fine: Array, coarse: Array, weights: Array | None = Non
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def _scalar_temperature(value) -> float:
+    T = np.asarray(value, np.float64) if isinstance(value, (numbers.Real, np.ndarray, jax.Array)) else None
+    if T is None or T.shape != () or not np.isfinite(T) or T <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
+    return float(T)
+
+
 def _int(value, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)) or int(value) < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -702,6 +709,9 @@ def train(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+_MAX_EXPONENT = 40.0
+
+
 class ThermalGenerator(eqx.Module):
     """A critical generator with a thermal direction: at thermal scaling field ``tau`` its kernel is
     ``critical.params * exp(-response * tau)``, with one response below ``T_c`` (``tau < 0``) and one above.
@@ -725,7 +735,10 @@ class ThermalGenerator(eqx.Module):
         """The symmetric generator of one level whose thermal scaling field is ``tau`` (scalar, may be traced)."""
         tau = jnp.asarray(tau, self.critical.params.dtype)
         rate = jnp.where(tau < 0, self.response[0], self.response[1])
-        return SymmetricConvGenerator(self.critical.params * jnp.exp(-rate * tau), self.critical.radius)
+        # |exponent| <= 40 keeps the kernel finite and non-zero (0 * inf would make NaN fields); the draws are then
+        # already saturated (exp(+-40) puts sigmoid(2 h) at 1/2 or at 0, 1 within float32 resolution)
+        scale = jnp.exp(jnp.clip(-rate * tau, -_MAX_EXPONENT, _MAX_EXPONENT))
+        return SymmetricConvGenerator(self.critical.params * scale, self.critical.radius)
 
     def __call__(self, coarse: Array, tau=0.0) -> Array:
         """Local field ``h`` of every fine spin at scaling field ``tau``, ``(..., L, L) -> (..., 2L, 2L)``."""
@@ -1057,12 +1070,12 @@ def level_observables(model, size: int, n: int, key: Array, *, start_size: int |
 
 
 class EnsembleObservables(NamedTuple):
-    """Observables of an ensemble of independent configurations at ``T = T_c`` (each an :class:`Estimate`).
+    """Observables of an ensemble of independent configurations at temperature ``T`` (each an :class:`Estimate`).
 
     Attributes:
         L: lattice size; n: number of configurations.
         energy, abs_magnetization, heat_capacity, susceptibility, binder: as in :mod:`jaxrg.observables`
-            (``chi = N (<m^2> - <|m|>^2) / T_c``, ``C = N var(e) / T_c^2``, ``U4 = 1 - <m^4> / (3 <m^2>^2)``).
+            (``chi = N (<m^2> - <|m|>^2) / T``, ``C = N var(e) / T^2``, ``U4 = 1 - <m^4> / (3 <m^2>^2)``).
         moment_ratio: ``<m^4> / <m^2>^2`` (``= 3 (1 - U4)``; 1.1679... for the critical Ising torus).
     """
 
@@ -1076,13 +1089,14 @@ class EnsembleObservables(NamedTuple):
     moment_ratio: Estimate
 
 
-def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
-    """Observables with jackknife errors from per-configuration energies and magnetisations (per spin) at ``T_c``.
+def ensemble_observables(energy, magnetization, L: int, *, temperature=None) -> EnsembleObservables:
+    """Observables with jackknife errors from per-configuration energies and magnetisations (per spin).
 
     Args:
         energy, magnetization: ``(n,)`` per-spin values of ``n >= 16`` configurations (independent, or in sampling
             order: contiguous blocks form the jackknife samples, so correlated series are handled as well).
         L: lattice size.
+        temperature: ``T > 0`` of the ensemble (enters ``chi`` and ``C``); default ``T_c``.
 
     Returns:
         :class:`EnsembleObservables`.
@@ -1091,7 +1105,8 @@ def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
     m = np.asarray(magnetization, np.float64).reshape(-1)
     if e.shape != m.shape or e.size < 16:
         raise ValueError(f"energy and magnetization must be equal-length with >= 16 entries, got {e.shape}, {m.shape}")
-    th = observables.thermodynamics(Timeseries(e[None, None], m[None, None]), L, [exact.CRITICAL_TEMPERATURE])
+    T = exact.CRITICAL_TEMPERATURE if temperature is None else _scalar_temperature(temperature)
+    th = observables.thermodynamics(Timeseries(e[None, None], m[None, None]), L, [T])
     pick = lambda est: Estimate(float(est.mean[0]), float(est.error[0]))  # noqa: E731
     binder = pick(th.binder)
     ratio = Estimate(3.0 * (1.0 - binder.mean), 3.0 * binder.error)
