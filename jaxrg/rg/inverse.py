@@ -714,7 +714,8 @@ _MAX_EXPONENT = 40.0
 
 class ThermalGenerator(eqx.Module):
     """A critical generator with a thermal direction: at thermal scaling field ``tau`` its kernel is
-    ``critical.params * exp(-response * tau)``, with one response below ``T_c`` (``tau < 0``) and one above.
+    ``critical.params * exp(-(response + curvature |tau|) tau)``, with one response and one curvature below ``T_c``
+    (``tau < 0``) and one of each above.
 
     ``tau = 0`` is the critical generator; ``tau -> +inf`` (far above ``T_c`` on the scale of the level) sends the
     kernel to zero (fine spins independent: paramagnetic noise), ``tau -> -inf`` to infinity (every coarse spin copied
@@ -726,15 +727,19 @@ class ThermalGenerator(eqx.Module):
     Attributes:
         critical: the critical :class:`SymmetricConvGenerator`.
         response: ``(2,)`` thermal responses ``(ordered side, disordered side)``, > 0 for a field that weakens with T.
+        curvature: ``(2,)`` growth of the response with ``|tau|`` on each side, or None (zero: a linear response).
     """
 
     critical: SymmetricConvGenerator
     response: Array
+    curvature: Array | None = None
 
     def at_scaling_field(self, tau) -> SymmetricConvGenerator:
         """The symmetric generator of one level whose thermal scaling field is ``tau`` (scalar, may be traced)."""
         tau = jnp.asarray(tau, self.critical.params.dtype)
         rate = jnp.where(tau < 0, self.response[0], self.response[1])
+        if self.curvature is not None:
+            rate = rate + jnp.where(tau < 0, self.curvature[0], self.curvature[1]) * jnp.abs(tau)
         # |exponent| <= 40 keeps the kernel finite and non-zero (0 * inf would make NaN fields); the draws are then
         # already saturated (exp(+-40) puts sigmoid(2 h) at 1/2 or at 0, 1 within float32 resolution)
         scale = jnp.exp(jnp.clip(-rate * tau, -_MAX_EXPONENT, _MAX_EXPONENT))
@@ -745,24 +750,30 @@ class ThermalGenerator(eqx.Module):
         return self.at_scaling_field(tau)(coarse)
 
 
-def thermal_generator(critical: SymmetricConvGenerator, response) -> ThermalGenerator:
+def thermal_generator(critical: SymmetricConvGenerator, response, curvature=None) -> ThermalGenerator:
     """A :class:`ThermalGenerator` from a critical generator and its thermal responses.
 
     Args:
         critical: a :class:`SymmetricConvGenerator` (e.g. :func:`load_pretrained` ``()``).
         response: a finite number (both sides) or ``(ordered side, disordered side)``.
+        curvature: None (a linear response), a finite number (both sides) or a pair.
 
     Returns:
         :class:`ThermalGenerator`.
     """
     if not isinstance(critical, SymmetricConvGenerator):
         raise ValueError(f"critical must be a SymmetricConvGenerator, got {type(critical).__name__}")
-    r = np.asarray(response, np.float64)
-    if r.ndim == 0:
-        r = np.full((2,), float(r))
-    if r.shape != (2,) or not np.all(np.isfinite(r)):
-        raise ValueError(f"response must be a finite number or a pair (ordered, disordered side), got {response!r}")
-    return ThermalGenerator(critical, jnp.asarray(r, critical.params.dtype))
+
+    def pair(value, name):
+        v = np.asarray(value, np.float64)
+        if v.ndim == 0:
+            v = np.full((2,), float(v))
+        if v.shape != (2,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be a finite number or a pair (ordered, disordered side), got {value!r}")
+        return jnp.asarray(v, critical.params.dtype)
+
+    return ThermalGenerator(critical, pair(response, "response"),
+                            None if curvature is None else pair(curvature, "curvature"))
 
 
 def reduced_temperature(temperature) -> Array:
@@ -830,14 +841,17 @@ class ThermalCalibration(NamedTuple):
     Attributes:
         model: the calibrated :class:`ThermalGenerator`.
         grid: ``(n_grid,)`` responses tried on each side.
-        chi2: ``(2, n_grid)`` matching chi-square of every response, ordered side first (``nan`` for a side without
-            calibration temperatures).
+        curvature_grid: ``(n_curvature,)`` curvatures tried on each side (``[0]``: a linear response, and then
+            ``model.curvature`` is None).
+        chi2: ``(2, n_grid, n_curvature)`` matching chi-square of every candidate, ordered side first (``nan`` for
+            a side without calibration points).
         abs_magnetization, binder: :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` ``<|m|>`` and ``U4`` of the
-            calibrated model at the calibration temperatures (jackknife errors).
+            calibrated model at the calibration points (jackknife errors).
     """
 
     model: ThermalGenerator
     grid: np.ndarray
+    curvature_grid: np.ndarray
     chi2: np.ndarray
     abs_magnetization: Estimate
     binder: Estimate
@@ -869,23 +883,26 @@ def _estimate_arrays(x, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, error
 
 
-def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, abs_magnetization, binder, *,
-                      key: Array, n: int = 1024, grid=None) -> ThermalCalibration:
-    """Match the thermal responses of a generator to Monte Carlo at one size.
+def calibrate_thermal(critical: SymmetricConvGenerator, L, temperatures, abs_magnetization, binder, *,
+                      key: Array, n: int = 1024, grid=None, curvature_grid=None) -> ThermalCalibration:
+    """Match the thermal responses (and optionally curvatures) of a generator to Monte Carlo at one or more sizes.
 
-    For each side of ``T_c`` separately (the two responses act on disjoint temperatures), the response on ``grid``
-    that minimises ``chi2 = sum_T (x_gen - x_MC)^2 / (err_gen^2 + err_MC^2)`` over ``x = <|m|>, U4`` and the
-    calibration temperatures on that side. Every candidate is generated from the same key (common random numbers).
+    For each side of ``T_c`` separately (the two sides act on disjoint temperatures), the pair (response on ``grid``,
+    curvature on ``curvature_grid``) that minimises ``chi2 = sum (x_gen - x_MC)^2 / (err_gen^2 + err_MC^2)`` over
+    ``x = <|m|>, U4`` and the calibration points on that side. Every candidate is generated from the same key
+    (common random numbers).
 
     Args:
         critical: the critical :class:`SymmetricConvGenerator`.
-        L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2).
+        L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2): one for all points, or ``(n_T,)``
+            sizes, one per calibration point.
         temperatures: ``(n_T,)`` calibration temperatures, none equal to ``T_c`` (both sides are optional).
-        abs_magnetization, binder: Monte Carlo ``<|m|>`` and ``U4`` at those temperatures and ``L``, as
+        abs_magnetization, binder: Monte Carlo ``<|m|>`` and ``U4`` at those points, as
             :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` arrays (e.g. the fields of :func:`jaxrg.simulate`'s result).
         key: PRNG key of the generated ensembles.
-        n: generated configurations per temperature and candidate (>= 16).
+        n: generated configurations per point and candidate (>= 16).
         grid: responses tried (default ``0.5, 0.55, ..., 2.5``).
+        curvature_grid: curvatures tried (default ``[0]``: a linear response).
 
     Returns:
         :class:`ThermalCalibration`.
@@ -893,6 +910,10 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, ab
     T = np.atleast_1d(np.asarray(temperatures, np.float64))
     if T.ndim != 1 or T.size == 0:
         raise ValueError(f"temperatures must be a non-empty 1D array, got shape {T.shape}")
+    sizes = np.broadcast_to(np.asarray(L), T.shape) if np.ndim(L) == 0 else np.asarray(L)
+    if sizes.shape != T.shape:
+        raise ValueError(f"L must be one size or one per temperature ({T.size}), got {L!r}")
+    sizes = [_int(x.item() if isinstance(x, np.generic) else x, "L", 2) for x in sizes]
     m_mc, m_err = _estimate_arrays(abs_magnetization, "abs_magnetization", T.size)
     u_mc, u_err = _estimate_arrays(binder, "binder", T.size)
     t = np.asarray(reduced_temperature(T))
@@ -900,22 +921,32 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, ab
         raise ValueError("calibration temperatures must differ from T_c (the responses act on either side)")
     n = _int(n, "n", 16)
     grid = np.arange(0.5, 2.5 + 1e-9, 0.05) if grid is None else np.asarray(grid, np.float64).reshape(-1)
-    if grid.size == 0 or not np.all(np.isfinite(grid)):
-        raise ValueError("grid must hold finite responses")
-    chi2 = np.full((2, grid.size), np.nan)
-    best = [float(grid[0]), float(grid[0])]
+    curvatures = np.zeros(1) if curvature_grid is None else np.asarray(curvature_grid, np.float64).reshape(-1)
+    for name, values in (("grid", grid), ("curvature_grid", curvatures)):
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must hold finite values")
+    linear = curvature_grid is None
+
+    def observables(model, points):  # (n_points, 2, 2): [[<|m|>, U4], [errors]] per point
+        return np.stack([_abs_m_and_binder(model, sizes[i], n, key, T[i]) for i in points])
+
+    chi2 = np.full((2, grid.size, curvatures.size), np.nan)
+    best = [[float(grid[0]), 0.0], [float(grid[0]), 0.0]]
     for side, on_side in enumerate((t < 0, t > 0)):
-        if not np.any(on_side):
+        points = np.flatnonzero(on_side)
+        if points.size == 0:
             continue
         for j, r in enumerate(grid):
-            model = thermal_generator(critical, float(r))
-            gen = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T[on_side]])  # (n_side, 2, 2)
-            chi2[side, j] = np.sum((gen[:, 0, 0] - m_mc[on_side]) ** 2 / (gen[:, 1, 0] ** 2 + m_err[on_side] ** 2)
-                                   + (gen[:, 0, 1] - u_mc[on_side]) ** 2 / (gen[:, 1, 1] ** 2 + u_err[on_side] ** 2))
-        best[side] = float(grid[int(np.nanargmin(chi2[side]))])
-    model = thermal_generator(critical, best)
-    final = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T])
-    return ThermalCalibration(model, grid, chi2, Estimate(final[:, 0, 0], final[:, 1, 0]),
+            for c_index, c in enumerate(curvatures):
+                gen = observables(thermal_generator(critical, float(r), None if linear else float(c)), points)
+                chi2[side, j, c_index] = np.sum(
+                    (gen[:, 0, 0] - m_mc[points]) ** 2 / (gen[:, 1, 0] ** 2 + m_err[points] ** 2)
+                    + (gen[:, 0, 1] - u_mc[points]) ** 2 / (gen[:, 1, 1] ** 2 + u_err[points] ** 2))
+        j, c_index = np.unravel_index(int(np.nanargmin(chi2[side])), chi2[side].shape)
+        best[side] = [float(grid[j]), float(curvatures[c_index])]
+    model = thermal_generator(critical, [best[0][0], best[1][0]], None if linear else [best[0][1], best[1][1]])
+    final = observables(model, range(T.size))
+    return ThermalCalibration(model, grid, curvatures, chi2, Estimate(final[:, 0, 0], final[:, 1, 0]),
                               Estimate(final[:, 0, 1], final[:, 1, 1]))
 
 
@@ -1121,8 +1152,11 @@ def ensemble_observables(energy, magnetization, L: int, *, temperature=None) -> 
 
 def _header(model) -> dict:
     if isinstance(model, ThermalGenerator):
-        return {"format": _FORMAT, "kind": "thermal", "kernel_size": 2 * model.critical.radius + 1,
-                "dtype": str(model.critical.params.dtype)}
+        header = {"format": _FORMAT, "kind": "thermal", "kernel_size": 2 * model.critical.radius + 1,
+                  "dtype": str(model.critical.params.dtype)}
+        if model.curvature is not None:
+            header["curvature"] = True
+        return header
     if isinstance(model, SymmetricConvGenerator):
         return {"format": _FORMAT, "kind": "symmetric", "kernel_size": 2 * model.radius + 1,
                 "dtype": str(model.params.dtype)}
@@ -1142,7 +1176,8 @@ def _skeleton(header: dict):
     if header["kind"] == "symmetric":
         return symmetric_generator(header["kernel_size"], dtype=dtype)
     if header["kind"] == "thermal":
-        return thermal_generator(symmetric_generator(header["kernel_size"], dtype=dtype), 0.0)
+        return thermal_generator(symmetric_generator(header["kernel_size"], dtype=dtype), 0.0,
+                                 0.0 if header.get("curvature") else None)
     if header["kind"] == "convnet":
         return convnet_generator(jax.random.key(0), channels=header["channels"], depth=header["depth"],
                                  kernel_size=header["kernel_size"], dtype=dtype)
