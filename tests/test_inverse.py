@@ -287,6 +287,20 @@ def test_far_from_t_c_the_thermal_kernel_saturates_without_nan():
     assert abs(coin.mean()) < 0.1  # 512 fair coins: mean within ~2.3 sigma of 0
 
 
+def test_thermal_curvature_keeps_the_kernel_monotonic_and_bounded():
+    """With curvature c the kernel scale exp(-r tau / (1 + c |tau|)) falls monotonically with tau and tends to
+    exp(-+r / c) far from T_c (r = 0.8, c = 0.1 below T_c; r = 1.6, c = 0.4 above); negative curvatures are refused."""
+    g = inv.thermal_generator(inv.symmetric_generator(3, [0.34, 0.166, 0.13]), (0.8, 1.6), (0.1, 0.4))
+    tau = np.concatenate([-np.logspace(4, -3, 50), [0.0], np.logspace(-3, 4, 50)])
+    scale = np.array([float(g.at_scaling_field(t).params[0]) / 0.34 for t in tau])
+    assert np.all(np.diff(scale) < 0)
+    np.testing.assert_allclose(scale[[0, -1]], [np.exp(0.8e4 / 1001), np.exp(-1.6e4 / 4001)], rtol=1e-5)
+    assert scale[0] < np.exp(0.8 / 0.1) and scale[-1] > np.exp(-1.6 / 0.4)  # the bounds are approached from inside
+    np.testing.assert_allclose(scale[50], 1.0)
+    with pytest.raises(ValueError, match="curvature must be >= 0"):
+        inv.thermal_generator(g.critical, 1.0, (0.1, -0.1))
+
+
 def test_new_temperature_compiles_nothing():
     g = _thermal()
     inv.generate(g, 16, 2, jax.random.key(0), temperature=2.2).block_until_ready()

@@ -35,8 +35,8 @@ Off-critical generation (:class:`ThermalGenerator`) runs the relevant thermal di
 ensemble of side ``L`` at temperature ``T`` has thermal scaling field ``t = T / T_c - 1`` on its finest lattice and
 ``t b^(y_t m)`` on the lattice ``m`` levels coarser (:func:`thermal_scaling_fields`, the linearised flow of
 :mod:`jaxrg.scale` integrated outwards), and each level's kernel is the critical one scaled by
-``exp(-response * tau)``; the two responses (below and above ``T_c``) are matched to Monte Carlo at one size
-(:func:`calibrate_thermal`). :func:`load_pretrained_thermal` returns the shipped one.
+``exp(-response tau / (1 + curvature |tau|))``; the responses and curvatures (below and above ``T_c``) are matched to
+Monte Carlo at one or more sizes (:func:`calibrate_thermal`). :func:`load_pretrained_thermal` returns the shipped one.
 
 Trained models are saved with equinox serialisation (:func:`save`, :func:`load`: a one-line JSON header that names
 the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` returns the shipped 3x3 model.
@@ -714,8 +714,8 @@ _MAX_EXPONENT = 40.0
 
 class ThermalGenerator(eqx.Module):
     """A critical generator with a thermal direction: at thermal scaling field ``tau`` its kernel is
-    ``critical.params * exp(-(response + curvature |tau|) tau)``, with one response and one curvature below ``T_c``
-    (``tau < 0``) and one of each above.
+    ``critical.params * exp(-response tau / (1 + curvature |tau|))``, with one response and one curvature below
+    ``T_c`` (``tau < 0``) and one of each above.
 
     ``tau = 0`` is the critical generator; ``tau -> +inf`` (far above ``T_c`` on the scale of the level) sends the
     kernel to zero (fine spins independent: paramagnetic noise), ``tau -> -inf`` to infinity (every coarse spin copied
@@ -727,7 +727,8 @@ class ThermalGenerator(eqx.Module):
     Attributes:
         critical: the critical :class:`SymmetricConvGenerator`.
         response: ``(2,)`` thermal responses ``(ordered side, disordered side)``, > 0 for a field that weakens with T.
-        curvature: ``(2,)`` growth of the response with ``|tau|`` on each side, or None (zero: a linear response).
+        curvature: ``(2,)`` fall-off (>= 0) of the response with ``|tau|`` on each side, or None (zero: a linear
+            response). The exponent stays monotonic in ``tau`` and saturates at ``-+response / curvature``.
     """
 
     critical: SymmetricConvGenerator
@@ -739,7 +740,7 @@ class ThermalGenerator(eqx.Module):
         tau = jnp.asarray(tau, self.critical.params.dtype)
         rate = jnp.where(tau < 0, self.response[0], self.response[1])
         if self.curvature is not None:
-            rate = rate + jnp.where(tau < 0, self.curvature[0], self.curvature[1]) * jnp.abs(tau)
+            rate = rate / (1.0 + jnp.where(tau < 0, self.curvature[0], self.curvature[1]) * jnp.abs(tau))
         # |exponent| <= 40 keeps the kernel finite and non-zero (0 * inf would make NaN fields); the draws are then
         # already saturated (exp(+-40) puts sigmoid(2 h) at 1/2 or at 0, 1 within float32 resolution)
         scale = jnp.exp(jnp.clip(-rate * tau, -_MAX_EXPONENT, _MAX_EXPONENT))
@@ -756,7 +757,7 @@ def thermal_generator(critical: SymmetricConvGenerator, response, curvature=None
     Args:
         critical: a :class:`SymmetricConvGenerator` (e.g. :func:`load_pretrained` ``()``).
         response: a finite number (both sides) or ``(ordered side, disordered side)``.
-        curvature: None (a linear response), a finite number (both sides) or a pair.
+        curvature: None (a linear response), a number >= 0 (both sides) or a pair.
 
     Returns:
         :class:`ThermalGenerator`.
@@ -772,8 +773,11 @@ def thermal_generator(critical: SymmetricConvGenerator, response, curvature=None
             raise ValueError(f"{name} must be a finite number or a pair (ordered, disordered side), got {value!r}")
         return jnp.asarray(v, critical.params.dtype)
 
-    return ThermalGenerator(critical, pair(response, "response"),
-                            None if curvature is None else pair(curvature, "curvature"))
+    if curvature is not None:
+        curvature = pair(curvature, "curvature")
+        if np.any(np.asarray(curvature) < 0):
+            raise ValueError(f"curvature must be >= 0 on both sides, got {np.asarray(curvature).tolist()}")
+    return ThermalGenerator(critical, pair(response, "response"), curvature)
 
 
 def reduced_temperature(temperature) -> Array:
@@ -902,7 +906,7 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L, temperatures, abs_mag
         key: PRNG key of the generated ensembles.
         n: generated configurations per point and candidate (>= 16).
         grid: responses tried (default ``0.5, 0.55, ..., 2.5``).
-        curvature_grid: curvatures tried (default ``[0]``: a linear response).
+        curvature_grid: curvatures tried (>= 0; default ``[0]``: a linear response).
 
     Returns:
         :class:`ThermalCalibration`.
