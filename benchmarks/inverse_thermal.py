@@ -78,10 +78,16 @@ def combine(runs, T):
     return out
 
 
-def generated(model, L, n, key, T, n_blocks=32):
-    """<|m|> and U4 of n generated configurations with jackknife errors."""
-    _, e, m = inv.level_observables(model, L, n, key, temperature=T)
-    m = np.asarray(m[-1], np.float64)
+def generated(model, L, n, key, T, n_blocks=32, batch=1024):
+    """<|m|> and U4 of n generated configurations with jackknife errors (batches of ``batch``: key, fold_in(key, i)
+    for i >= 1)."""
+    e, m = [], []
+    for i in range(-(-n // batch)):
+        _, e_i, m_i = inv.level_observables(model, L, min(batch, n - i * batch), key if i == 0 else
+                                            jax.random.fold_in(key, i), temperature=T)
+        e.append(np.asarray(e_i[-1]))
+        m.append(np.asarray(m_i[-1], np.float64))
+    e, m = [np.concatenate(e)], np.concatenate(m)
     edges = np.linspace(0, n, n_blocks + 1).astype(int)
 
     def stats(x):
@@ -90,7 +96,7 @@ def generated(model, L, n, key, T, n_blocks=32):
     full = stats(m)
     reps = np.stack([stats(np.delete(m, np.s_[edges[i]:edges[i + 1]])) for i in range(n_blocks)])
     err = np.sqrt((n_blocks - 1) * np.mean((reps - reps.mean(0)) ** 2, axis=0))
-    return full, err, float(np.mean(np.asarray(e[-1])))
+    return full, err, float(np.mean(e[-1]))
 
 
 def check_rows(model, L, temperatures, n, mc):
@@ -127,8 +133,8 @@ def main(argv=None):
                         "L = 128 at 2.20 ... 2.45")
     p.add_argument("--calibration-sweeps", type=int, nargs="*", default=[4000, 2000], help="per --calibrate entry")
     p.add_argument("--calibration-chains", type=int, nargs="*", default=[4, 4], help="per --calibrate entry")
-    p.add_argument("--grid", type=float, nargs="*", default=list(np.round(np.arange(0.6, 2.001, 0.1), 2)))
-    p.add_argument("--curvature-grid", type=float, nargs="*", default=[0.0, 0.05, 0.1, 0.15, 0.2, 0.3],
+    p.add_argument("--grid", type=float, nargs="*", default=list(np.round(np.arange(0.6, 2.401, 0.1), 2)))
+    p.add_argument("--curvature-grid", type=float, nargs="*", default=[0.0, 0.1, 0.15, 0.2, 0.3, 0.45, 0.6],
                    help="curvatures tried per side (none given: a linear response)")
     p.add_argument("--check-L", type=int, default=256)
     p.add_argument("--check-T", type=float, nargs="*", default=[2.20, 2.25, 2.30, 2.35])
@@ -137,7 +143,9 @@ def main(argv=None):
     p.add_argument("--check-extra-T", type=float, nargs="*", default=[2.30, 2.35],
                    help="temperatures given a second, independent Monte Carlo run (seed L + 1) at the check size")
     p.add_argument("--check-extra-sweeps", type=int, default=2000)
-    p.add_argument("--n", type=int, default=1024, help="generated configurations per temperature")
+    p.add_argument("--n", type=int, default=1024, help="generated configurations per calibration point")
+    p.add_argument("--check-n", type=int, default=8192,
+                   help="generated configurations per check temperature (U4 near 2.30 at L = 256 needs thousands)")
     p.add_argument("--retrain-critical", action="store_true",
                    help="train the critical generator again (default: the critical part of the shipped one, which "
                         "this script trained: 3 levels of Wolff configurations at K_c, L = 64)")
@@ -150,7 +158,7 @@ def main(argv=None):
                           [128, 2.20, 2.25, 2.28, 2.30, 2.32, 2.35, 2.40, 2.45]]
     if args.quick:
         args.calibrate, args.calibration_sweeps, args.calibration_chains = [[16, 2.1, 2.5]], [400], [4]
-        args.check_L, args.check_sweeps, args.check_extra_T, args.n = 32, 400, [], 256
+        args.check_L, args.check_sweeps, args.check_extra_T, args.n, args.check_n = 32, 400, [], 256, 256
         args.grid, args.curvature_grid = [0.6, 1.0, 1.4], [0.0, 0.1]
     host = socket.gethostname().split(".")[0]
     out = args.out or os.path.join(os.path.dirname(__file__), "results", f"inverse_thermal-{host}.json")
@@ -200,10 +208,11 @@ def main(argv=None):
     for r in runs:
         print(f"Monte Carlo L = {args.check_L}, T = {r['T']}: {r['seconds']:.0f} s (load {r['load']:.1f})")
     mc = {T: combine(runs, T) for T in args.check_T}
-    rows = check_rows(cal.model, args.check_L, args.check_T, args.n, mc)
-    rows_shipped = check_rows(shipped, args.check_L, args.check_T, args.n, mc)
+    rows = check_rows(cal.model, args.check_L, args.check_T, args.check_n, mc)
+    rows_shipped = check_rows(shipped, args.check_L, args.check_T, args.check_n, mc)
     sizes_text = ", ".join(str(int(e[0])) for e in args.calibrate)
-    print_rows(f"L = {args.check_L}, calibrated at L = {sizes_text}, {args.n} generated configurations per T", rows)
+    print_rows(f"L = {args.check_L}, calibrated at L = {sizes_text}, {args.check_n} generated configurations per T",
+               rows)
     print_rows(f"the same check for the shipped generator (responses {np.asarray(shipped.response).tolist()}, "
                f"curvatures {None if shipped.curvature is None else np.asarray(shipped.curvature).tolist()})",
                rows_shipped)
