@@ -6,6 +6,11 @@ Monte Carlo at smaller sizes, then compare generated and Monte Carlo <|m|> and U
     .venv/bin/python benchmarks/inverse_thermal.py --curvature-grid     # a linear response (no curvature)
     .venv/bin/python benchmarks/inverse_thermal.py --quick              # smoke run (L = 16 -> 32)
 
+The shipped generator is the linear response calibrated at L = 64 alone (it meets the L = 256 check better than the
+default two-size curvature calibration, see the JSON's check_shipped rows); it is reproduced by
+    --calibrate 64 2.15 2.2 2.25 2.3 2.35 2.4 2.5 2.6 --calibration-sweeps 4000 --calibration-chains 4
+    --curvature-grid --grid 0.5 0.55 ... 2.5
+
 The critical generator is the 3-parameter kernel trained on three levels of Wolff configurations at K_c (L = 64; the
 critical part of the shipped generator unless --retrain-critical); the thermal scaling field of every level is
 t = T/T_c - 1 run backwards in scale by the linearised flow d tau / ds = y_t tau (jaxrg.scale.integrate_flow,
