@@ -51,6 +51,8 @@ def test_subcommand_help(command, capsys):
         (["generate", "--n", "8"], "n must be an integer >= 64"),
         (["generate", "--model", "no/such.eqx"], "model: no such file 'no/such.eqx'"),
         (["generate", "--model", "pyproject.toml"], "not a generator file written by jaxrg.rg.inverse.save"),
+        (["generate", "--temperature", "0"], "temperature must be a number >= 0.01, got 0.0"),
+        (["generate", "--temperature", "hot"], "--temperature"),
         (["vft"], "data is required"),
         (["flow", "--n", "4"], "n must be one of 1, 2, 3, 5, got 4"),
         (["flow", "--L", "10"], "L must be a multiple of 4"),
@@ -199,6 +201,32 @@ def test_generate_writes_configurations_and_levels(tmp_path, capsys):
     # (critical Ising torus: 0.6107); 0.05 is the tolerance the inverse-RG issue accepts for the plateau.
     assert res["levels"]["sizes"] == [2, 4, 8, 16, 32]
     assert abs(res["levels"]["binder"]["mean"][-1] - 0.61069) < 0.05
+
+
+def test_generate_temperature_needs_a_thermal_generator_and_a_thermal_generator_needs_it(tmp_path, capsys):
+    """A critical generator file refuses --temperature, a thermal one requires it: exit 2 naming the parameter."""
+    from jaxrg.rg import inverse
+
+    inverse.save(tmp_path / "critical.eqx", inverse.load_pretrained())
+    inverse.save(tmp_path / "thermal.eqx", inverse.load_pretrained_thermal())
+    code, _, err = run_cli(capsys, "generate", "--model", str(tmp_path / "critical.eqx"), "--temperature", "2.2")
+    assert code == 2 and "temperature needs a thermal generator" in err, err
+    code, _, err = run_cli(capsys, "generate", "--model", str(tmp_path / "thermal.eqx"))
+    assert code == 2 and "temperature is required" in err, err
+
+
+def test_generate_at_a_temperature_compares_with_the_exact_torus(capsys):
+    """`jaxrg generate --temperature 2.0`: the final level is at T = 2.0, its reference is the exact energy of the
+    same torus there, and its <|m|> is within 5% of Onsager's spontaneous magnetisation (0.9113; xi ~ 2 << L)."""
+    code, out, err = run_cli(capsys, "generate", "--size", "32", "--n", "64", "--temperature", "2.0", "--json",
+                             "--quiet")
+    assert code == 0, err
+    levels = json.loads(out)["levels"]
+    assert levels["sizes"] == [2, 4, 8, 16, 32] and levels["temperature"][-1] == 2.0
+    assert levels["temperature"][-2] < 2.0  # below T_c the scaling temperature falls towards the coarse levels
+    np.testing.assert_allclose(levels["energy_exact"][-1], exact.finite_lattice(32, 2.0).energy, rtol=1e-12)
+    onsager = (1 - np.sinh(2 / 2.0) ** -4) ** 0.125
+    assert abs(levels["abs_magnetization"]["mean"][-1] / onsager - 1) < 0.05, levels["abs_magnetization"]
 
 
 def test_vft_recovers_the_law_and_rejects_bad_files(tmp_path, capsys):

@@ -191,6 +191,23 @@ def test_sublattice_generation_is_bitwise_the_fine_lattice_computation(radius):
         np.testing.assert_array_equal(np.asarray(jax.jit(inv.sample_fine)(model, coarse, key)), np.asarray(reference))
 
 
+@pytest.mark.parametrize("radius", [1, 2])
+def test_generate_is_bitwise_a_chain_of_float_draws(radius):
+    """generate's per-level steps (sublattice draws, then the interleave) give the spins of float fields + sigmoids
+    on the fine lattice, level by level from the same keys."""
+    from jaxrg import rng
+
+    params = jax.random.normal(jax.random.key(radius + 7), (len(inv._orbits(radius)),)) * 0.4
+    model = inv.symmetric_generator(2 * radius + 1, params)
+    key = jax.random.key(31)
+    key_start, key_levels = jax.random.split(key)
+    x = inv._random_start(key_start, 3, 3)
+    for kl in jax.random.split(key_levels, 3):
+        h = model(x)
+        x = inv._spins_from_fields(h, rng.hash_bits(kl, h.shape))
+    np.testing.assert_array_equal(np.asarray(inv.generate(model, 24, 3, key, start_size=3)), np.asarray(x))
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # the integer-threshold draws and off-critical generation
 # ----------------------------------------------------------------------------------------------------------------
@@ -255,6 +272,35 @@ def test_thermal_generator_orders_below_and_disorders_above_t_c():
     assert m[5.0] < 0.05, m  # paramagnet: <|m|> ~ sqrt(chi / N) with chi ~ 1.5
 
 
+def test_far_from_t_c_the_thermal_kernel_saturates_without_nan():
+    """Scaling fields far beyond the calibrated range (coarse levels of a large lattice far from T_c) keep the fields
+    finite: deep in the ordered direction a fine spin copies its block's ordered neighbourhood (both signs alike),
+    deep in the disordered one it is a fair coin."""
+    g = _thermal()
+    for tau in (-400.0, 400.0):
+        assert np.all(np.isfinite(np.asarray(inv._field_table(g.at_scaling_field(tau))))), tau
+    up = jnp.ones((2, 8, 8), jnp.int8)
+    for sign in (1, -1):
+        fine = np.asarray(inv.sample_fine(g.at_scaling_field(-400.0), sign * up, jax.random.key(3)))
+        assert np.all(fine == sign), sign
+    coin = np.asarray(inv.sample_fine(g.at_scaling_field(400.0), up, jax.random.key(4)))
+    assert abs(coin.mean()) < 0.1  # 512 fair coins: mean within ~2.3 sigma of 0
+
+
+def test_thermal_curvature_keeps_the_kernel_monotonic_and_bounded():
+    """With curvature c the kernel scale exp(-r tau / (1 + c |tau|)) falls monotonically with tau and tends to
+    exp(-+r / c) far from T_c (r = 0.8, c = 0.1 below T_c; r = 1.6, c = 0.4 above); negative curvatures are refused."""
+    g = inv.thermal_generator(inv.symmetric_generator(3, [0.34, 0.166, 0.13]), (0.8, 1.6), (0.1, 0.4))
+    tau = np.concatenate([-np.logspace(4, -3, 50), [0.0], np.logspace(-3, 4, 50)])
+    scale = np.array([float(g.at_scaling_field(t).params[0]) / 0.34 for t in tau])
+    assert np.all(np.diff(scale) < 0)
+    np.testing.assert_allclose(scale[[0, -1]], [np.exp(0.8e4 / 1001), np.exp(-1.6e4 / 4001)], rtol=1e-5)
+    assert scale[0] < np.exp(0.8 / 0.1) and scale[-1] > np.exp(-1.6 / 0.4)  # the bounds are approached from inside
+    np.testing.assert_allclose(scale[50], 1.0)
+    with pytest.raises(ValueError, match="curvature must be >= 0"):
+        inv.thermal_generator(g.critical, 1.0, (0.1, -0.1))
+
+
 def test_new_temperature_compiles_nothing():
     g = _thermal()
     inv.generate(g, 16, 2, jax.random.key(0), temperature=2.2).block_until_ready()
@@ -296,6 +342,27 @@ def test_calibration_recovers_the_responses_of_a_known_generator():
     np.testing.assert_allclose(cal.abs_magnetization.mean, obs[:, 0, 0], rtol=1e-12)
     with pytest.raises(ValueError, match="binder"):
         inv.calibrate_thermal(truth.critical, 16, T, m, u.mean, key=jax.random.key(3))
+
+
+def test_calibration_over_two_sizes_recovers_responses_and_curvatures(tmp_path):
+    """Calibration points at two sizes and a curvature grid: the known (response, curvature) of each side are found,
+    and the calibrated generator (with its curvatures) survives save / load."""
+    from jaxrg.stats import Estimate
+
+    truth = inv.thermal_generator(inv.symmetric_generator(3, [0.34, 0.166, 0.13]), (0.8, 1.6), (0.1, 0.3))
+    L, T = [16, 32, 16, 32], [2.1, 2.2, 2.4, 2.35]
+    obs = np.stack([inv._abs_m_and_binder(truth, Li, 256, jax.random.key(3), Ti) for Li, Ti in zip(L, T)])
+    m, u = Estimate(obs[:, 0, 0], obs[:, 1, 0]), Estimate(obs[:, 0, 1], obs[:, 1, 1])
+    cal = inv.calibrate_thermal(truth.critical, L, T, m, u, key=jax.random.key(3), n=256, grid=[0.8, 1.6],
+                                curvature_grid=[0.0, 0.1, 0.3])
+    np.testing.assert_allclose(np.asarray(cal.model.response), [0.8, 1.6], rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(cal.model.curvature), [0.1, 0.3], rtol=1e-6)
+    assert cal.chi2.shape == (2, 2, 3)
+    inv.save(tmp_path / "thermal.eqx", cal.model)
+    loaded = inv.load(tmp_path / "thermal.eqx")
+    np.testing.assert_array_equal(np.asarray(loaded.curvature), np.asarray(cal.model.curvature))
+    with pytest.raises(ValueError, match="L must be one size or one per temperature"):
+        inv.calibrate_thermal(truth.critical, [16, 32], T, m, u, key=jax.random.key(3))
 
 
 def test_pretrained_thermal_generator_has_yang_magnetisation_below_t_c():

@@ -35,8 +35,8 @@ Off-critical generation (:class:`ThermalGenerator`) runs the relevant thermal di
 ensemble of side ``L`` at temperature ``T`` has thermal scaling field ``t = T / T_c - 1`` on its finest lattice and
 ``t b^(y_t m)`` on the lattice ``m`` levels coarser (:func:`thermal_scaling_fields`, the linearised flow of
 :mod:`jaxrg.scale` integrated outwards), and each level's kernel is the critical one scaled by
-``exp(-response * tau)``; the two responses (below and above ``T_c``) are matched to Monte Carlo at one size
-(:func:`calibrate_thermal`). :func:`load_pretrained_thermal` returns the shipped one.
+``exp(-response tau / (1 + curvature |tau|))``; the responses and curvatures (below and above ``T_c``) are matched to
+Monte Carlo at one or more sizes (:func:`calibrate_thermal`). :func:`load_pretrained_thermal` returns the shipped one.
 
 Trained models are saved with equinox serialisation (:func:`save`, :func:`load`: a one-line JSON header that names
 the architecture, then ``eqx.tree_serialise_leaves``); :func:`load_pretrained` returns the shipped 3x3 model.
@@ -431,16 +431,19 @@ def sample_fine(model, coarse: Array, key: Array) -> Array:
     if not isinstance(model, SymmetricConvGenerator):
         h = model(coarse)
         return _spins_from_fields(h, rng.hash_bits(key, h.shape))
+    return merge_sublattices(_sample_fine_sublattices(model, coarse, key))
+
+
+def _sample_fine_sublattices(model: SymmetricConvGenerator, coarse: Array, key: Array) -> Array:
+    """The spins of :func:`sample_fine` on the four fine sublattices, ``(..., L, L) -> (..., 2, 2, L, L)`` int8."""
     bits = _fine_site_bits(coarse, key)
     if model.radius == 1:
         thresholds = _nearest_thresholds(_up_thresholds(_field_table(model)), coarse)
-        spins = jnp.where((bits >> 8) < thresholds, 1, -1).astype(jnp.int8)
-    elif _table_size(model.radius) <= _MAX_TABLE:
+        return jnp.where((bits >> 8) < thresholds, 1, -1).astype(jnp.int8)
+    if _table_size(model.radius) <= _MAX_TABLE:
         thresholds = _up_thresholds(_field_table(model))
-        spins = jnp.where((bits >> 8) < thresholds[_orbit_index(model, coarse)], 1, -1).astype(jnp.int8)
-    else:
-        spins = _spins_from_fields(model.sublattice_fields(coarse), bits)
-    return merge_sublattices(spins)
+        return jnp.where((bits >> 8) < thresholds[_orbit_index(model, coarse)], 1, -1).astype(jnp.int8)
+    return _spins_from_fields(model.sublattice_fields(coarse), bits)
 
 
 def _fine_site_bits(coarse: Array, key: Array) -> Array:
@@ -514,6 +517,13 @@ def cross_entropy(model, fine: Array, coarse: Array, weights: Array | None = Non
 # ----------------------------------------------------------------------------------------------------------------
 # training data and training
 # ----------------------------------------------------------------------------------------------------------------
+
+
+def _scalar_temperature(value) -> float:
+    T = np.asarray(value, np.float64) if isinstance(value, (numbers.Real, np.ndarray, jax.Array)) else None
+    if T is None or T.shape != () or not np.isfinite(T) or T <= 0:
+        raise ValueError(f"temperature must be a finite number > 0, got {value!r}")
+    return float(T)
 
 
 def _int(value, name: str, minimum: int) -> int:
@@ -699,9 +709,13 @@ def train(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+_MAX_EXPONENT = 40.0
+
+
 class ThermalGenerator(eqx.Module):
     """A critical generator with a thermal direction: at thermal scaling field ``tau`` its kernel is
-    ``critical.params * exp(-response * tau)``, with one response below ``T_c`` (``tau < 0``) and one above.
+    ``critical.params * exp(-response tau / (1 + curvature |tau|))``, with one response and one curvature below
+    ``T_c`` (``tau < 0``) and one of each above.
 
     ``tau = 0`` is the critical generator; ``tau -> +inf`` (far above ``T_c`` on the scale of the level) sends the
     kernel to zero (fine spins independent: paramagnetic noise), ``tau -> -inf`` to infinity (every coarse spin copied
@@ -713,40 +727,57 @@ class ThermalGenerator(eqx.Module):
     Attributes:
         critical: the critical :class:`SymmetricConvGenerator`.
         response: ``(2,)`` thermal responses ``(ordered side, disordered side)``, > 0 for a field that weakens with T.
+        curvature: ``(2,)`` fall-off (>= 0) of the response with ``|tau|`` on each side, or None (zero: a linear
+            response). The exponent stays monotonic in ``tau`` and saturates at ``-+response / curvature``.
     """
 
     critical: SymmetricConvGenerator
     response: Array
+    curvature: Array | None = None
 
     def at_scaling_field(self, tau) -> SymmetricConvGenerator:
         """The symmetric generator of one level whose thermal scaling field is ``tau`` (scalar, may be traced)."""
         tau = jnp.asarray(tau, self.critical.params.dtype)
         rate = jnp.where(tau < 0, self.response[0], self.response[1])
-        return SymmetricConvGenerator(self.critical.params * jnp.exp(-rate * tau), self.critical.radius)
+        if self.curvature is not None:
+            rate = rate / (1.0 + jnp.where(tau < 0, self.curvature[0], self.curvature[1]) * jnp.abs(tau))
+        # |exponent| <= 40 keeps the kernel finite and non-zero (0 * inf would make NaN fields); the draws are then
+        # already saturated (exp(+-40) puts sigmoid(2 h) at 1/2 or at 0, 1 within float32 resolution)
+        scale = jnp.exp(jnp.clip(-rate * tau, -_MAX_EXPONENT, _MAX_EXPONENT))
+        return SymmetricConvGenerator(self.critical.params * scale, self.critical.radius)
 
     def __call__(self, coarse: Array, tau=0.0) -> Array:
         """Local field ``h`` of every fine spin at scaling field ``tau``, ``(..., L, L) -> (..., 2L, 2L)``."""
         return self.at_scaling_field(tau)(coarse)
 
 
-def thermal_generator(critical: SymmetricConvGenerator, response) -> ThermalGenerator:
+def thermal_generator(critical: SymmetricConvGenerator, response, curvature=None) -> ThermalGenerator:
     """A :class:`ThermalGenerator` from a critical generator and its thermal responses.
 
     Args:
         critical: a :class:`SymmetricConvGenerator` (e.g. :func:`load_pretrained` ``()``).
         response: a finite number (both sides) or ``(ordered side, disordered side)``.
+        curvature: None (a linear response), a number >= 0 (both sides) or a pair.
 
     Returns:
         :class:`ThermalGenerator`.
     """
     if not isinstance(critical, SymmetricConvGenerator):
         raise ValueError(f"critical must be a SymmetricConvGenerator, got {type(critical).__name__}")
-    r = np.asarray(response, np.float64)
-    if r.ndim == 0:
-        r = np.full((2,), float(r))
-    if r.shape != (2,) or not np.all(np.isfinite(r)):
-        raise ValueError(f"response must be a finite number or a pair (ordered, disordered side), got {response!r}")
-    return ThermalGenerator(critical, jnp.asarray(r, critical.params.dtype))
+
+    def pair(value, name):
+        v = np.asarray(value, np.float64)
+        if v.ndim == 0:
+            v = np.full((2,), float(v))
+        if v.shape != (2,) or not np.all(np.isfinite(v)):
+            raise ValueError(f"{name} must be a finite number or a pair (ordered, disordered side), got {value!r}")
+        return jnp.asarray(v, critical.params.dtype)
+
+    if curvature is not None:
+        curvature = pair(curvature, "curvature")
+        if np.any(np.asarray(curvature) < 0):
+            raise ValueError(f"curvature must be >= 0 on both sides, got {np.asarray(curvature).tolist()}")
+    return ThermalGenerator(critical, pair(response, "response"), curvature)
 
 
 def reduced_temperature(temperature) -> Array:
@@ -814,14 +845,17 @@ class ThermalCalibration(NamedTuple):
     Attributes:
         model: the calibrated :class:`ThermalGenerator`.
         grid: ``(n_grid,)`` responses tried on each side.
-        chi2: ``(2, n_grid)`` matching chi-square of every response, ordered side first (``nan`` for a side without
-            calibration temperatures).
+        curvature_grid: ``(n_curvature,)`` curvatures tried on each side (``[0]``: a linear response, and then
+            ``model.curvature`` is None).
+        chi2: ``(2, n_grid, n_curvature)`` matching chi-square of every candidate, ordered side first (``nan`` for
+            a side without calibration points).
         abs_magnetization, binder: :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` ``<|m|>`` and ``U4`` of the
-            calibrated model at the calibration temperatures (jackknife errors).
+            calibrated model at the calibration points (jackknife errors).
     """
 
     model: ThermalGenerator
     grid: np.ndarray
+    curvature_grid: np.ndarray
     chi2: np.ndarray
     abs_magnetization: Estimate
     binder: Estimate
@@ -853,23 +887,26 @@ def _estimate_arrays(x, name: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     return mean, error
 
 
-def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, abs_magnetization, binder, *,
-                      key: Array, n: int = 1024, grid=None) -> ThermalCalibration:
-    """Match the thermal responses of a generator to Monte Carlo at one size.
+def calibrate_thermal(critical: SymmetricConvGenerator, L, temperatures, abs_magnetization, binder, *,
+                      key: Array, n: int = 1024, grid=None, curvature_grid=None) -> ThermalCalibration:
+    """Match the thermal responses (and optionally curvatures) of a generator to Monte Carlo at one or more sizes.
 
-    For each side of ``T_c`` separately (the two responses act on disjoint temperatures), the response on ``grid``
-    that minimises ``chi2 = sum_T (x_gen - x_MC)^2 / (err_gen^2 + err_MC^2)`` over ``x = <|m|>, U4`` and the
-    calibration temperatures on that side. Every candidate is generated from the same key (common random numbers).
+    For each side of ``T_c`` separately (the two sides act on disjoint temperatures), the pair (response on ``grid``,
+    curvature on ``curvature_grid``) that minimises ``chi2 = sum (x_gen - x_MC)^2 / (err_gen^2 + err_MC^2)`` over
+    ``x = <|m|>, U4`` and the calibration points on that side. Every candidate is generated from the same key
+    (common random numbers).
 
     Args:
         critical: the critical :class:`SymmetricConvGenerator`.
-        L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2).
+        L: size of the Monte Carlo ensembles (``start * 2^k``, e.g. a power of 2): one for all points, or ``(n_T,)``
+            sizes, one per calibration point.
         temperatures: ``(n_T,)`` calibration temperatures, none equal to ``T_c`` (both sides are optional).
-        abs_magnetization, binder: Monte Carlo ``<|m|>`` and ``U4`` at those temperatures and ``L``, as
+        abs_magnetization, binder: Monte Carlo ``<|m|>`` and ``U4`` at those points, as
             :class:`~jaxrg.stats.Estimate` of ``(n_T,)`` arrays (e.g. the fields of :func:`jaxrg.simulate`'s result).
         key: PRNG key of the generated ensembles.
-        n: generated configurations per temperature and candidate (>= 16).
+        n: generated configurations per point and candidate (>= 16).
         grid: responses tried (default ``0.5, 0.55, ..., 2.5``).
+        curvature_grid: curvatures tried (>= 0; default ``[0]``: a linear response).
 
     Returns:
         :class:`ThermalCalibration`.
@@ -877,6 +914,10 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, ab
     T = np.atleast_1d(np.asarray(temperatures, np.float64))
     if T.ndim != 1 or T.size == 0:
         raise ValueError(f"temperatures must be a non-empty 1D array, got shape {T.shape}")
+    sizes = np.broadcast_to(np.asarray(L), T.shape) if np.ndim(L) == 0 else np.asarray(L)
+    if sizes.shape != T.shape:
+        raise ValueError(f"L must be one size or one per temperature ({T.size}), got {L!r}")
+    sizes = [_int(x.item() if isinstance(x, np.generic) else x, "L", 2) for x in sizes]
     m_mc, m_err = _estimate_arrays(abs_magnetization, "abs_magnetization", T.size)
     u_mc, u_err = _estimate_arrays(binder, "binder", T.size)
     t = np.asarray(reduced_temperature(T))
@@ -884,22 +925,32 @@ def calibrate_thermal(critical: SymmetricConvGenerator, L: int, temperatures, ab
         raise ValueError("calibration temperatures must differ from T_c (the responses act on either side)")
     n = _int(n, "n", 16)
     grid = np.arange(0.5, 2.5 + 1e-9, 0.05) if grid is None else np.asarray(grid, np.float64).reshape(-1)
-    if grid.size == 0 or not np.all(np.isfinite(grid)):
-        raise ValueError("grid must hold finite responses")
-    chi2 = np.full((2, grid.size), np.nan)
-    best = [float(grid[0]), float(grid[0])]
+    curvatures = np.zeros(1) if curvature_grid is None else np.asarray(curvature_grid, np.float64).reshape(-1)
+    for name, values in (("grid", grid), ("curvature_grid", curvatures)):
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            raise ValueError(f"{name} must hold finite values")
+    linear = curvature_grid is None
+
+    def observables(model, points):  # (n_points, 2, 2): [[<|m|>, U4], [errors]] per point
+        return np.stack([_abs_m_and_binder(model, sizes[i], n, key, T[i]) for i in points])
+
+    chi2 = np.full((2, grid.size, curvatures.size), np.nan)
+    best = [[float(grid[0]), 0.0], [float(grid[0]), 0.0]]
     for side, on_side in enumerate((t < 0, t > 0)):
-        if not np.any(on_side):
+        points = np.flatnonzero(on_side)
+        if points.size == 0:
             continue
         for j, r in enumerate(grid):
-            model = thermal_generator(critical, float(r))
-            gen = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T[on_side]])  # (n_side, 2, 2)
-            chi2[side, j] = np.sum((gen[:, 0, 0] - m_mc[on_side]) ** 2 / (gen[:, 1, 0] ** 2 + m_err[on_side] ** 2)
-                                   + (gen[:, 0, 1] - u_mc[on_side]) ** 2 / (gen[:, 1, 1] ** 2 + u_err[on_side] ** 2))
-        best[side] = float(grid[int(np.nanargmin(chi2[side]))])
-    model = thermal_generator(critical, best)
-    final = np.stack([_abs_m_and_binder(model, L, n, key, Ti) for Ti in T])
-    return ThermalCalibration(model, grid, chi2, Estimate(final[:, 0, 0], final[:, 1, 0]),
+            for c_index, c in enumerate(curvatures):
+                gen = observables(thermal_generator(critical, float(r), None if linear else float(c)), points)
+                chi2[side, j, c_index] = np.sum(
+                    (gen[:, 0, 0] - m_mc[points]) ** 2 / (gen[:, 1, 0] ** 2 + m_err[points] ** 2)
+                    + (gen[:, 0, 1] - u_mc[points]) ** 2 / (gen[:, 1, 1] ** 2 + u_err[points] ** 2))
+        j, c_index = np.unravel_index(int(np.nanargmin(chi2[side])), chi2[side].shape)
+        best[side] = [float(grid[j]), float(curvatures[c_index])]
+    model = thermal_generator(critical, [best[0][0], best[1][0]], None if linear else [best[0][1], best[1][1]])
+    final = observables(model, range(T.size))
+    return ThermalCalibration(model, grid, curvatures, chi2, Estimate(final[:, 0, 0], final[:, 1, 0]),
                               Estimate(final[:, 0, 1], final[:, 1, 1]))
 
 
@@ -936,6 +987,23 @@ def _next_level(model, coarse: Array, key: Array) -> Array:
     return sample_fine(model, coarse, key)
 
 
+@eqx.filter_jit
+def _next_level_sublattices(model: SymmetricConvGenerator, coarse: Array, key: Array) -> Array:
+    return _sample_fine_sublattices(model, coarse, key)
+
+
+_merge_sublattices = jax.jit(merge_sublattices)
+
+
+def _generation_step(model, coarse: Array, key: Array) -> Array:
+    """One level of :func:`sample_fine` as compiled steps. On the CPU a symmetric generator's sublattice spins and
+    their interleaving into the fine lattice are two programs: XLA:CPU fuses the interleave into the sampling loop,
+    whose inner loop then alternates between sublattices and runs several times slower than the two apart."""
+    if isinstance(model, SymmetricConvGenerator) and jax.default_backend() == "cpu":
+        return _merge_sublattices(_next_level_sublattices(model, coarse, key))
+    return _next_level(model, coarse, key)
+
+
 @jax.jit
 def _energy_and_magnetization(spins: Array) -> tuple[Array, Array]:
     return ising.energy_per_spin(spins), ising.magnetization_per_spin(spins)
@@ -945,15 +1013,15 @@ def _generate_levels(model, key, n: int, start_size: int, k: int, output: str, s
     """One generation run; ``output``: ``"levels"`` (every level), ``"last"`` (the final one) or ``"measure"``
     (energy and magnetisation per spin of levels ``1 .. k``).
 
-    Every level is one call of a module-level jitted step (compiled once per lattice shape): on XLA:CPU the
-    levels compiled one by one run several times faster than all of them compiled into one program.
+    Every level is a call of module-level jitted steps (:func:`_generation_step`, compiled once per lattice shape):
+    on XLA:CPU the levels compiled one by one run several times faster than all of them compiled into one program.
     """
     key_start, key_levels = jax.random.split(key)
     x = _random_start(key_start, n, start_size)
     out = [x]
     for level, kl in enumerate(jax.random.split(key_levels, k)):
         step = model if scaling_fields is None else model.at_scaling_field(scaling_fields[level])
-        x = _next_level(step, x, kl)
+        x = _generation_step(step, x, kl)
         if output == "measure":
             out.append(_energy_and_magnetization(x))
         elif output == "levels":
@@ -1037,12 +1105,12 @@ def level_observables(model, size: int, n: int, key: Array, *, start_size: int |
 
 
 class EnsembleObservables(NamedTuple):
-    """Observables of an ensemble of independent configurations at ``T = T_c`` (each an :class:`Estimate`).
+    """Observables of an ensemble of independent configurations at temperature ``T`` (each an :class:`Estimate`).
 
     Attributes:
         L: lattice size; n: number of configurations.
         energy, abs_magnetization, heat_capacity, susceptibility, binder: as in :mod:`jaxrg.observables`
-            (``chi = N (<m^2> - <|m|>^2) / T_c``, ``C = N var(e) / T_c^2``, ``U4 = 1 - <m^4> / (3 <m^2>^2)``).
+            (``chi = N (<m^2> - <|m|>^2) / T``, ``C = N var(e) / T^2``, ``U4 = 1 - <m^4> / (3 <m^2>^2)``).
         moment_ratio: ``<m^4> / <m^2>^2`` (``= 3 (1 - U4)``; 1.1679... for the critical Ising torus).
     """
 
@@ -1056,13 +1124,14 @@ class EnsembleObservables(NamedTuple):
     moment_ratio: Estimate
 
 
-def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
-    """Observables with jackknife errors from per-configuration energies and magnetisations (per spin) at ``T_c``.
+def ensemble_observables(energy, magnetization, L: int, *, temperature=None) -> EnsembleObservables:
+    """Observables with jackknife errors from per-configuration energies and magnetisations (per spin).
 
     Args:
         energy, magnetization: ``(n,)`` per-spin values of ``n >= 16`` configurations (independent, or in sampling
             order: contiguous blocks form the jackknife samples, so correlated series are handled as well).
         L: lattice size.
+        temperature: ``T > 0`` of the ensemble (enters ``chi`` and ``C``); default ``T_c``.
 
     Returns:
         :class:`EnsembleObservables`.
@@ -1071,7 +1140,8 @@ def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
     m = np.asarray(magnetization, np.float64).reshape(-1)
     if e.shape != m.shape or e.size < 16:
         raise ValueError(f"energy and magnetization must be equal-length with >= 16 entries, got {e.shape}, {m.shape}")
-    th = observables.thermodynamics(Timeseries(e[None, None], m[None, None]), L, [exact.CRITICAL_TEMPERATURE])
+    T = exact.CRITICAL_TEMPERATURE if temperature is None else _scalar_temperature(temperature)
+    th = observables.thermodynamics(Timeseries(e[None, None], m[None, None]), L, [T])
     pick = lambda est: Estimate(float(est.mean[0]), float(est.error[0]))  # noqa: E731
     binder = pick(th.binder)
     ratio = Estimate(3.0 * (1.0 - binder.mean), 3.0 * binder.error)
@@ -1086,8 +1156,11 @@ def ensemble_observables(energy, magnetization, L: int) -> EnsembleObservables:
 
 def _header(model) -> dict:
     if isinstance(model, ThermalGenerator):
-        return {"format": _FORMAT, "kind": "thermal", "kernel_size": 2 * model.critical.radius + 1,
-                "dtype": str(model.critical.params.dtype)}
+        header = {"format": _FORMAT, "kind": "thermal", "kernel_size": 2 * model.critical.radius + 1,
+                  "dtype": str(model.critical.params.dtype)}
+        if model.curvature is not None:
+            header["curvature"] = True
+        return header
     if isinstance(model, SymmetricConvGenerator):
         return {"format": _FORMAT, "kind": "symmetric", "kernel_size": 2 * model.radius + 1,
                 "dtype": str(model.params.dtype)}
@@ -1107,7 +1180,8 @@ def _skeleton(header: dict):
     if header["kind"] == "symmetric":
         return symmetric_generator(header["kernel_size"], dtype=dtype)
     if header["kind"] == "thermal":
-        return thermal_generator(symmetric_generator(header["kernel_size"], dtype=dtype), 0.0)
+        return thermal_generator(symmetric_generator(header["kernel_size"], dtype=dtype), 0.0,
+                                 0.0 if header.get("curvature") else None)
     if header["kind"] == "convnet":
         return convnet_generator(jax.random.key(0), channels=header["channels"], depth=header["depth"],
                                  kernel_size=header["kernel_size"], dtype=dtype)
