@@ -244,7 +244,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.throughput_only:
         host = socket.gethostname().split(".")[0]
-        out = args.out or os.path.join(os.path.dirname(__file__), "results", f"inverse-throughput-{host}.json")
+        out = args.out or os.path.join(os.path.dirname(__file__), "results", f"inverse-{host}-throughput.json")
         res = throughput_side_by_side(inv.load_pretrained(), args.gen_size, args.gen_batch)
         res.update(host=host, jax=jax.__version__, cpu_count=os.cpu_count(),
                    command="benchmarks/inverse.py " + " ".join(argv if argv is not None else sys.argv[1:]))

@@ -70,6 +70,20 @@ def _rows_inverse(d):
     t = d.get("throughput", {})
     if t:
         yield (f"inverse-RG generation L={t['L']}", "spins/ns", t["spins_per_ns"], None, None, "")
+    if "threshold_per_level" in d:  # --throughput-only: the generation path against the one-program float path
+        fast, slow = d["threshold_per_level"]["spins_per_ns"], d["float_one_program"]["spins_per_ns"]
+        yield (f"inverse-RG generation {d['n']} x {d['L']}^2", "spins/ns", fast, slow, fast / slow, "float path")
+
+
+def _rows_warm_start(d):
+    for r in d.get("rows", []):
+        for obs in ("energy", "abs_m"):
+            gen = r["generated"][f"sweeps_{obs}"]
+            kind = r.get(f"saving_{obs}_kind", "")
+            baseline = [r[s][f"sweeps_{obs}"] for s in ("random", "ordered") if r[s][f"sweeps_{obs}"] is not None]
+            yield (f"generated start, {r['sampler']} L={r['L']} ({obs}{', bound' if 'bound' in kind else ''})",
+                   "sweeps to equilibrium", gen, min(baseline) if baseline else None,
+                   r[f"saving_{obs}_vs_better_of_hot_cold"], "better of hot, cold")
 
 
 def _rows_hmc(d):
@@ -122,6 +136,7 @@ EXTRACTORS = {
     "mcrg": _rows_mcrg,
     "inverse": _rows_inverse,
     "hmc": _rows_hmc,
+    "warm_start": _rows_warm_start,
 }
 
 
