@@ -1,7 +1,7 @@
 """Critical plateau of TRG, BTRG and Gilt-TRG at the pseudo-critical coupling of each (scheme, chi).
 
 Usage (from the repository root):
-    .venv/bin/python benchmarks/trg_plateau.py [--cases trg:8,btrg:8,gilt:8:1e-6] [--steps 28] [--tol 1e-10]
+    .venv/bin/python benchmarks/trg_plateau.py [--cases trg:8,gilt:8:1e-4] [--steps 28] [--tol 1e-10] [--bracket 0.05]
 
 Each case ``method:chi[:epsilon[:max_iterations]]`` (method trg, btrg or gilt; epsilon and max_iterations for
 Gilt) first finds the pseudo-critical coupling by bisection on the phase the flow ends in
@@ -47,6 +47,8 @@ def main():
     parser.add_argument("--cases", default="trg:8,btrg:8,gilt:8:1e-6")
     parser.add_argument("--steps", type=int, default=28, help="last RG step tabulated")
     parser.add_argument("--tol", type=float, default=1e-10, help="bisection tolerance on K")
+    parser.add_argument("--bracket", type=float, default=0.05,
+                        help="bisection bracket K_c (1 -+ this); must enclose every case's pseudo-critical coupling")
     parser.add_argument("--max-steps", type=int, default=90, help="most RG steps per bisection flow")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                                       f"trg-{socket.gethostname()}.json"))
@@ -54,7 +56,8 @@ def main():
     for case in args.cases.split(","):
         scheme, chi = parse_case(case)
         t0, load0 = time.perf_counter(), os.getloadavg()[0]
-        tuned = pseudo_critical_coupling(chi, method=scheme, tol=args.tol, max_steps=args.max_steps)
+        bracket = (exact.CRITICAL_COUPLING * (1 - args.bracket), exact.CRITICAL_COUPLING * (1 + args.bracket))
+        tuned = pseudo_critical_coupling(chi, method=scheme, bracket=bracket, tol=args.tol, max_steps=args.max_steps)
         t1 = time.perf_counter()
         spec = trg.trg_scaling_dimensions(tuned.coupling, chi=chi, steps=args.steps, method=scheme, num=4)
         t2 = time.perf_counter()
