@@ -9,7 +9,7 @@ jax.config.update("jax_enable_x64", True)
 
 from jaxrg import exact  # noqa: E402
 from jaxrg.rg import trg  # noqa: E402
-from jaxrg.rg.trg import pseudo_critical  # noqa: E402
+from jaxrg.rg.trg import conformal, pseudo_critical  # noqa: E402
 
 KC = exact.CRITICAL_COUPLING
 
@@ -84,3 +84,28 @@ def test_new_couplings_compile_nothing():
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiles == []
     assert np.isfinite(result.coupling)
+
+
+@pytest.mark.parametrize("size", [3, 7])  # dense (D^4 <= 1296) and Arnoldi paths
+def test_four_tensor_cylinder_of_a_decoupled_tensor(size):
+    """T[l, u, r, d] = A[l, r] B[u, d]: the ring of four has eigenvalues tr(A^4) b_i b_j b_k b_l."""
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3, 3))
+    b = np.array([1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01])[:size]
+    tensor = np.einsum("lr,ud->lurd", a, np.diag(b))
+    values = conformal.cylinder_eigenvalues(tensor, 4, 5)
+    top = abs(np.trace(np.linalg.matrix_power(a, 4))) * np.array([1.0, 0.5, 0.5, 0.5, 0.5])
+    np.testing.assert_allclose(values, top, rtol=1e-9)
+    two = conformal.cylinder_eigenvalues(tensor, 2, 2)
+    np.testing.assert_allclose(two, abs(np.trace(a @ a)) * np.array([1.0, 0.5]), rtol=1e-12)
+
+
+def test_four_tensor_cylinder_closer_to_the_cft_at_the_first_steps():
+    """TRG at K_c, chi = 8, step 4 (before the truncation drift): x_eps from the cylinder of four tensors is closer to
+    1 than from two (finite-size corrections ~ L^-2), and circumference 3 is rejected."""
+    two = trg.trg_scaling_dimensions(chi=8, steps=4, num=2)
+    four = trg.trg_scaling_dimensions(chi=8, steps=4, num=2, circumference=4)
+    assert abs(four.scaling_dimensions[-1, 1] - 1.0) < abs(two.scaling_dimensions[-1, 1] - 1.0)
+    assert abs(four.scaling_dimensions[-1, 0] - 0.125) < 5e-3
+    with pytest.raises(ValueError, match="circumference"):
+        trg.trg_scaling_dimensions(chi=4, steps=2, circumference=3)
