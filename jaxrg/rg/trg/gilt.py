@@ -11,7 +11,11 @@ Applied again to the truncated environment until ``Q`` stops changing (its singu
 as in the authors' code. Because every tensor of the lattice is the same, one ``Q`` serves all horizontal bonds
 (``R1`` on the r legs, ``R2`` on the l legs) and one more all vertical bonds, and the lattice stays
 translation invariant with a single tensor. Shapes stay fixed (nothing is cut away here): the directions Gilt
-suppresses get small singular values and the next TRG truncation drops them.
+suppresses get small singular values and the next TRG truncation drops them. The environment spectra come from an
+eigendecomposition of the Gram matrix ``E E^T`` (as in the authors' code), several times cheaper than an SVD.
+
+At finite ``chi`` and ``epsilon`` the flow holds the critical fixed point only at the scheme's own pseudo-critical
+coupling (:func:`jaxrg.rg.trg.pseudo_critical_coupling`); at chi = 12, epsilon = 1e-4 it then stays for 20 steps.
 """
 
 from __future__ import annotations
