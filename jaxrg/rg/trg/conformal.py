@@ -71,34 +71,38 @@ def _ring_of_four(tensor: Array, vector: Array) -> Array:
     return jnp.einsum("adegfz,fzah->degh", x, tensor).reshape(-1)
 
 
-def cylinder_eigenvalues(tensor, circumference: int, num: int) -> np.ndarray:
+def cylinder_eigenvalues(tensor, circumference: int, num: int, start: np.ndarray | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray | None]:
     """Largest ``num`` eigenvalue magnitudes of the transfer matrix of ``circumference`` tensors side by side,
     closed periodically, descending.
 
     Circumference 2: the dense ``D^2 x D^2`` matrix, all eigenvalues (numpy). Circumference 4: implicitly restarted
-    Arnoldi (ARPACK via scipy ``eigs``) on the jitted matrix-vector product. Both on the host on purpose (the
-    non-symmetric eigensolvers of XLA are CPU-only, and no derivative is needed).
+    Arnoldi (ARPACK via scipy ``eigs``) on the jitted matrix-vector product (dense below D = 7). Both on the host
+    on purpose (the non-symmetric eigensolvers of XLA are CPU-only, and no derivative is needed).
 
     Args:
         tensor: ``T[l, u, r, d]``, shape ``(D1, D2, D1, D2)``.
         circumference: 2 or 4.
         num: eigenvalues wanted (circumference 4: fewer than ``D2^4 - 1``).
+        start: Arnoldi starting vector, shape ``(D2^4,)`` (e.g. the ``next_start`` of the previous RG step: the
+            leading eigenvectors barely change on a plateau, and the iteration then converges in a few restarts).
 
     Returns:
-        Magnitudes, shape ``(min(num, D2^circumference),)``.
+        ``(magnitudes, next_start)``: shape ``(min(num, D2^circumference),)``; the sum of the real parts of the
+        leading eigenvectors (Arnoldi only, else None).
     """
     if circumference == 2:
         mat = np.asarray(two_by_one_transfer_matrix(jnp.asarray(tensor)))
-        return np.sort(np.abs(np.linalg.eigvals(mat)))[::-1][:num]
+        return np.sort(np.abs(np.linalg.eigvals(mat)))[::-1][:num], None
     tensor = jnp.asarray(tensor)
     size = tensor.shape[1] ** 4
     if size <= _DENSE_RING_SIZE:  # small: the dense matrix, column by column
         mat = np.asarray(jax.vmap(lambda e: _ring_of_four(tensor, e))(jnp.eye(size, dtype=tensor.dtype))).T
-        return np.sort(np.abs(np.linalg.eigvals(mat)))[::-1][:num]
+        return np.sort(np.abs(np.linalg.eigvals(mat)))[::-1][:num], None
     operator = sla.LinearOperator((size, size), dtype=np.float64,
                                   matvec=lambda v: np.asarray(_ring_of_four(tensor, jnp.asarray(v.real))))
-    values = sla.eigs(operator, k=num, which="LM", return_eigenvectors=False, tol=1e-12)
-    return np.sort(np.abs(values))[::-1]
+    values, vectors = sla.eigs(operator, k=num, which="LM", tol=1e-12, v0=start)
+    return np.sort(np.abs(values))[::-1], np.sum(vectors.real, axis=1)
 
 
 #: Extra coarse-graining steps after the last analysed one, used only to sum the free energy per tensor.
@@ -196,13 +200,13 @@ def spectrum_from_flow(tensors, log_norms, log_trace, *, scheme: Scheme, num: in
     tensors, log_norms, log_trace = np.asarray(tensors), np.asarray(log_norms), float(log_trace)
     steps = tensors.shape[0]
     total = log_norms.shape[0] - 1
-    charges, dims = [], []
+    charges, dims, start = [], [], None
     for n in range(1, steps + 1):
         k = np.arange(n + 1, total + 1)
         free_energy = np.sum(0.5 ** (k - n) * log_norms[k]) + 0.5 ** (total - n) * log_trace  # ln Z per tensor
         aspect = scheme.aspect(n)  # width / height of the region of one tensor
         # the tensor divided by exp(f_n): the cylinder's bulk free energy is zero
-        lam = cylinder_eigenvalues(tensors[n - 1] * np.exp(-free_energy), circumference, num + 1)
+        lam, start = cylinder_eigenvalues(tensors[n - 1] * np.exp(-free_energy), circumference, num + 1, start)
         scale = 0.5 * circumference * aspect  # (L / 2 v) in units of the tensor
         with np.errstate(divide="ignore"):
             x = scale * np.log(lam[0] / lam[1:num + 1]) / np.pi
