@@ -200,6 +200,28 @@ def section_scaling(out, args):
         atomic_json_update(out, "scaling_dimensions_at_Kc", res)
 
 
+def goal_table(spec):
+    """Step-by-step c, x_sigma, x_eps, x_3 of a :class:`ScalingSpectrum`, which steps meet the issue's goal
+    (|x_sigma - 1/8| <= 1e-3, |x_eps - 1| <= 5e-3, |c - 1/2| <= 0.01 together) and the longest run of consecutive
+    such steps."""
+    x = spec.scaling_dimensions
+    good = ((np.abs(x[:, 0] - 0.125) <= 1e-3) & (np.abs(x[:, 1] - 1.0) <= 5e-3)
+            & (np.abs(spec.central_charge - 0.5) <= 0.01))
+    run, best = 0, 0
+    for g in good:
+        run = run + 1 if g else 0
+        best = max(best, run)
+    return {"step": spec.step.tolist(), "central_charge": spec.central_charge.tolist(), "x_sigma": x[:, 0].tolist(),
+            "x_epsilon": x[:, 1].tolist(), "x_3": x[:, 2].tolist(), "within_goal": good.tolist(),
+            "longest_run_within_goal": best}
+
+
+def print_goal_table(spec):
+    x = spec.scaling_dimensions
+    for n, c, xs in zip(spec.step, spec.central_charge, x):
+        print(f"  {n:3d}  c = {c:.5f}  x = {xs[0]:.5f} {xs[1]:.5f} {xs[2]:.5f}", flush=True)
+
+
 def section_gilt(out, args):
     """Scaling dimensions step by step at K_c: Gilt-TRG against plain TRG at the same chi (Gu-Wen 2x1 transfer
     matrix); the longest run of consecutive steps with |x_sigma - 1/8| <= 1e-3, |x_eps - 1| <= 5e-3 and
@@ -210,21 +232,11 @@ def section_gilt(out, args):
                                                 for e in args.gilt_epsilons.split(",")]:
             t0 = time.perf_counter()
             spec = trg.trg_scaling_dimensions(chi=chi, steps=args.gilt_steps, method=method, num=4)
-            x = spec.scaling_dimensions
-            good = ((np.abs(x[:, 0] - 0.125) <= 1e-3) & (np.abs(x[:, 1] - 1.0) <= 5e-3)
-                    & (np.abs(spec.central_charge - 0.5) <= 0.01))
-            run, best = 0, 0
-            for g in good:
-                run = run + 1 if g else 0
-                best = max(best, run)
-            res[f"{name}_chi{chi}"] = {"step": spec.step.tolist(), "central_charge": spec.central_charge.tolist(),
-                                       "x_sigma": x[:, 0].tolist(), "x_epsilon": x[:, 1].tolist(),
-                                       "x_3": x[:, 2].tolist(), "within_goal": good.tolist(),
-                                       "longest_run_within_goal": best, "seconds": time.perf_counter() - t0,
+            res[f"{name}_chi{chi}"] = {**goal_table(spec), "seconds": time.perf_counter() - t0,
                                        "load_average_1min": os.getloadavg()[0]}
+            best = res[f"{name}_chi{chi}"]["longest_run_within_goal"]
             print(name, chi, "longest run", best, f"{time.perf_counter() - t0:.1f} s", flush=True)
-            for n, c, xs in zip(spec.step, spec.central_charge, x):
-                print(f"  {n:3d}  c = {c:.5f}  x = {xs[0]:.5f} {xs[1]:.5f} {xs[2]:.5f}", flush=True)
+            print_goal_table(spec)
             atomic_json_update(out, "gilt_scaling_by_step_at_Kc", res)
 
 

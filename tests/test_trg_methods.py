@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxrg import exact
+from jaxrg.rg._svd import regularized_eigh
 from jaxrg.rg import trg
 from jaxrg.rg.trg import network
 
@@ -119,3 +120,26 @@ def test_second_call_compiles_nothing():
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiles == []
+
+
+def test_regularized_eigh_derivative():
+    """Descending eigenvalues; forward derivative of eigenvalues and of the top eigenprojector equal to central
+    differences for distinct eigenvalues; finite for a rank-deficient Gram matrix (three zero eigenvalues)."""
+    rng = np.random.default_rng(0)
+    m = jnp.asarray(rng.normal(size=(5, 5)))
+    a, da = m @ m.T, jnp.asarray(rng.normal(size=(5, 5)))
+    da = da + da.T
+
+    def observables(x):
+        w, v = regularized_eigh(x)
+        return w, jnp.outer(v[:, 0], v[:, 0])
+
+    (w, proj), (dw, dproj) = jax.jvp(observables, (a,), (da,))
+    np.testing.assert_allclose(w, np.linalg.eigvalsh(np.asarray(a))[::-1], rtol=1e-12)
+    h = 1e-6
+    (wp, pp), (wm, pm) = observables(a + h * da), observables(a - h * da)
+    np.testing.assert_allclose(dw, (wp - wm) / (2 * h), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dproj, (pp - pm) / (2 * h), rtol=1e-5, atol=1e-6)
+    low_rank = m[:, :2] @ m[:, :2].T
+    _, tangents = jax.jvp(regularized_eigh, (low_rank,), (da,))
+    assert all(bool(jnp.all(jnp.isfinite(t))) for t in tangents)

@@ -7,6 +7,8 @@
 - :mod:`~jaxrg.rg.trg.conformal`: central charge and scaling dimensions from the coarse-grained tensor;
 - :mod:`~jaxrg.rg.trg.linearized`: the gauge-fixed RG step as a map on tensors, its fixed point by Newton's method
   and scaling dimensions from the eigenvalues of its Jacobian;
+- :mod:`~jaxrg.rg.trg.pseudo_critical`: the pseudo-critical coupling of a truncated scheme (bisection on the phase
+  its flow ends in), where Gilt-TNR holds the critical fixed point;
 - :mod:`~jaxrg.rg.trg.peak`: the heat-capacity peak by gradient ascent on the autodiff dC/dT.
 
 ``method`` is a name in :data:`METHODS` (``"trg"``, ``"hotrg"``, ``"btrg"``, ``"gilt-trg"``) or a scheme instance
@@ -40,6 +42,8 @@ from jaxrg.rg.trg.network import trg_step as trg_step
 from jaxrg.rg.trg.peak import HeatCapacityPeak as HeatCapacityPeak
 from jaxrg.rg.trg.peak import trg_heat_capacity_and_slope as trg_heat_capacity_and_slope
 from jaxrg.rg.trg.peak import trg_heat_capacity_peak as trg_heat_capacity_peak
+from jaxrg.rg.trg.pseudo_critical import PseudoCriticalCoupling as PseudoCriticalCoupling
+from jaxrg.rg.trg.pseudo_critical import pseudo_critical_coupling as pseudo_critical_coupling
 from jaxrg.rg.trg.thermodynamics import TRGThermodynamics as TRGThermodynamics
 from jaxrg.rg.trg.thermodynamics import coarse_grain as coarse_grain
 from jaxrg.rg.trg.thermodynamics import trg_free_energy as trg_free_energy
@@ -79,4 +83,6 @@ __all__ = [
     "linearized_spectrum",
     "linearized_scaling_dimensions",
     "gauge_directions",
+    "PseudoCriticalCoupling",
+    "pseudo_critical_coupling",
 ]

@@ -11,7 +11,11 @@ Applied again to the truncated environment until ``Q`` stops changing (its singu
 as in the authors' code. Because every tensor of the lattice is the same, one ``Q`` serves all horizontal bonds
 (``R1`` on the r legs, ``R2`` on the l legs) and one more all vertical bonds, and the lattice stays
 translation invariant with a single tensor. Shapes stay fixed (nothing is cut away here): the directions Gilt
-suppresses get small singular values and the next TRG truncation drops them.
+suppresses get small singular values and the next TRG truncation drops them. The environment spectra come from an
+eigendecomposition of the Gram matrix ``E E^T`` (as in the authors' code), several times cheaper than an SVD.
+
+At finite ``chi`` and ``epsilon`` the flow holds the critical fixed point only at the scheme's own pseudo-critical
+coupling (:func:`jaxrg.rg.trg.pseudo_critical_coupling`); at chi = 12, epsilon = 1e-4 it then stays for 20 steps.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jaxrg.rg._svd import DEFAULT_BROADENING, regularized_power, regularized_svd
+from jaxrg.rg._svd import DEFAULT_BROADENING, regularized_eigh, regularized_power, regularized_svd
 from jaxrg.rg.trg.network import Scheme, trg_step
 
 __all__ = ["GiltTRG", "gilt_truncate", "gilt_trg_step"]
@@ -58,13 +62,22 @@ def _split_root(q: Array, broadening: float) -> tuple[Array, Array, Array]:
     return uq * root[None, :], root[:, None] * vq, sq
 
 
+def _environment_spectrum(gram: Array, broadening: float) -> tuple[Array, Array]:
+    """Singular vectors ``U[(a b), i]`` and values ``S_i`` (normalised to sum 1) of an environment from its Gram
+    matrix ``E E^T`` (symmetric, positive semi-definite), by an eigendecomposition (as Hauru et al. do)."""
+    w, u = regularized_eigh(gram, broadening)
+    s = regularized_power(jnp.maximum(w, 0.0), 0.5, 1e-12)
+    return u, s / jnp.sum(s)
+
+
 def _horizontal_gilt(tensor: Array, epsilon: float, max_iterations: int, broadening: float) -> Array:
-    """Gilt on every horizontal bond: ``T'[m, u, n, d] = sum R2[m, b] T[b, u, a, d] R1[a, n]``."""
+    """Gilt on every horizontal bond: ``T'[m, u, n, d] = sum R2[m, b] T[b, u, a, d] R1[a, n]``.
+
+    The refinement works on the Gram matrix of the environment with the bond matrices inserted,
+    ``(R1^T x R2) E E^T (R1 x R2^T)``, whose eigenvectors are the left singular vectors of the inner environment."""
     d = tensor.shape[0]
-    env = _horizontal_environment(tensor).reshape(d * d, d * d)
-    u, s2, _ = regularized_svd(env, broadening)  # env is symmetric positive semi-definite: s2 = S^2
-    s = regularized_power(s2, 0.5, 1e-12)
-    s = s / jnp.sum(s)
+    env = _horizontal_environment(tensor)  # [a, b, a', b']
+    u, s = _environment_spectrum(env.reshape(d * d, d * d), broadening)
     r1, r2, sq = _split_root(_gilt_matrix(u.reshape(d, d, -1), s, epsilon), broadening)
 
     def unfinished(state):
@@ -73,9 +86,9 @@ def _horizontal_gilt(tensor: Array, epsilon: float, max_iterations: int, broaden
 
     def refine(state):  # Gilt on the environment that already has the bond matrices in it
         r1, r2, _, n = state
-        inner = jnp.einsum("ABi,Aa,bB,i->abi", u.reshape(d, d, -1), r1, r2, s).reshape(d * d, -1)
-        ui, si, _ = regularized_svd(inner, broadening)
-        si = si / jnp.sum(si)
+        half = jnp.einsum("ABCD,Aa,bB->abCD", env, r1, r2)
+        inner = jnp.einsum("abCD,Cc,dD->abcd", half, r1, r2).reshape(d * d, d * d)
+        ui, si = _environment_spectrum(inner, broadening)
         c1, c2, sq = _split_root(_gilt_matrix(ui.reshape(d, d, -1), si, epsilon), broadening)
         return r1 @ c1, c2 @ r2, sq, n + 1
 
