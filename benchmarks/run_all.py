@@ -102,6 +102,11 @@ def _rows_trg(d):
         e = r["estimate"]
         for name, exact in (("central_charge", 0.5), ("x_sigma", 0.125), ("x_epsilon", 1.0)):
             yield (f"{case} at K_c (step {e['step']})", name, e[name], exact, None, "exact")
+    for case, r in d.get("plateau_at_pseudo_critical", {}).items():
+        for estimator in ("circumference_2", "circumference_4", "extrapolated"):
+            if estimator in r:
+                yield (f"{case} plateau at K* ({estimator})", "consecutive steps within goal",
+                       r[estimator]["longest_run_within_goal"], 15, None, "goal")
     for method, t in d.get("time_per_step", {}).items():
         for r in t.get("rows", []):
             baseline = r.get("numpy_seconds_min")  # methods without a numpy implementation have none
