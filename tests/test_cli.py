@@ -52,7 +52,6 @@ def test_subcommand_help(command, capsys):
         (["generate", "--model", "no/such.eqx"], "model: no such file 'no/such.eqx'"),
         (["generate", "--model", "pyproject.toml"], "not a generator file written by jaxrg.rg.inverse.save"),
         (["generate", "--temperature", "0"], "temperature must be a number >= 0.01, got 0.0"),
-        (["generate", "--temperature", "hot"], "--temperature"),
         (["vft"], "data is required"),
         (["flow", "--n", "4"], "n must be one of 1, 2, 3, 5, got 4"),
         (["flow", "--L", "10"], "L must be a multiple of 4"),
@@ -68,9 +67,12 @@ def test_bad_command_line_values_exit_2(argv, message, capsys):
     assert message in err, err
 
 
-def test_unknown_flag_exits_2(capsys):
+@pytest.mark.parametrize("argv", [["simulate", "--temperature", "2.0"], ["generate", "--temperature", "hot"]],
+                         ids=["unknown flag", "not a number"])
+def test_malformed_flags_exit_2(argv, capsys):
+    """argparse's own errors (an unknown flag, a value of the wrong type) exit 2 naming the flag."""
     with pytest.raises(SystemExit) as e:
-        main(["simulate", "--temperature", "2.0"])
+        main(argv)
     assert e.value.code == 2
     assert "--temperature" in capsys.readouterr().err
 
@@ -152,6 +154,24 @@ def test_trg_json_against_onsager(capsys):
     fe = exact.infinite_lattice(np.array([2.0, 2.269185314213022])).free_energy
     np.testing.assert_allclose(res["free_energy_exact"], fe, rtol=1e-14)
     assert np.all(np.abs(np.array(res["free_energy"]) / fe - 1) < 1e-3), res["relative_error"]
+
+
+def test_trg_gilt_scaling_dimensions_at_the_pseudo_critical_coupling(capsys):
+    """The CLI's path to the Gilt-TNR plateau (threshold, pseudo-critical coupling, four-tensor cylinder) at chi 4:
+    the coupling lies within 3% of K_c and x_eps within 0.05 of 1 (the physics at larger chi is tested in
+    test_trg_pseudo_critical)."""
+    code, out, err = run_cli(capsys, "trg", "--chi", "4", "--T", "2.0", "--method", "gilt-trg", "--gilt-epsilon",
+                             "1e-4", "--scaling-steps", "4", "--pseudo-critical", "--circumference", "4", "--json",
+                             "--quiet")
+    assert code == 0, err
+    scaling = json.loads(out)["scaling"]
+    assert abs(scaling["coupling"] / exact.CRITICAL_COUPLING - 1) < 3e-2, scaling["coupling"]
+    assert scaling["coupling"] != exact.CRITICAL_COUPLING
+    assert abs(scaling["scaling_dimensions"][0][1] - 1.0) < 0.05, scaling["scaling_dimensions"][0]
+    # a Gilt threshold for another method, or a cylinder of three tensors: exit 2 before any work
+    for bad in (["--gilt-epsilon", "1e-4"], ["--circumference", "3"]):
+        code, _, err = run_cli(capsys, "trg", "--chi", "4", "--T", "2.0", "--scaling-steps", "4", *bad)
+        assert code == 2 and ("gilt_epsilon" in err or "circumference" in err), err
 
 
 def test_exact_json_against_enumeration(capsys):
