@@ -87,6 +87,16 @@ def test_critical_fixed_point_by_newton():
     spin2 = spec.even[1:3]
     assert np.all(np.abs(spin2.imag) < 1e-8) and np.all(spin2.real < 0), spin2
     assert np.all(np.abs(np.abs(spin2) - 1.0) < 0.06), spin2
+    # the fixed point is isolated: a flow from the map's own critical coupling (which stays near it longer) leads
+    # Newton to the same spectrum
+    pc = linearized.linearized_pseudo_critical_coupling(6, epsilon=1e-3, tol=1e-7)
+    assert pc.resolved and abs(pc.coupling / exact.CRITICAL_COUPLING - 1) < 5e-3
+    other = linearized.rg_fixed_point(pc.coupling, chi=6, epsilon=1e-3, flow_steps=10, newton_steps=30)
+    assert other.coupling == pc.coupling and other.residual <= 1e-8
+    assert np.min(other.flow_residuals) < np.min(fp.flow_residuals)
+    again = linearized.linearized_spectrum(other.tensor, other.reference, epsilon=1e-3, num=4)
+    np.testing.assert_allclose(np.abs(again.even[:3]), np.abs(spec.even[:3]), rtol=1e-6)
+    np.testing.assert_allclose(np.abs(again.odd[:1]), np.abs(spec.odd[:1]), rtol=1e-6)
 
 
 def test_second_call_compiles_nothing():
@@ -110,6 +120,12 @@ def test_validation():
         linearized.linearized_spectrum(t, _self_reference(t), projectors="half")
     with pytest.raises(ValueError, match="shape"):
         linearized.rg_fixed_point(chi=4, tensor=jnp.zeros((2, 2, 2, 2)))
+    with pytest.raises(ValueError, match="neither K nor tensor"):
+        linearized.rg_fixed_point(0.44, chi=4, pseudo_critical=True)
+    fp = linearized.rg_fixed_point(chi=4, flow_steps=4, newton_steps=0, pseudo_critical=True)
+    assert fp.coupling == linearized.linearized_pseudo_critical_coupling(4).coupling != exact.CRITICAL_COUPLING
+    with pytest.raises(ValueError, match="does not enclose"):
+        linearized.linearized_pseudo_critical_coupling(4, bracket=(0.2, 0.3))
 
 
 def test_gauge_directions_leave_the_partition_function_unchanged():

@@ -70,6 +70,7 @@ from jaxrg.rg._svd import DEFAULT_BROADENING, regularized_power, regularized_svd
 from jaxrg.rg.trg import _checks
 from jaxrg.rg.trg.gilt import _gilt_matrix, _horizontal_environment
 from jaxrg.rg.trg.network import hotrg_gram, hotrg_merge, ising_site_tensor
+from jaxrg.rg.trg.pseudo_critical import PseudoCriticalCoupling, bisect_phase, degeneracy_ratio
 
 __all__ = [
     "FixedPoint",
@@ -78,6 +79,7 @@ __all__ = [
     "linearized_rg_map",
     "linearized_rg_flow",
     "rg_fixed_point",
+    "linearized_pseudo_critical_coupling",
     "linearized_spectrum",
     "linearized_scaling_dimensions",
     "gauge_directions",
@@ -111,8 +113,10 @@ class FixedPoint(NamedTuple):
         reference: the isometries of ``T*`` itself (the sign reference of the map at ``T*``), ``(2, chi^2, chi)``.
         residual: ``|R(T*) - T*|`` (Frobenius).
         flow_residuals: ``|R(T_n) - T_n|`` along the flow from the site tensor, shape ``(steps,)``.
-        start: flow step whose tensor started Newton's method (the first local minimum of the flow residual).
+        start: flow step whose tensor started Newton's method (the most stationary step still on the critical
+            plateau).
         newton_steps: Newton iterations taken (``newton_steps`` also when it stopped without a decrease).
+        coupling: the coupling the flow started from.
     """
 
     tensor: Array
@@ -121,6 +125,7 @@ class FixedPoint(NamedTuple):
     flow_residuals: np.ndarray
     start: int
     newton_steps: int
+    coupling: float
 
 
 class LinearizedSpectrum(NamedTuple):
@@ -281,7 +286,7 @@ def linearized_rg_map(tensor: Array, reference: Array, epsilon: float = 0.0,
 
 @partial(jax.jit, static_argnames=("steps", "epsilon"))
 def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: float = 0.0
-                       ) -> tuple[Array, Array, Array]:
+                       ) -> tuple[Array, Array, Array, Array]:
     """``steps`` applications of :func:`linearized_rg_map` (one scan), each step's sign reference the previous one.
 
     Args:
@@ -291,18 +296,80 @@ def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: 
         epsilon: Gilt threshold (static).
 
     Returns:
-        ``(tensors, references, residuals)``: ``T_0 .. T_{steps-1}`` (the inputs of each step), shape
+        ``(tensors, references, residuals, ratios)``: ``T_0 .. T_{steps-1}`` (the inputs of each step), shape
         ``(steps, chi, chi, chi, chi)``; the isometries each step chose, ``(steps, 2, chi^2, chi)``;
-        ``|R(T_n) - T_n|``, shape ``(steps,)``.
+        ``|R(T_n) - T_n|``, shape ``(steps,)``; the Gu-Wen degeneracy ratio of each ``T_n``
+        (:func:`jaxrg.rg.trg.pseudo_critical.degeneracy_ratio`: 1 disordered, 2 ordered, between on the critical
+        plateau), shape ``(steps,)``.
     """
+    ones = jnp.ones((2, tensor.shape[0]), tensor.dtype)
 
     def body(carry, _):
         t, ref = carry
         new, iso = linearized_rg_map(t, ref, epsilon)
-        return (new, iso), (t, iso, jnp.sqrt(jnp.sum((new - t) ** 2)))
+        return (new, iso), (t, iso, jnp.sqrt(jnp.sum((new - t) ** 2)), degeneracy_ratio(t, ones))
 
-    _, (tensors, references, residuals) = jax.lax.scan(body, (tensor, reference), None, length=steps)
-    return tensors, references, residuals
+    _, (tensors, references, residuals, ratios) = jax.lax.scan(body, (tensor, reference), None, length=steps)
+    return tensors, references, residuals, ratios
+
+
+#: The flow of the gauge-fixed step counts as disordered once the degeneracy ratio is <= this, ordered once >= 1.9.
+_DISORDERED, _ORDERED = 1.1, 1.9
+
+
+@partial(jax.jit, static_argnames=("chi", "epsilon", "min_steps", "max_steps"))
+def _flow_phase(K: Array, *, chi: int, epsilon: float, min_steps: int, max_steps: int) -> tuple[Array, Array]:
+    """Steps of the gauge-fixed map from the site tensor at ``K`` until the degeneracy ratio decides the phase:
+    ``(phase, steps)``, +1 ordered, -1 disordered, 0 undecided after ``max_steps``."""
+    tensor = z2_site_tensor(K, chi)
+    ones = jnp.ones((2, chi), tensor.dtype)
+
+    def undecided(carry):
+        _, _, n, x = carry
+        return (n < max_steps) & ((n < min_steps) | ((x > _DISORDERED) & (x < _ORDERED)))
+
+    def step(carry):
+        t, ref, n, _ = carry
+        t, ref = linearized_rg_map(t, ref, epsilon)
+        return t, ref, n + 1, degeneracy_ratio(t, ones)
+
+    start = (tensor, jnp.ones((2, chi * chi, chi), tensor.dtype), jnp.asarray(0), degeneracy_ratio(tensor, ones))
+    _, _, steps, x = jax.lax.while_loop(undecided, step, start)
+    return jnp.where(x >= _ORDERED, 1, jnp.where(x <= _DISORDERED, -1, 0)), steps
+
+
+def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, bracket: tuple[float, float] | None = None,
+                                        tol: float = 1e-9, min_steps: int = 2, max_steps: int = 40
+                                        ) -> PseudoCriticalCoupling:
+    """The coupling at which the flow of the gauge-fixed step stays critical longest (bisection on its end phase).
+
+    The truncated map's critical coupling is shifted from K_c (a relevant perturbation: from K_c the flow leaves
+    the fixed point after a few steps); from this coupling it stays near the fixed point for about
+    ``log2(1 / tol)`` steps, which gives Newton's method a close start.
+
+    Args:
+        chi: bond dimension, even >= 2.
+        epsilon: Gilt threshold in [0, 1e-2] (0: plain HOTRG).
+        bracket: ``(K_low, K_high)``, flows ending disordered and ordered; default ``K_c (1 -+ 0.05)``.
+        tol: bisection stops when the bracket is narrower than this (> 0).
+        min_steps: steps always taken before the phase is read (>= 1).
+        max_steps: most steps per flow (> min_steps; the thermal eigenvalue is 2 per step, so the resolution is
+            about ``2^-max_steps``).
+
+    Returns:
+        :class:`jaxrg.rg.trg.PseudoCriticalCoupling`.
+    """
+    chi, epsilon = _check_even_chi(chi), _check_epsilon(epsilon)
+    min_steps = _checks.positive_int(min_steps, "min_steps", minimum=1)
+    max_steps = _checks.positive_int(max_steps, "max_steps", minimum=min_steps + 1)
+    _checks.warn_if_float32()
+
+    def phase(K):
+        p, n = _flow_phase(jnp.asarray(K, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32), chi=chi,
+                           epsilon=epsilon, min_steps=min_steps, max_steps=max_steps)
+        return int(p), int(n)
+
+    return bisect_phase(phase, bracket, tol)
 
 
 def _fixed_point_residual(tensor: Array, reference: Array, epsilon: float) -> Array:
@@ -359,8 +426,9 @@ def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_
 
 
 def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 24, newton_steps: int = 30,
-                   tol: float = 1e-10, krylov: int = 60, tensor: Array | None = None) -> FixedPoint:
-    """Fixed point of the gauge-fixed step: the flow's first most stationary tensor, refined by Newton's method.
+                   tol: float = 1e-10, krylov: int = 60, tensor: Array | None = None,
+                   pseudo_critical: bool = False) -> FixedPoint:
+    """Fixed point of the gauge-fixed step: the flow's most stationary critical tensor, refined by Newton's method.
 
     Args:
         K: coupling of the site tensor the flow starts from, > 0; None for the critical coupling.
@@ -371,6 +439,9 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
         tol: Newton stops when ``|R(T) - T|`` (Frobenius, ``|T| = 1``) is below this.
         krylov: GMRES restart length (static).
         tensor: start from this tensor (shape ``(chi,) * 4``, Z2 layout) instead of the site tensor.
+        pseudo_critical: start the flow from the map's own critical coupling
+            (:func:`linearized_pseudo_critical_coupling`, bracket ``K_c (1 -+ 0.05)``) instead of ``K``; the flow
+            then stays near the fixed point longer and Newton starts closer (needed from chi = 10 on).
 
     Returns:
         :class:`FixedPoint`.
@@ -379,28 +450,35 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
     epsilon = _check_epsilon(epsilon)
     flow_steps = _checks.positive_int(flow_steps, "flow_steps")
     newton_steps = _checks.positive_int(newton_steps, "newton_steps", minimum=0)
+    if not isinstance(pseudo_critical, bool):
+        raise ValueError(f"pseudo_critical must be True or False, got {pseudo_critical!r}")
+    if pseudo_critical and (K is not None or tensor is not None):
+        raise ValueError("pseudo_critical=True chooses the coupling itself: give neither K nor tensor")
+    if pseudo_critical:
+        K = linearized_pseudo_critical_coupling(chi, epsilon=epsilon).coupling
+    coupling = float("nan") if tensor is not None else _checks.coupling_or_critical(K)
     if tensor is None:
-        tensor = z2_site_tensor(jnp.asarray(_checks.coupling_or_critical(K)), chi)
+        tensor = z2_site_tensor(jnp.asarray(coupling), chi)
     elif tuple(jnp.shape(tensor)) != (chi,) * 4:
         raise ValueError(f"tensor must have shape {(chi,) * 4}, got {jnp.shape(tensor)}")
     _checks.warn_if_float32()
     reference = jnp.ones((2, chi * chi, chi), jnp.asarray(tensor).dtype)
-    tensors, references, residuals = linearized_rg_flow(jnp.asarray(tensor), reference, steps=flow_steps,
-                                                        epsilon=epsilon)
-    residuals = np.asarray(residuals)
-    # the bond dimension fills up over the first steps (padding): skip them; then the first local minimum of the
-    # residual (later minima are the trivial fixed points the flow runs into once it has left the critical one)
+    tensors, references, residuals, ratios = linearized_rg_flow(jnp.asarray(tensor), reference, steps=flow_steps,
+                                                                epsilon=epsilon)
+    residuals, ratios = np.asarray(residuals), np.asarray(ratios)
+    # the bond dimension fills up over the first steps (padding): skip them; then the most stationary step among
+    # those still between the two trivial fixed points (where the flow ends once it has left the critical one)
     skip = min(3, flow_steps - 1)
-    rising = np.flatnonzero(residuals[skip + 1:] > residuals[skip:-1])
-    start = skip + int(rising[0]) if rising.size else flow_steps - 1
+    critical = np.flatnonzero((ratios[skip:] > _DISORDERED) & (ratios[skip:] < _ORDERED)) + skip
+    start = int(critical[np.argmin(residuals[critical])]) if critical.size else int(skip + np.argmin(residuals[skip:]))
     t0, ref = tensors[start], references[start]
     if newton_steps == 0:
-        return FixedPoint(t0, ref, float(residuals[start]), residuals, start, 0)
+        return FixedPoint(t0, ref, float(residuals[start]), residuals, start, 0, coupling)
     t_star, residual, steps = _newton(t0, ref, jnp.asarray(tol, t0.dtype), epsilon=epsilon, max_steps=newton_steps,
                                       krylov=krylov)
     # the reference of the fixed point: its own isometries (same signs, since they are close to ref)
     _, ref = linearized_rg_map(t_star, ref, epsilon)
-    return FixedPoint(t_star, ref, float(residual), residuals, start, int(steps))
+    return FixedPoint(t_star, ref, float(residual), residuals, start, int(steps), coupling)
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from jaxrg.rg.trg import _checks
 from jaxrg.rg.trg.conformal import two_by_one_transfer_matrix
 from jaxrg.rg.trg.network import Scheme, absorb_weights, normalise, padded_site_tensor
 
-__all__ = ["PseudoCriticalCoupling", "degeneracy_ratio", "flow_phase", "pseudo_critical_coupling"]
+__all__ = ["PseudoCriticalCoupling", "bisect_phase", "degeneracy_ratio", "flow_phase", "pseudo_critical_coupling"]
 
 #: The flow counts as disordered once X <= this, as ordered once X >= :data:`_ORDERED`.
 _DISORDERED = 1.1
@@ -130,11 +130,36 @@ def pseudo_critical_coupling(chi: int, *, method: Scheme | str = "trg", bracket:
     Raises:
         ValueError: for arguments out of range, or when the bracket does not enclose the transition.
     """
-    from jaxrg import exact
-
     chi, scheme = _checks.check_chi(chi), _checks.check_method(method)
     min_steps = _checks.positive_int(min_steps, "min_steps", minimum=1)
     max_steps = _checks.positive_int(max_steps, "max_steps", minimum=min_steps + 1)
+    _checks.warn_if_float32()
+
+    def phase(K):
+        p, n, _ = flow_phase(jnp.asarray(K, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32), chi=chi,
+                             scheme=scheme, min_steps=min_steps, max_steps=max_steps)
+        return int(p), int(n)
+
+    return bisect_phase(phase, bracket, tol)
+
+
+def bisect_phase(phase, bracket: tuple[float, float] | None, tol: float) -> PseudoCriticalCoupling:
+    """Bisection on the phase a flow from ``K`` ends in (the search behind :func:`pseudo_critical_coupling`).
+
+    Args:
+        phase: ``K -> (phase, steps)``: +1 ordered, -1 disordered, 0 undecided; the steps the flow took.
+        bracket: ``(K_low, K_high)``, the flow from ``K_low`` ending disordered and from ``K_high`` ordered;
+            None for ``K_c (1 -+ 0.05)``.
+        tol: stop when the bracket is narrower than this (> 0).
+
+    Returns:
+        :class:`PseudoCriticalCoupling`.
+
+    Raises:
+        ValueError: for a malformed ``tol`` or bracket, or one that does not enclose the transition.
+    """
+    from jaxrg import exact
+
     tol = _checks.finite_scalar(tol, "tol")
     if tol <= 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
@@ -146,13 +171,6 @@ def pseudo_critical_coupling(chi: int, *, method: Scheme | str = "trg", bracket:
         raise ValueError(f"bracket must be a pair (K_low, K_high), got {bracket!r}") from None
     if not 0 < lower < upper:
         raise ValueError(f"bracket must satisfy 0 < K_low < K_high, got {bracket!r}")
-    _checks.warn_if_float32()
-
-    def phase(K):
-        p, n, _ = flow_phase(jnp.asarray(K, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32), chi=chi,
-                             scheme=scheme, min_steps=min_steps, max_steps=max_steps)
-        return int(p), int(n)
-
     (p_low, lower_steps), (p_high, upper_steps) = phase(lower), phase(upper)
     if p_low != -1 or p_high != 1:
         raise ValueError(f"bracket {bracket!r} does not enclose the transition: the flow from K_low ends "
