@@ -109,7 +109,8 @@ def main():
               f"{row['time_fixed_point_s']:.0f} s); lambda_sigma {f['lambda_sigma']:.4f} "
               f"({f['rel_err_lambda_sigma']:+.2%}), lambda_eps {f['lambda_epsilon']:.4f} "
               f"({f['rel_err_lambda_epsilon']:+.2%}); x_sigma {f['x_sigma']:.4f}, x_eps {f['x_epsilon']:.4f}, "
-              f"x_2 {f['x_2']:.4f}; frozen x_sigma {row['frozen']['x_sigma']:.4f} x_eps {row['frozen']['x_epsilon']:.4f}; "
+              f"x_2 {f['x_2']:.4f}; frozen x_sigma {row['frozen']['x_sigma']:.4f} "
+              f"x_eps {row['frozen']['x_epsilon']:.4f}; "
               f"with gauge x_sigma {row['full_with_gauge']['x_sigma']:.4f}; transfer matrix at T*: x "
               f"{np.round(row['transfer_matrix_at_fixed_point']['x'][:2], 4)}", flush=True)
 
