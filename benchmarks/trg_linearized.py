@@ -39,18 +39,24 @@ EXACT = {"lambda_sigma": 2.0 ** (15 / 8), "lambda_epsilon": 2.0, "x_sigma": 0.12
 
 
 def _summary(spec):
-    """The operators the issue asks for: the leading odd (sigma) and even (epsilon) eigenvalues, and the x = 2 one
-    closest to 2 among the rest (in either sector)."""
+    """The operators the issue asks for: the leading odd (sigma) and even (epsilon) eigenvalues, and the stress
+    tensor: the quarter turn gives a spin-2 operator the phase i^2 = -1, so T is the largest real negative
+    eigenvalue of the even sector (x_spin2); x_2 is the x closest to 2 among the rest, in either sector."""
     lam_s, lam_e = abs(spec.odd[0]), abs(spec.even[0])
     rest = np.concatenate([spec.x_even[1:], spec.x_odd[1:]])
     x2 = float(rest[np.argmin(np.abs(rest - 2.0))])
+    negative = [i for i in range(1, len(spec.even))
+                if spec.even[i].real < 0 and abs(spec.even[i].imag) < 1e-6 * abs(spec.even[i])]
+    x_spin2 = float(spec.x_even[negative[0]]) if negative else float("nan")
     return {"lambda_sigma": lam_s, "lambda_epsilon": lam_e, "x_sigma": float(spec.x_odd[0]),
-            "x_epsilon": float(spec.x_even[0]), "x_2": x2,
+            "x_epsilon": float(spec.x_even[0]), "x_2": x2, "x_spin2": x_spin2, "err_x_spin2": x_spin2 - 2.0,
             "rel_err_lambda_sigma": lam_s / EXACT["lambda_sigma"] - 1,
             "rel_err_lambda_epsilon": lam_e / EXACT["lambda_epsilon"] - 1,
             "err_x_sigma": float(spec.x_odd[0]) - 0.125, "err_x_epsilon": float(spec.x_even[0]) - 1.0,
             "err_x_2": x2 - 2.0,
             "odd_abs": np.abs(spec.odd).tolist(), "even_abs": np.abs(spec.even).tolist(),
+            "odd_re_im": np.stack([spec.odd.real, spec.odd.imag], 1).tolist(),
+            "even_re_im": np.stack([spec.even.real, spec.even.imag], 1).tolist(),
             "x_odd": spec.x_odd.tolist(), "x_even": spec.x_even.tolist()}
 
 
@@ -104,14 +110,15 @@ def main():
         chi, epsilon = case.split(":")
         row = run_case(int(chi), float(epsilon), args)
         atomic_json_update(out, "linearized", {case + (":pc" if args.pseudo_critical else ""): row})
-        f = row["full"]
+        f, g = row["full"], row["full_with_gauge"]
         print(f"chi {chi} eps {epsilon}: residual {row['residual']:.1e} ({row['newton_steps']} Newton steps, "
               f"{row['time_fixed_point_s']:.0f} s); lambda_sigma {f['lambda_sigma']:.4f} "
               f"({f['rel_err_lambda_sigma']:+.2%}), lambda_eps {f['lambda_epsilon']:.4f} "
               f"({f['rel_err_lambda_epsilon']:+.2%}); x_sigma {f['x_sigma']:.4f}, x_eps {f['x_epsilon']:.4f}, "
-              f"x_2 {f['x_2']:.4f}; frozen x_sigma {row['frozen']['x_sigma']:.4f} "
+              f"x_spin2 {f['x_spin2']:.4f}; frozen x_sigma {row['frozen']['x_sigma']:.4f} "
               f"x_eps {row['frozen']['x_epsilon']:.4f}; "
-              f"with gauge x_sigma {row['full_with_gauge']['x_sigma']:.4f}; transfer matrix at T*: x "
+              f"with gauge x_sigma {g['x_sigma']:.4f} x_eps {g['x_epsilon']:.4f} x_spin2 {g['x_spin2']:.4f}; "
+              f"transfer matrix at T*: x "
               f"{np.round(row['transfer_matrix_at_fixed_point']['x'][:2], 4)}", flush=True)
 
 

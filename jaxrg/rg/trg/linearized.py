@@ -21,9 +21,11 @@ For ``T*`` to exist the map has to be a function of the tensor, not of arbitrary
 - **Continuous gauge.** An orthogonal change of basis on the legs of the input changes the Gram matrices covariantly
   and cancels in the merged tensor, so these redundant directions get eigenvalue 0 instead of 1. General
   (non-orthogonal) changes of basis are not fixed; :func:`linearized_spectrum` can project all gauge directions
-  out (:func:`gauge_directions`). A uniform perturbation by a total derivative (``d sigma``, ``d epsilon``) sums
-  to zero over the lattice, i.e. it is redundant like a gauge change; with the projection the ``d sigma`` pair
-  (x = 9/8) is seen to drop out of the Z2-odd spectrum, while ``sigma`` and ``epsilon`` stay.
+  out (:func:`gauge_directions`), but that is exact only when the step maps gauge directions to gauge directions,
+  which the truncation breaks (at chi = 10 and 12 with Gilt the projected x_sigma is 0.23-0.25, the Jacobian's own
+  0.130-0.134, the transfer matrix's at the same tensor 0.122-0.123), so by default the Jacobian is diagonalised
+  as it is. Its spectrum then also holds the total derivatives (``d sigma``: the Z2-odd pair near x = 9/8, sums
+  to zero over the lattice and is redundant, non-universal).
 
 Gilt puts the bond matrix ``Q`` (Gilt's ``R1 R2``) on one side of every bond (the right leg of horizontal bonds, the
 lower leg of vertical ones), so that the leg basis is not rotated by a further SVD; the network is the same.
@@ -530,15 +532,18 @@ def gauge_directions(tensor: Array, odd: bool) -> np.ndarray:
 
 
 def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0, num: int = 8,
-                        projectors: str = "full", remove_gauge: bool = True, seed: int = 0) -> LinearizedSpectrum:
+                        projectors: str = "full", remove_gauge: bool = False, seed: int = 0) -> LinearizedSpectrum:
     """Leading eigenvalues of the Jacobian of :func:`linearized_rg_map` at ``tensor``, per Z2 sector.
 
     Implicitly restarted Arnoldi (ARPACK via scipy ``eigs``) on the Jacobian-vector product restricted to the
     Z2-even and Z2-odd components of ``T[l, u, r, d]``; the step maps each sector to itself. With
     ``remove_gauge`` the operator acts on the orthogonal complement of the gauge directions
     (:func:`gauge_directions`; ``P J P``, ``P`` the projector on the complement): redundant changes of the leg bases
-    (which the step maps to gauge changes again, often with eigenvalue 1) drop out of the spectrum, the scaling
-    operators stay.
+    drop out of the spectrum, exactly so only where the step maps gauge changes to gauge changes (at the trivial
+    fixed points; at a truncated critical one the projection distorts the spectrum, see the module docstring).
+
+    The step includes a quarter turn: an operator of spin ``s`` has eigenvalue ``i^s 2^(2 - x)``; the stress
+    tensor ``T, T-bar`` (x = 2, spin 2) is the pair near -1 in the Z2-even sector.
 
     Args:
         tensor: the point of linearisation (a fixed point), shape ``(chi,) * 4``, Z2 layout.
@@ -546,7 +551,7 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
         epsilon: Gilt threshold of the step (static).
         num: eigenvalues per sector, >= 1 (fewer when the sector is smaller).
         projectors: ``"full"`` (differentiate the isometries and Gilt matrices) or ``"frozen"``.
-        remove_gauge: project out the gauge directions.
+        remove_gauge: project out the gauge directions (default False: the Jacobian itself).
         seed: seed of ARPACK's start vector.
 
     Returns:
