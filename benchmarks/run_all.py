@@ -114,6 +114,15 @@ def _rows_trg(d):
                    baseline / r["jax_seconds_min"] if baseline else None, "numpy" if baseline else "")
 
 
+def _rows_trg_linearized(d):
+    for case, r in d.get("linearized", {}).items():
+        j = r["jacobian"]
+        tag = f"linearised map chi:eps={case} (|R-T| {r['residual']:.0e})"
+        for name, exact in (("lambda_sigma", 2.0 ** (15 / 8)), ("lambda_epsilon", 2.0), ("x_sigma", 0.125),
+                            ("x_epsilon", 1.0), ("x_spin2", 2.0)):
+            yield (tag, name, j[name], exact, None, "exact")
+
+
 def _rows_flow(d):
     for r in d.get("summary", []):
         patch = " 3x3" if r.get("patch") == 3 else ""
@@ -134,6 +143,7 @@ def _rows_scale(d):
 
 EXTRACTORS = {
     "trg": _rows_trg,
+    "trg_linearized": _rows_trg_linearized,
     "flow": _rows_flow,
     "scale": _rows_scale,
     "metropolis": _rows_metropolis,
