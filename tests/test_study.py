@@ -42,6 +42,8 @@ def datasets(path):
     return out
 
 
+# The tests that read this run come one after another: pytest-xdist hands out consecutive tests to one worker, so
+# the run is usually made once, not once per worker.
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")
@@ -145,6 +147,24 @@ def test_kill_9_and_resume_is_bitwise_identical(tiny_run, tmp_path, capsys):
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+def test_reweight_command_reads_the_raw_series_and_matches_kaufman(tiny_run, capsys):
+    """`jaxrg reweight RUN_DIR` reweights the stored series (no rerun); L = 8 energies agree with Kaufman."""
+    import json
+
+    from jaxrg import exact
+
+    _, _, run = tiny_run
+    capsys.readouterr()
+    assert main(["reweight", str(run), "--points", "5", "--jackknife-blocks", "4", "--json", "--quiet"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    L8 = out["sizes"]["8"]
+    T = np.asarray(L8["T"])
+    e, de = np.asarray(L8["energy"]["mean"]), np.asarray(L8["energy"]["error"])
+    pull = (e - exact.finite_lattice(8, T).energy) / de
+    assert np.all(np.abs(pull) < 5), pull
+    assert main(["reweight", str(run / "nowhere"), "--quiet"]) == 2
+
+
 SECTIONS_TINY = """
 [study]
 seed = 3
@@ -227,21 +247,3 @@ def test_flow_section_end_to_end(tmp_path, capsys):
     K_exact = 0.5 * np.log1p(np.sqrt(2.0))
     assert abs(K_c / K_exact - 1) < 0.05, (K_c, "seed 5")
     assert abs(nu - 1.0) < 0.25, (nu, "seed 5")
-
-
-def test_reweight_command_reads_the_raw_series_and_matches_kaufman(tiny_run, capsys):
-    """`jaxrg reweight RUN_DIR` reweights the stored series (no rerun); L = 8 energies agree with Kaufman."""
-    import json
-
-    from jaxrg import exact
-
-    _, _, run = tiny_run
-    capsys.readouterr()
-    assert main(["reweight", str(run), "--points", "5", "--jackknife-blocks", "4", "--json", "--quiet"]) == 0
-    out = json.loads(capsys.readouterr().out)
-    L8 = out["sizes"]["8"]
-    T = np.asarray(L8["T"])
-    e, de = np.asarray(L8["energy"]["mean"]), np.asarray(L8["energy"]["error"])
-    pull = (e - exact.finite_lattice(8, T).energy) / de
-    assert np.all(np.abs(pull) < 5), pull
-    assert main(["reweight", str(run / "nowhere"), "--quiet"]) == 2
