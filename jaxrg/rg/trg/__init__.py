@@ -5,8 +5,8 @@
 - :mod:`~jaxrg.rg.trg.thermodynamics`: ``coarse_grain`` (validated), ln Z / N, free energy, energy, heat capacity,
   magnetisation by autodiff;
 - :mod:`~jaxrg.rg.trg.conformal`: central charge and scaling dimensions from the coarse-grained tensor;
-- :mod:`~jaxrg.rg.trg.linearized`: the gauge-fixed RG step as a map on tensors, its fixed point by Newton's method
-  and scaling dimensions from the eigenvalues of its Jacobian;
+- :mod:`~jaxrg.rg.trg.linearized`: the gauge-fixed RG step (b = 2 and a quarter turn) as a map on tensors, its
+  fixed point by Newton's method and scaling dimensions from the eigenvalues of its Jacobian;
 - :mod:`~jaxrg.rg.trg.pseudo_critical`: the pseudo-critical coupling of a truncated scheme (bisection on the phase
   its flow ends in), where Gilt-TNR holds the critical fixed point;
 - :mod:`~jaxrg.rg.trg.peak`: the heat-capacity peak by gradient ascent on the autodiff dC/dT.
@@ -25,6 +25,7 @@ from jaxrg.rg.trg.linearized import FixedPoint as FixedPoint
 from jaxrg.rg.trg.linearized import LinearizedSpectrum as LinearizedSpectrum
 from jaxrg.rg.trg.linearized import gauge_directions as gauge_directions
 from jaxrg.rg.trg.linearized import linearized_rg_flow as linearized_rg_flow
+from jaxrg.rg.trg.linearized import linearized_pseudo_critical_coupling as linearized_pseudo_critical_coupling
 from jaxrg.rg.trg.linearized import linearized_rg_map as linearized_rg_map
 from jaxrg.rg.trg.linearized import linearized_scaling_dimensions as linearized_scaling_dimensions
 from jaxrg.rg.trg.linearized import linearized_spectrum as linearized_spectrum
@@ -79,6 +80,7 @@ __all__ = [
     "z2_site_tensor",
     "linearized_rg_map",
     "linearized_rg_flow",
+    "linearized_pseudo_critical_coupling",
     "rg_fixed_point",
     "linearized_spectrum",
     "linearized_scaling_dimensions",
