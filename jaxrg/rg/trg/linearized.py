@@ -39,9 +39,10 @@ dimensions read from ``|lambda|`` are the same. Without the turn Newton stalls a
 0.06); with it it converges in four steps.
 
 The fixed point: the normalised flow from the critical site tensor approaches ``T*`` and then leaves it along the
-relevant directions (truncation shifts the critical coupling); its first stationary tensor starts Newton's
-method on ``F(T) = R(T) - T`` (lineax GMRES on the Jacobian-vector product: no dense Jacobian; a backtracking line
-search, since the plain Newton iteration of optimistix diverged from the flow's best tensor at chi = 8).
+relevant directions (truncation shifts the critical coupling; :func:`linearized_pseudo_critical_coupling` finds
+the map's own); its most stationary tensor still between the trivial fixed points starts Newton's method on
+``F(T) = R(T) - T`` (lineax GMRES on the Jacobian-vector product: no dense Jacobian; a backtracking line search,
+since the plain Newton iteration of optimistix diverged from the flow's best tensor at chi = 8).
 The leading eigenvalues of ``DR`` come from ARPACK (scipy ``eigs``, implicitly restarted Arnoldi) with the
 Jacobian-vector product as a ``LinearOperator``: the non-symmetric eigenproblem runs on the host on purpose (XLA has
 no non-symmetric eigensolver on accelerators), each product one compiled device call.
@@ -51,9 +52,9 @@ no non-symmetric eigensolver on accelerators), each product one compiled device 
 The two agree in the Z2-odd sector (an odd perturbation changes the even Gram matrices only at second order).
 
 Accuracy is set by the fixed point of the *truncated* step: plain HOTRG's fixed point keeps corner double lines
-(lambda_epsilon off by 12-15 % at chi = 6 and 8); with Gilt (epsilon 7e-4 to 1e-3) lambda_epsilon is within 0.4 %
-at chi = 6 and 8, and the spin-2 pair within 2 %, while lambda_sigma stays about 0.8 % high (x_sigma 0.113-0.115);
-see ``benchmarks/trg_linearized.py``.
+(lambda_epsilon off by 12-15 % at chi = 6 and 8); with Gilt (epsilon 7e-4 to 1e-3) lambda_epsilon is within 0.6 %
+at chi = 6 to 10 (0.02 % at chi = 8, epsilon 7e-4) and T within 2 % of -1 at chi = 6 and 8, while lambda_sigma stays
+0.4-1 % low (x_sigma 0.130-0.139 at chi = 6 to 12); see ``benchmarks/trg_linearized.py``.
 """
 
 from __future__ import annotations
