@@ -20,7 +20,7 @@ def run_cli(capsys, *argv):
 def test_console_entry_point_help():
     p = subprocess.run([sys.executable, "-m", "jaxrg.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0
-    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "flow", "vft"):
+    for name in ("run", "simulate", "exact", "trg", "mcrg", "phi4", "generate", "flow", "vft", "linearized"):
         assert name in p.stdout
 
 
@@ -154,6 +154,23 @@ def test_trg_json_against_onsager(capsys):
     fe = exact.infinite_lattice(np.array([2.0, 2.269185314213022])).free_energy
     np.testing.assert_allclose(res["free_energy_exact"], fe, rtol=1e-14)
     assert np.all(np.abs(np.array(res["free_energy"]) / fe - 1) < 1e-3), res["relative_error"]
+
+
+def test_linearized_spectrum_at_the_newton_fixed_point(capsys):
+    """The CLI's path to the linearised map at chi 4, Gilt 1e-3: Newton converges, sigma and epsilon lead their Z2
+    sectors within 0.05 of 1/8 and 1, the total derivatives d sigma follow as a purely imaginary pair (spin 1 under
+    the quarter turn; the physics at chi 6 is tested in test_trg_linearized). Odd chi: exit 2 before any work."""
+    code, out, err = run_cli(capsys, "linearized", "--chi", "4", "--gilt-epsilon", "1e-3", "--num", "4", "--json",
+                             "--quiet")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["residual"] <= 1e-8
+    assert abs(res["odd"]["x"][0] - 0.125) < 0.05 and abs(res["even"]["x"][0] - 1.0) < 0.05, res
+    d_sigma = np.array(res["odd"]["eigenvalue_re"][1:3]) + 1j * np.array(res["odd"]["eigenvalue_im"][1:3])
+    assert np.all(np.abs(d_sigma.real) < 1e-2 * np.abs(d_sigma)), d_sigma
+    assert abs(d_sigma[0] - np.conj(d_sigma[1])) < 1e-6, d_sigma
+    code, _, err = run_cli(capsys, "linearized", "--chi", "5")
+    assert code == 2 and "chi must be even" in err, err
 
 
 def test_trg_gilt_scaling_dimensions_at_the_pseudo_critical_coupling(capsys):

@@ -79,7 +79,7 @@ COMMANDS: dict[str, Command] = {}
 # Modules whose import registers a command; a capability adds its module here.
 _COMMAND_MODULES = ("jaxrg.cli.run", "jaxrg.cli.simulate", "jaxrg.cli.exact", "jaxrg.cli.trg", "jaxrg.cli.mcrg",
                     "jaxrg.cli.phi4", "jaxrg.cli.generate", "jaxrg.cli.flow", "jaxrg.cli.vft", "jaxrg.cli.reweight",
-                    "jaxrg.cli.info")
+                    "jaxrg.cli.info", "jaxrg.cli.linearized")
 
 
 def register(command: Command) -> Command:
