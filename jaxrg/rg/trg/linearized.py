@@ -73,7 +73,8 @@ from jaxrg.rg._svd import DEFAULT_BROADENING, regularized_power, regularized_svd
 from jaxrg.rg.trg import _checks
 from jaxrg.rg.trg.gilt import _gilt_matrix, _horizontal_environment
 from jaxrg.rg.trg.network import hotrg_gram, hotrg_merge, ising_site_tensor
-from jaxrg.rg.trg.pseudo_critical import PseudoCriticalCoupling, bisect_phase, degeneracy_ratio
+from jaxrg.rg.trg.pseudo_critical import (PseudoCriticalCoupling, bisect_phase, degeneracy_ratio, on_critical_plateau,
+                                          phase_of_flow)
 
 __all__ = [
     "FixedPoint",
@@ -316,29 +317,17 @@ def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: 
     return tensors, references, residuals, ratios
 
 
-#: The flow of the gauge-fixed step counts as disordered once the degeneracy ratio is <= this, ordered once >= 1.9.
-_DISORDERED, _ORDERED = 1.1, 1.9
-
-
 @partial(jax.jit, static_argnames=("chi", "epsilon", "min_steps", "max_steps"))
 def _flow_phase(K: Array, *, chi: int, epsilon: float, min_steps: int, max_steps: int) -> tuple[Array, Array]:
     """Steps of the gauge-fixed map from the site tensor at ``K`` until the degeneracy ratio decides the phase:
     ``(phase, steps)``, +1 ordered, -1 disordered, 0 undecided after ``max_steps``."""
     tensor = z2_site_tensor(K, chi)
     ones = jnp.ones((2, chi), tensor.dtype)
-
-    def undecided(carry):
-        _, _, n, x = carry
-        return (n < max_steps) & ((n < min_steps) | ((x > _DISORDERED) & (x < _ORDERED)))
-
-    def step(carry):
-        t, ref, n, _ = carry
-        t, ref = linearized_rg_map(t, ref, epsilon)
-        return t, ref, n + 1, degeneracy_ratio(t, ones)
-
-    start = (tensor, jnp.ones((2, chi * chi, chi), tensor.dtype), jnp.asarray(0), degeneracy_ratio(tensor, ones))
-    _, _, steps, x = jax.lax.while_loop(undecided, step, start)
-    return jnp.where(x >= _ORDERED, 1, jnp.where(x <= _DISORDERED, -1, 0)), steps
+    phase, steps, _ = phase_of_flow(lambda state: linearized_rg_map(*state, epsilon),
+                                    (tensor, jnp.ones((2, chi * chi, chi), tensor.dtype)),
+                                    lambda state: degeneracy_ratio(state[0], ones),
+                                    min_steps=min_steps, max_steps=max_steps)
+    return phase, steps
 
 
 def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, bracket: tuple[float, float] | None = None,
@@ -472,7 +461,7 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
     # the bond dimension fills up over the first steps (padding): skip them; then the most stationary step among
     # those still between the two trivial fixed points (where the flow ends once it has left the critical one)
     skip = min(3, flow_steps - 1)
-    critical = np.flatnonzero((ratios[skip:] > _DISORDERED) & (ratios[skip:] < _ORDERED)) + skip
+    critical = np.flatnonzero(on_critical_plateau(ratios[skip:])) + skip
     start = int(critical[np.argmin(residuals[critical])]) if critical.size else int(skip + np.argmin(residuals[skip:]))
     t0, ref = tensors[start], references[start]
     if newton_steps == 0:

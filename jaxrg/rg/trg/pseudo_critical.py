@@ -32,7 +32,8 @@ from jaxrg.rg.trg import _checks
 from jaxrg.rg.trg.conformal import two_by_one_transfer_matrix
 from jaxrg.rg.trg.network import Scheme, absorb_weights, normalise, padded_site_tensor
 
-__all__ = ["PseudoCriticalCoupling", "bisect_phase", "degeneracy_ratio", "flow_phase", "pseudo_critical_coupling"]
+__all__ = ["PseudoCriticalCoupling", "bisect_phase", "degeneracy_ratio", "flow_phase", "on_critical_plateau",
+           "phase_of_flow", "pseudo_critical_coupling"]
 
 #: The flow counts as disordered once X <= this, as ordered once X >= :data:`_ORDERED`.
 _DISORDERED = 1.1
@@ -93,20 +94,46 @@ def flow_phase(K: Array, *, chi: int, scheme: Scheme, min_steps: int, max_steps:
         last degeneracy ratio.
     """
     tensor, _ = normalise(padded_site_tensor(K, 0.0, chi))
-    weights = jnp.ones((2, chi), tensor.dtype)
+
+    def step(state):
+        t, w = scheme.step(*state, chi, DEFAULT_BROADENING)
+        return normalise(t)[0], w
+
+    return phase_of_flow(step, (tensor, jnp.ones((2, chi), tensor.dtype)), lambda state: degeneracy_ratio(*state),
+                         min_steps=min_steps, max_steps=max_steps)
+
+
+def on_critical_plateau(x):
+    """Whether degeneracy ratios ``x`` (array or scalar) lie strictly between the disordered and ordered values."""
+    return (x > _DISORDERED) & (x < _ORDERED)
+
+
+def phase_of_flow(step, state, ratio, *, min_steps: int, max_steps: int) -> tuple[Array, Array, Array]:
+    """Apply an RG ``step`` to ``state`` until its degeneracy ratio leaves the critical plateau (traced: call it
+    inside a jitted function; the loop is a ``lax.while_loop``).
+
+    Args:
+        step: ``state -> state``, one normalised RG step.
+        state: the flow's start (any pytree).
+        ratio: ``state -> X``, the degeneracy ratio (:func:`degeneracy_ratio`).
+        min_steps: steps always taken before the phase is read.
+        max_steps: most steps.
+
+    Returns:
+        ``(phase, steps, X)``: +1 ordered, -1 disordered, 0 undecided after ``max_steps``; the steps taken; the
+        last degeneracy ratio.
+    """
 
     def undecided(carry):
-        _, _, n, x = carry
-        return (n < max_steps) & ((n < min_steps) | ((x > _DISORDERED) & (x < _ORDERED)))
+        _, n, x = carry
+        return (n < max_steps) & ((n < min_steps) | on_critical_plateau(x))
 
-    def step(carry):
-        t, w, n, _ = carry
-        t, w = scheme.step(t, w, chi, DEFAULT_BROADENING)
-        t, _ = normalise(t)
-        return t, w, n + 1, degeneracy_ratio(t, w)
+    def advance(carry):
+        state, n, _ = carry
+        state = step(state)
+        return state, n + 1, ratio(state)
 
-    start = (tensor, weights, jnp.asarray(0), degeneracy_ratio(tensor, weights))
-    _, _, steps, x = jax.lax.while_loop(undecided, step, start)
+    _, steps, x = jax.lax.while_loop(undecided, advance, (state, jnp.asarray(0), ratio(state)))
     phase = jnp.where(x >= _ORDERED, 1, jnp.where(x <= _DISORDERED, -1, 0))
     return phase, steps, x
 
