@@ -4,7 +4,8 @@ Usage (from the repository root):
     .venv/bin/python benchmarks/trg_linearized.py [--cases 6:0,8:0,8:1e-4] [--flow-steps 16] [--newton-steps 30]
         [--pseudo-critical]
 
-Each case ``chi:epsilon`` (epsilon = Gilt threshold, 0 for plain HOTRG) starts the gauge-fixed step
+Each case ``chi:epsilon[:even_states]`` (epsilon = Gilt threshold, 0 for plain HOTRG; even_states = Z2-even
+states per leg, default ceil(chi / 2); rows keyed with ``:e<n>`` when given) starts the gauge-fixed step
 (:mod:`jaxrg.rg.trg.linearized`) from the critical site tensor, takes the most stationary tensor of the flow, runs
 Newton's method, and reads the leading eigenvalues of the Jacobian in the Z2-odd and Z2-even sectors: as it is
 ("jacobian", the library's default), with the gauge directions projected out ("gauge_projected"), and with the
@@ -65,7 +66,8 @@ def _summary(spec):
 def transfer_matrix_check(fp, epsilon):
     """Gu-Wen estimate at the same tensor: c and x from the 2x1 transfer matrix, the free energy per tensor being
     ln(|R_unnormalised(T*)|) / 3 at a fixed point (four tensors -> one)."""
-    projectors = linearized._projectors(fp.tensor, fp.reference, epsilon, linearized.DEFAULT_BROADENING)
+    projectors = linearized._projectors(fp.tensor, fp.reference, epsilon, linearized.DEFAULT_BROADENING,
+                                        fp.even_states)
     t = linearized._apply_gilt(fp.tensor, projectors.gilt)
     t = jnp.transpose(linearized.hotrg_merge(t, projectors.isometries[0]), linearized._TURN)
     t = linearized.hotrg_merge(t, projectors.isometries[1])
@@ -75,13 +77,13 @@ def transfer_matrix_check(fp, epsilon):
     return {"c": 12 * np.log(lam[0]) / np.pi, "x": (np.log(lam[0] / lam[1:7]) / np.pi).tolist()}
 
 
-def run_case(chi, epsilon, args):
+def run_case(chi, epsilon, even_states, args):
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
-    fp = linearized.rg_fixed_point(chi=chi, epsilon=epsilon, flow_steps=args.flow_steps,
+    fp = linearized.rg_fixed_point(chi=chi, epsilon=epsilon, even_states=even_states, flow_steps=args.flow_steps,
                                    newton_steps=args.newton_steps, pseudo_critical=args.pseudo_critical)
     t_fixed = time.perf_counter() - t0
-    row = {"chi": chi, "epsilon": epsilon, "quarter_turn": True, "coupling": fp.coupling,
+    row = {"chi": chi, "epsilon": epsilon, "even_states": fp.even_states, "quarter_turn": True, "coupling": fp.coupling,
            "pseudo_critical": args.pseudo_critical, "flow_residuals": fp.flow_residuals.tolist(), "start": fp.start,
            "newton_steps": fp.newton_steps, "residual": fp.residual, "time_fixed_point_s": t_fixed,
            "load_average_1min": [load]}
@@ -90,8 +92,8 @@ def run_case(chi, epsilon, args):
     variants = {"jacobian": ("full", False), "gauge_projected": ("full", True), "frozen": ("frozen", False)}
     for key, (projectors, remove_gauge) in variants.items():
         t0 = time.perf_counter()
-        spec = linearized.linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, num=args.num,
-                                              projectors=projectors, remove_gauge=remove_gauge)
+        spec = linearized.linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, even_states=fp.even_states,
+                                              num=args.num, projectors=projectors, remove_gauge=remove_gauge)
         row[key] = _summary(spec) | {"time_s": time.perf_counter() - t0}
     row["transfer_matrix_at_fixed_point"] = transfer_matrix_check(fp, epsilon)
     row["load_average_1min"].append(os.getloadavg()[0])
@@ -100,7 +102,7 @@ def run_case(chi, epsilon, args):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", default="6:0,8:0", help="comma-separated chi:epsilon")
+    p.add_argument("--cases", default="6:0,8:0", help="comma-separated chi:epsilon[:even_states]")
     p.add_argument("--flow-steps", type=int, default=16)
     p.add_argument("--newton-steps", type=int, default=30)
     p.add_argument("--num", type=int, default=8, help="eigenvalues per Z2 sector")
@@ -111,11 +113,13 @@ def main():
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                    f"trg_linearized-{socket.gethostname()}.json")
     for case in args.cases.split(","):
-        chi, epsilon = case.split(":")
-        row = run_case(int(chi), float(epsilon), args)
-        atomic_json_update(out, "linearized", {case + (":pc" if args.pseudo_critical else ""): row})
+        chi, epsilon, *even = case.split(":")
+        row = run_case(int(chi), float(epsilon), int(even[0]) if even else None, args)
+        key = f"{chi}:{epsilon}" + (f":e{even[0]}" if even else "") + (":pc" if args.pseudo_critical else "")
+        atomic_json_update(out, "linearized", {key: row})
         f, g = row["jacobian"], row["gauge_projected"]
-        print(f"chi {chi} eps {epsilon}: residual {row['residual']:.1e} ({row['newton_steps']} Newton steps, "
+        print(f"chi {chi} eps {epsilon} even states {row['even_states']}: residual {row['residual']:.1e} "
+              f"({row['newton_steps']} Newton steps, "
               f"{row['time_fixed_point_s']:.0f} s); lambda_sigma {f['lambda_sigma']:.4f} "
               f"({f['rel_err_lambda_sigma']:+.2%}), lambda_eps {f['lambda_epsilon']:.4f} "
               f"({f['rel_err_lambda_epsilon']:+.2%}); x_sigma {f['x_sigma']:.4f}, x_eps {f['x_epsilon']:.4f}, "

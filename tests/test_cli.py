@@ -159,7 +159,8 @@ def test_trg_json_against_onsager(capsys):
 def test_linearized_spectrum_at_the_newton_fixed_point(capsys):
     """The CLI's path to the linearised map at chi 4, Gilt 1e-3: Newton converges, sigma and epsilon lead their Z2
     sectors within 0.05 of 1/8 and 1, the total derivatives d sigma follow as a purely imaginary pair (spin 1 under
-    the quarter turn; the physics at chi 6 is tested in test_trg_linearized). Odd chi: exit 2 before any work."""
+    the quarter turn; the physics at chi 6 is tested in test_trg_linearized). A layout without odd states: exit 2
+    before any work."""
     code, out, err = run_cli(capsys, "linearized", "--chi", "4", "--gilt-epsilon", "1e-3", "--num", "4", "--json",
                              "--quiet")
     assert code == 0, err
@@ -169,8 +170,9 @@ def test_linearized_spectrum_at_the_newton_fixed_point(capsys):
     d_sigma = np.array(res["odd"]["eigenvalue_re"][1:3]) + 1j * np.array(res["odd"]["eigenvalue_im"][1:3])
     assert np.all(np.abs(d_sigma.real) < 1e-2 * np.abs(d_sigma)), d_sigma
     assert abs(d_sigma[0] - np.conj(d_sigma[1])) < 1e-6, d_sigma
-    code, _, err = run_cli(capsys, "linearized", "--chi", "5")
-    assert code == 2 and "chi must be even" in err, err
+    assert res["even_states"] == 2
+    code, _, err = run_cli(capsys, "linearized", "--chi", "5", "--even-states", "5")
+    assert code == 2 and "even_states must be in [1, chi - 1]" in err, err
 
 
 def test_trg_gilt_scaling_dimensions_at_the_pseudo_critical_coupling(capsys):

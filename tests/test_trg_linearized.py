@@ -115,8 +115,10 @@ def test_second_call_compiles_nothing():
 
 
 def test_validation():
-    with pytest.raises(ValueError, match="chi must be even"):
-        linearized.rg_fixed_point(chi=5)
+    with pytest.raises(ValueError, match="even_states must be an int in"):
+        linearized.rg_fixed_point(chi=5, even_states=5)
+    with pytest.raises(ValueError, match="even_states must be an int in"):
+        linearized.linearized_spectrum(jnp.zeros((4,) * 4), jnp.ones((2, 16, 4)), even_states=0)
     with pytest.raises(ValueError, match="epsilon"):
         linearized.rg_fixed_point(chi=4, epsilon=0.5)
     t = linearized.high_temperature_tensor(2)
@@ -130,6 +132,23 @@ def test_validation():
     assert fp.coupling == linearized.linearized_pseudo_critical_coupling(4).coupling != exact.CRITICAL_COUPLING
     with pytest.raises(ValueError, match="does not enclose"):
         linearized.linearized_pseudo_critical_coupling(4, bracket=(0.2, 0.3))
+
+
+def test_unequal_z2_sectors_keep_their_layout():
+    """chi = 5 with two even and three odd states per leg (not the default, ceil(chi / 2) = 3 even): the flow from
+    K_c keeps every entry of odd total parity exactly zero (the spin-flip symmetry in the chosen layout), puts weight
+    on all three odd states of a leg (the odd sector is used in full) and stays between the trivial fixed points."""
+    chi, even_states = 5, 2
+    t0 = linearized.z2_site_tensor(jnp.asarray(exact.CRITICAL_COUPLING), chi, even_states)
+    tensors, _, _, ratios = linearized.linearized_rg_flow(t0, jnp.ones((2, chi * chi, chi)), steps=6,
+                                                          even_states=even_states)
+    odd_entries = linearized._sector_mask(chi, True, even_states)
+    last = np.asarray(tensors[-1])
+    assert np.max(np.abs(last.reshape(-1)[odd_entries])) < 1e-14 * np.max(np.abs(last))
+    leg_weight = np.einsum("lurd,lurd->l", last, last)  # weight of each state of the left leg
+    assert np.all(leg_weight[even_states:] > 1e-8), leg_weight
+    assert np.all((np.asarray(ratios)[2:] > 1.05) & (np.asarray(ratios)[2:] < 1.95)), ratios
+    np.testing.assert_array_equal(linearized._parity(chi), [0, 0, 0, 1, 1])
 
 
 def test_gauge_directions_leave_the_partition_function_unchanged():

@@ -6,7 +6,9 @@ from jaxrg.cli import Command, Context, register
 from jaxrg.config import Option
 
 OPTIONS = (
-    Option("chi", "int", 8, "bond dimension (even: chi / 2 states per Z2 sector)", minimum=2),
+    Option("chi", "int", 8, "bond dimension", minimum=2),
+    Option("even_states", "int", 0, "Z2-even states per leg (the other chi - even_states are odd); 0: ceil(chi / 2)",
+           minimum=0),
     Option("gilt_epsilon", "float", 7e-4, "Gilt truncation threshold before every step (0: plain HOTRG)", minimum=0.0,
            maximum=1e-2),
     Option("pseudo_critical", "bool", False, "start the flow from the map's own critical coupling (bisection; "
@@ -24,19 +26,23 @@ def execute(config: dict, ctx: Context) -> dict:
     from jaxrg.rg.trg import linearized
 
     chi, epsilon = config["chi"], float(config["gilt_epsilon"])
-    if chi % 2:
-        raise ValueError(f"chi must be even (chi / 2 states per Z2 sector), got {chi}")
+    even_states = config["even_states"] or None
+    if even_states is not None and not even_states < chi:
+        raise ValueError(f"even_states must be in [1, chi - 1] = [1, {chi - 1}] (at least one odd state), "
+                         f"got {even_states}")
     ctx.log(f"jaxrg linearized: chi = {chi}, Gilt epsilon = {epsilon:g} (float64)")
     with jax.enable_x64(True):
-        fp = linearized.rg_fixed_point(chi=chi, epsilon=epsilon, newton_steps=config["newton_steps"],
-                                       pseudo_critical=config["pseudo_critical"])
-        spec = linearized.linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, num=config["num"])
+        fp = linearized.rg_fixed_point(chi=chi, epsilon=epsilon, even_states=even_states,
+                                       newton_steps=config["newton_steps"], pseudo_critical=config["pseudo_critical"])
+        spec = linearized.linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, even_states=fp.even_states,
+                                              num=config["num"])
     sectors = {"odd": (spec.odd, spec.x_odd), "even": (spec.even, spec.x_even)}
     result = {"config": config, "coupling": fp.coupling, "residual": fp.residual, "newton_steps": fp.newton_steps,
               "exact": {"x_sigma": 0.125, "x_epsilon": 1.0, "x_T": 2.0, "lambda_sigma": 2.0 ** (15 / 8),
                         "lambda_epsilon": 2.0, "lambda_T": -1.0}}
+    result["even_states"] = fp.even_states
     lines = [f"fixed point: |R(T) - T| = {fp.residual:.2e} after {fp.newton_steps} Newton steps, flow from "
-             f"K = {fp.coupling:.12f}",
+             f"K = {fp.coupling:.12f}; {fp.even_states} even + {chi - fp.even_states} odd states per leg",
              "eigenvalues of the Jacobian (b = 2 and a quarter turn: spin s at i^s 2^(2 - x)); exact: sigma 3.6680 "
              "(x 1/8), d sigma +-1.8340i (9/8), epsilon 2 (1), T, T-bar -1 (2)"]
     for name, (lam, x) in sectors.items():

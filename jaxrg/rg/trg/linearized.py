@@ -10,11 +10,14 @@ operator (``lambda = 4``, x = 0): its eigenvalue becomes 0.
 
 For ``T*`` to exist the map has to be a function of the tensor, not of arbitrary choices made on the way:
 
-- **Z2 layout.** Every leg of dimension ``chi`` (even) holds ``chi / 2`` spin-flip-even states followed by ``chi / 2``
-  odd ones (the Ising bond basis ``(cosh, sinh)`` starts this way). The isometries are computed block by block in the
-  even and odd sectors of the doubled leg and keep ``chi / 2`` states of each, so the layout, and the spin-flip
-  symmetry, hold exactly at every step: perturbations split into Z2-even (``x_epsilon``, descendants) and Z2-odd
-  (``x_sigma``) sectors of fixed index sets.
+- **Z2 layout.** Every leg of dimension ``chi`` holds ``even_states`` spin-flip-even states followed by
+  ``chi - even_states`` odd ones (default ``even_states = ceil(chi / 2)``; the Ising bond basis ``(cosh, sinh)``
+  starts this way). The isometries are computed block by block in the even and odd sectors of the doubled leg and
+  keep that many states of each, so the layout, and the spin-flip symmetry, hold exactly at every step: perturbations
+  split into Z2-even (``x_epsilon``, descendants) and Z2-odd (``x_sigma``) sectors of fixed index sets. The sizes of
+  the two sectors are a choice of the truncation: a global one would pick them by the Gram spectrum, which at the
+  critical point of the Ising model puts about half the states in each sector but hesitates between neighbouring
+  splits at some chi (at chi = 10 between 5 and 6 even states); more even states help the even sector.
 - **Sign gauge.** An eigenvector of the Gram matrix is defined up to sign; each isometry column is turned to have a
   positive overlap with the same column of a *reference* isometry (the previous step's during the flow, the fixed
   point's own in Newton's method and in the linearisation). The signs are locally constant: they carry no derivative.
@@ -121,6 +124,7 @@ class FixedPoint(NamedTuple):
             plateau).
         newton_steps: Newton iterations taken (``newton_steps`` also when it stopped without a decrease).
         coupling: the coupling the flow started from.
+        even_states: Z2-even states per leg (the layout of ``tensor``: pass it on to :func:`linearized_spectrum`).
     """
 
     tensor: Array
@@ -130,6 +134,7 @@ class FixedPoint(NamedTuple):
     start: int
     newton_steps: int
     coupling: float
+    even_states: int
 
 
 class LinearizedSpectrum(NamedTuple):
@@ -152,30 +157,36 @@ class LinearizedSpectrum(NamedTuple):
 # Z2 layout
 
 
-def _parity(dim: int) -> np.ndarray:
-    """Spin-flip parity of the states of a leg of dimension ``dim``: ``dim // 2`` even, then odd ones."""
-    return (np.arange(dim) >= dim // 2).astype(np.int64)
+def _even_states(chi: int, even_states: int | None) -> int:
+    """The number of even states of a leg of dimension ``chi``; None: ``ceil(chi / 2)``."""
+    return (chi + 1) // 2 if even_states is None else even_states
 
 
-def _sector_mask(chi: int, odd: bool) -> np.ndarray:
-    """Flat indices of ``T[l, u, r, d]`` with total parity odd (or even), shape ``(chi^4 / 2,)``."""
-    p = _parity(chi)
+def _parity(chi: int, even_states: int | None = None) -> np.ndarray:
+    """Spin-flip parity of the states of a leg of dimension ``chi``: ``even_states`` even ones, then odd ones."""
+    return (np.arange(chi) >= _even_states(chi, even_states)).astype(np.int64)
+
+
+def _sector_mask(chi: int, odd: bool, even_states: int | None = None) -> np.ndarray:
+    """Flat indices of ``T[l, u, r, d]`` with total parity odd (or even)."""
+    p = _parity(chi, even_states)
     total = (p[:, None, None, None] + p[None, :, None, None] + p[None, None, :, None] + p[None, None, None, :]) % 2
     return np.flatnonzero(total.reshape(-1) == int(odd))
 
 
-def z2_site_tensor(K: Array, chi: int) -> Array:
+def z2_site_tensor(K: Array, chi: int, even_states: int | None = None) -> Array:
     """The Ising site tensor in the bond basis ``(cosh, sinh)``, each leg zero-padded to ``chi`` in the Z2 layout.
 
     Args:
         K: coupling, scalar.
-        chi: bond dimension, even >= 2 (static): state 0 -> 0 (even), state 1 -> ``chi / 2`` (odd).
+        chi: bond dimension, >= 2 (static): state 0 -> 0 (even), state 1 -> ``even_states`` (the first odd one).
+        even_states: even states per leg, in ``[1, chi - 1]`` (static); None: ``ceil(chi / 2)``.
 
     Returns:
         ``T[l, u, r, d]``, shape ``(chi,) * 4``, unit Frobenius norm.
     """
     site = ising_site_tensor(K)
-    where = np.array([0, chi // 2])
+    where = np.array([0, _even_states(chi, even_states)])
     tensor = jnp.zeros((chi,) * 4, site.dtype).at[np.ix_(where, where, where, where)].set(site)
     return tensor / jnp.sqrt(jnp.sum(tensor * tensor))
 
@@ -185,10 +196,11 @@ def high_temperature_tensor(chi: int) -> Array:
     return jnp.zeros((chi,) * 4).at[0, 0, 0, 0].set(1.0)
 
 
-def low_temperature_tensor(chi: int) -> Array:
+def low_temperature_tensor(chi: int, even_states: int | None = None) -> Array:
     """The K = infinity fixed point (two ordered states ``e0^4 + e1^4`` in the spin basis): in the bond basis
-    ``T[l, u, r, d] = 1`` when the number of odd legs is even, on the states 0 and ``chi / 2``, unit norm."""
-    where = np.array([0, chi // 2])
+    ``T[l, u, r, d] = 1`` when the number of odd legs is even, on the states 0 and ``even_states`` (the first odd
+    one; default ``ceil(chi / 2)``), unit norm."""
+    where = np.array([0, _even_states(chi, even_states)])
     parity = np.indices((2, 2, 2, 2)).sum(axis=0) % 2
     block = jnp.asarray((parity == 0) / np.sqrt(8.0))
     return jnp.zeros((chi,) * 4).at[np.ix_(where, where, where, where)].set(block)
@@ -198,11 +210,11 @@ def low_temperature_tensor(chi: int) -> Array:
 # the step
 
 
-def _z2_isometry(gram: Array, reference: Array, broadening: float) -> Array:
-    """Isometry ``(D^2, D)`` keeping the ``D / 2`` leading Gram eigenvectors of each Z2 sector of a doubled leg,
-    each column's sign set by its overlap with ``reference`` (same shape)."""
+def _z2_isometry(gram: Array, reference: Array, broadening: float, even_states: int | None) -> Array:
+    """Isometry ``(D^2, D)`` keeping as many leading Gram eigenvectors of each Z2 sector of a doubled leg as the
+    layout has states of that parity, each column's sign set by its overlap with ``reference`` (same shape)."""
     d = reference.shape[1]
-    p = _parity(d)
+    p = _parity(d, even_states)
     doubled = ((p[:, None] + p[None, :]) % 2).reshape(-1)
     # unit trace plus a tiny multiple of one (same eigenvectors): a sector with no weight at all (the trivial fixed
     # points) then has a finite SVD derivative
@@ -210,8 +222,9 @@ def _z2_isometry(gram: Array, reference: Array, broadening: float) -> Array:
     columns = []
     for sector in (0, 1):
         idx = np.flatnonzero(doubled == sector)
+        keep = int(np.sum(p == sector))
         u, _, _ = regularized_svd(gram[np.ix_(idx, idx)], broadening)  # symmetric PSD: left vectors = eigenvectors
-        columns.append(jnp.zeros((d * d, d // 2), gram.dtype).at[idx].set(u[:, :d // 2]))
+        columns.append(jnp.zeros((d * d, keep), gram.dtype).at[idx].set(u[:, :keep]))
     iso = jnp.concatenate(columns, axis=1)
     overlap = jnp.sum(iso * reference, axis=0)
     return iso * jax.lax.stop_gradient(jnp.where(overlap < 0, -1.0, 1.0))
@@ -223,14 +236,15 @@ def _symmetric_gram(tensor: Array) -> Array:
     return hotrg_gram(tensor) + hotrg_gram(jnp.transpose(tensor, (2, 1, 0, 3)))
 
 
-def _gilt_bond_matrix(tensor: Array, epsilon: float, broadening: float) -> Array:
+def _gilt_bond_matrix(tensor: Array, epsilon: float, broadening: float, even_states: int | None) -> Array:
     """Gilt's ``Q`` for the horizontal bonds, Z2 blocks only, shape ``(D, D)``; rows on the right leg."""
     d = tensor.shape[0]
     env = _horizontal_environment(tensor).reshape(d * d, d * d)
     u, s2, _ = regularized_svd(env, broadening)  # symmetric positive semi-definite: s2 = S^2
     s = regularized_power(s2, 0.5, 1e-12)
     q = _gilt_matrix(u.reshape(d, d, -1), s / jnp.sum(s), epsilon)
-    even = jnp.asarray(_parity(d)[:, None] == _parity(d)[None, :])
+    p = _parity(d, even_states)
+    even = jnp.asarray(p[:, None] == p[None, :])
     return jnp.where(even, q, 0.0)
 
 
@@ -249,38 +263,40 @@ def _apply(tensor: Array, projectors: Projectors) -> Array:
     return t / jnp.sqrt(jnp.sum(t * t))
 
 
-def _projectors(tensor: Array, reference: Array, epsilon: float, broadening: float) -> Projectors:
+def _projectors(tensor: Array, reference: Array, epsilon: float, broadening: float, even_states: int | None
+                ) -> Projectors:
     """The Gilt matrices and sign-fixed isometries the step chooses for ``tensor`` (differentiable)."""
     d = tensor.shape[0]
     if epsilon > 0:
-        q_h = _gilt_bond_matrix(tensor, epsilon, broadening)
+        q_h = _gilt_bond_matrix(tensor, epsilon, broadening, even_states)
         t = jnp.einsum("lurd,rR->luRd", tensor, q_h)
-        q_v = _gilt_bond_matrix(jnp.transpose(t, _REFLECT), epsilon, broadening)
+        q_v = _gilt_bond_matrix(jnp.transpose(t, _REFLECT), epsilon, broadening, even_states)
         gilt = jnp.stack([q_h, q_v])
     else:
         gilt = jnp.broadcast_to(jnp.eye(d, dtype=tensor.dtype), (2, d, d))
     t = _apply_gilt(tensor, gilt)
-    w = _z2_isometry(_symmetric_gram(t), reference[0], broadening)
+    w = _z2_isometry(_symmetric_gram(t), reference[0], broadening, even_states)
     t = jnp.transpose(hotrg_merge(t, w), _TURN)
-    v = _z2_isometry(_symmetric_gram(t), reference[1], broadening)
+    v = _z2_isometry(_symmetric_gram(t), reference[1], broadening, even_states)
     return Projectors(gilt, jnp.stack([w, v]))
 
 
 def linearized_rg_map(tensor: Array, reference: Array, epsilon: float = 0.0,
-                      broadening: float = DEFAULT_BROADENING) -> tuple[Array, Array]:
+                      broadening: float = DEFAULT_BROADENING, even_states: int | None = None) -> tuple[Array, Array]:
     """One gauge-fixed, normalised RG step ``T -> R(T)`` (Gilt, then HOTRG vertically and horizontally; b = 2).
 
     Args:
-        tensor: ``T[l, u, r, d]``, shape ``(chi,) * 4`` in the Z2 layout (chi even).
+        tensor: ``T[l, u, r, d]``, shape ``(chi,) * 4`` in the Z2 layout.
         reference: sign reference of the two isometries, shape ``(2, chi^2, chi)``.
         epsilon: Gilt threshold (static); 0 for plain HOTRG.
         broadening: relative Lorentzian width of the SVD derivative (static).
+        even_states: even states per leg (static; the layout of ``tensor``); None: ``ceil(chi / 2)``.
 
     Returns:
         ``(R(T), isometries)``: the coarse tensor (unit norm, same shape and orientation) and the isometries used,
         shape ``(2, chi^2, chi)`` (the reference for the next step).
     """
-    projectors = _projectors(tensor, reference, epsilon, broadening)
+    projectors = _projectors(tensor, reference, epsilon, broadening, even_states)
     return _apply(tensor, projectors), projectors.isometries
 
 
@@ -288,9 +304,9 @@ def linearized_rg_map(tensor: Array, reference: Array, epsilon: float = 0.0,
 # the flow and the fixed point
 
 
-@partial(jax.jit, static_argnames=("steps", "epsilon"))
-def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: float = 0.0
-                       ) -> tuple[Array, Array, Array, Array]:
+@partial(jax.jit, static_argnames=("steps", "epsilon", "even_states"))
+def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: float = 0.0,
+                       even_states: int | None = None) -> tuple[Array, Array, Array, Array]:
     """``steps`` applications of :func:`linearized_rg_map` (one scan), each step's sign reference the previous one.
 
     Args:
@@ -298,6 +314,7 @@ def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: 
         reference: sign reference of the first step, shape ``(2, chi^2, chi)``.
         steps: number of steps (static).
         epsilon: Gilt threshold (static).
+        even_states: even states per leg (static); None: ``ceil(chi / 2)``.
 
     Returns:
         ``(tensors, references, residuals, ratios)``: ``T_0 .. T_{steps-1}`` (the inputs of each step), shape
@@ -310,29 +327,30 @@ def linearized_rg_flow(tensor: Array, reference: Array, *, steps: int, epsilon: 
 
     def body(carry, _):
         t, ref = carry
-        new, iso = linearized_rg_map(t, ref, epsilon)
+        new, iso = linearized_rg_map(t, ref, epsilon, even_states=even_states)
         return (new, iso), (t, iso, jnp.sqrt(jnp.sum((new - t) ** 2)), degeneracy_ratio(t, ones))
 
     _, (tensors, references, residuals, ratios) = jax.lax.scan(body, (tensor, reference), None, length=steps)
     return tensors, references, residuals, ratios
 
 
-@partial(jax.jit, static_argnames=("chi", "epsilon", "min_steps", "max_steps"))
-def _flow_phase(K: Array, *, chi: int, epsilon: float, min_steps: int, max_steps: int) -> tuple[Array, Array]:
+@partial(jax.jit, static_argnames=("chi", "epsilon", "even_states", "min_steps", "max_steps"))
+def _flow_phase(K: Array, *, chi: int, epsilon: float, even_states: int | None, min_steps: int, max_steps: int
+                ) -> tuple[Array, Array]:
     """Steps of the gauge-fixed map from the site tensor at ``K`` until the degeneracy ratio decides the phase:
     ``(phase, steps)``, +1 ordered, -1 disordered, 0 undecided after ``max_steps``."""
-    tensor = z2_site_tensor(K, chi)
+    tensor = z2_site_tensor(K, chi, even_states)
     ones = jnp.ones((2, chi), tensor.dtype)
-    phase, steps, _ = phase_of_flow(lambda state: linearized_rg_map(*state, epsilon),
+    phase, steps, _ = phase_of_flow(lambda state: linearized_rg_map(*state, epsilon, even_states=even_states),
                                     (tensor, jnp.ones((2, chi * chi, chi), tensor.dtype)),
                                     lambda state: degeneracy_ratio(state[0], ones),
                                     min_steps=min_steps, max_steps=max_steps)
     return phase, steps
 
 
-def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, bracket: tuple[float, float] | None = None,
-                                        tol: float = 1e-9, min_steps: int = 2, max_steps: int = 40
-                                        ) -> PseudoCriticalCoupling:
+def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, even_states: int | None = None,
+                                        bracket: tuple[float, float] | None = None, tol: float = 1e-9,
+                                        min_steps: int = 2, max_steps: int = 40) -> PseudoCriticalCoupling:
     """The coupling at which the flow of the gauge-fixed step stays critical longest (bisection on its end phase).
 
     The truncated map's critical coupling is shifted from K_c (a relevant perturbation: from K_c the flow leaves
@@ -340,8 +358,9 @@ def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, brack
     ``log2(1 / tol)`` steps, which gives Newton's method a close start.
 
     Args:
-        chi: bond dimension, even >= 2.
+        chi: bond dimension, >= 2.
         epsilon: Gilt threshold in [0, 1e-2] (0: plain HOTRG).
+        even_states: even states per leg, in ``[1, chi - 1]``; None: ``ceil(chi / 2)``.
         bracket: ``(K_low, K_high)``, flows ending disordered and ordered; default ``K_c (1 -+ 0.05)``.
         tol: bisection stops when the bracket is narrower than this (> 0).
         min_steps: steps always taken before the phase is read (>= 1).
@@ -351,36 +370,37 @@ def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, brack
     Returns:
         :class:`jaxrg.rg.trg.PseudoCriticalCoupling`.
     """
-    chi, epsilon = _check_even_chi(chi), _check_epsilon(epsilon)
+    chi, epsilon = _checks.check_chi(chi), _check_epsilon(epsilon)
+    even_states = _check_even_states(chi, even_states)
     min_steps = _checks.positive_int(min_steps, "min_steps", minimum=1)
     max_steps = _checks.positive_int(max_steps, "max_steps", minimum=min_steps + 1)
     _checks.warn_if_float32()
 
     def phase(K):
         p, n = _flow_phase(jnp.asarray(K, jnp.float64 if jax.config.jax_enable_x64 else jnp.float32), chi=chi,
-                           epsilon=epsilon, min_steps=min_steps, max_steps=max_steps)
+                           epsilon=epsilon, even_states=even_states, min_steps=min_steps, max_steps=max_steps)
         return int(p), int(n)
 
     return bisect_phase(phase, bracket, tol)
 
 
-def _fixed_point_residual(tensor: Array, reference: Array, epsilon: float) -> Array:
-    return linearized_rg_map(tensor, reference, epsilon)[0] - tensor
+def _fixed_point_residual(tensor: Array, reference: Array, epsilon: float, even_states: int | None) -> Array:
+    return linearized_rg_map(tensor, reference, epsilon, even_states=even_states)[0] - tensor
 
 
 #: Most halvings of a Newton step in the backtracking line search.
 _HALVINGS = 12
 
 
-@partial(jax.jit, static_argnames=("epsilon", "max_steps", "krylov"))
-def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_steps: int, krylov: int
-            ) -> tuple[Array, Array, Array]:
+@partial(jax.jit, static_argnames=("epsilon", "even_states", "max_steps", "krylov"))
+def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, even_states: int | None, max_steps: int,
+            krylov: int) -> tuple[Array, Array, Array]:
     """Damped Newton's method on ``F(T) = R(T) - T``: each step solves ``DF(T) d = -F(T)`` by lineax GMRES on the
     Jacobian-vector product, then halves ``d`` until ``|F|`` decreases (the full step is taken near the root, where
     convergence is quadratic); stops when no halving decreases ``|F|``. Returns ``(T*, |F(T*)|, steps)``."""
 
     def residual(t, ref):
-        return _fixed_point_residual(t, ref, epsilon)
+        return _fixed_point_residual(t, ref, epsilon, even_states)
 
     def size(f):
         return jnp.sqrt(jnp.sum(f * f))
@@ -417,15 +437,17 @@ def _newton(tensor: Array, reference: Array, tol: Array, *, epsilon: float, max_
     return t, size(f), n
 
 
-def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 24, newton_steps: int = 30,
-                   tol: float = 1e-10, krylov: int = 60, tensor: Array | None = None,
+def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, even_states: int | None = None, flow_steps: int = 24,
+                   newton_steps: int = 30, tol: float = 1e-10, krylov: int = 60, tensor: Array | None = None,
                    pseudo_critical: bool = False) -> FixedPoint:
     """Fixed point of the gauge-fixed step: the flow's most stationary critical tensor, refined by Newton's method.
 
     Args:
         K: coupling of the site tensor the flow starts from, > 0; None for the critical coupling.
-        chi: bond dimension, even >= 2 (static).
+        chi: bond dimension, >= 2 (static).
         epsilon: Gilt threshold in [0, 1e-2] (static); 0 for plain HOTRG.
+        even_states: Z2-even states per leg (the rest are odd), in ``[1, chi - 1]`` (static); None:
+            ``ceil(chi / 2)``.
         flow_steps: steps of the flow searched for the most stationary tensor, >= 1.
         newton_steps: most Newton iterations, >= 0.
         tol: Newton stops when ``|R(T) - T|`` (Frobenius, ``|T| = 1``) is below this.
@@ -438,8 +460,9 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
     Returns:
         :class:`FixedPoint`.
     """
-    chi = _check_even_chi(chi)
+    chi = _checks.check_chi(chi)
     epsilon = _check_epsilon(epsilon)
+    even_states = _check_even_states(chi, even_states)
     flow_steps = _checks.positive_int(flow_steps, "flow_steps")
     newton_steps = _checks.positive_int(newton_steps, "newton_steps", minimum=0)
     if not isinstance(pseudo_critical, bool):
@@ -447,16 +470,16 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
     if pseudo_critical and (K is not None or tensor is not None):
         raise ValueError("pseudo_critical=True chooses the coupling itself: give neither K nor tensor")
     if pseudo_critical:
-        K = linearized_pseudo_critical_coupling(chi, epsilon=epsilon).coupling
+        K = linearized_pseudo_critical_coupling(chi, epsilon=epsilon, even_states=even_states).coupling
     coupling = float("nan") if tensor is not None else _checks.coupling_or_critical(K)
     if tensor is None:
-        tensor = z2_site_tensor(jnp.asarray(coupling), chi)
+        tensor = z2_site_tensor(jnp.asarray(coupling), chi, even_states)
     elif tuple(jnp.shape(tensor)) != (chi,) * 4:
         raise ValueError(f"tensor must have shape {(chi,) * 4}, got {jnp.shape(tensor)}")
     _checks.warn_if_float32()
     reference = jnp.ones((2, chi * chi, chi), jnp.asarray(tensor).dtype)
     tensors, references, residuals, ratios = linearized_rg_flow(jnp.asarray(tensor), reference, steps=flow_steps,
-                                                                epsilon=epsilon)
+                                                                epsilon=epsilon, even_states=even_states)
     residuals, ratios = np.asarray(residuals), np.asarray(ratios)
     # the bond dimension fills up over the first steps (padding): skip them; then the most stationary step among
     # those still between the two trivial fixed points (where the flow ends once it has left the critical one)
@@ -465,12 +488,12 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
     start = int(critical[np.argmin(residuals[critical])]) if critical.size else int(skip + np.argmin(residuals[skip:]))
     t0, ref = tensors[start], references[start]
     if newton_steps == 0:
-        return FixedPoint(t0, ref, float(residuals[start]), residuals, start, 0, coupling)
-    t_star, residual, steps = _newton(t0, ref, jnp.asarray(tol, t0.dtype), epsilon=epsilon, max_steps=newton_steps,
-                                      krylov=krylov)
+        return FixedPoint(t0, ref, float(residuals[start]), residuals, start, 0, coupling, even_states)
+    t_star, residual, steps = _newton(t0, ref, jnp.asarray(tol, t0.dtype), epsilon=epsilon, even_states=even_states,
+                                      max_steps=newton_steps, krylov=krylov)
     # the reference of the fixed point: its own isometries (same signs, since they are close to ref)
-    _, ref = linearized_rg_map(t_star, ref, epsilon)
-    return FixedPoint(t_star, ref, float(residual), residuals, start, int(steps), coupling)
+    _, ref = linearized_rg_map(t_star, ref, epsilon, even_states=even_states)
+    return FixedPoint(t_star, ref, float(residual), residuals, start, int(steps), coupling, even_states)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -482,16 +505,18 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, flow_steps: int = 
 _DENSE_SIZE = 256
 
 
-@partial(jax.jit, static_argnames=("epsilon", "frozen"))
-def _jvp(tensor: Array, reference: Array, direction: Array, *, epsilon: float, frozen: bool) -> Array:
+@partial(jax.jit, static_argnames=("epsilon", "frozen", "even_states"))
+def _jvp(tensor: Array, reference: Array, direction: Array, *, epsilon: float, frozen: bool,
+         even_states: int | None = None) -> Array:
     """``DR(T) d``: with the projectors differentiated (``frozen=False``) or held at their values at ``T``."""
     if frozen:
-        projectors = jax.lax.stop_gradient(_projectors(tensor, reference, epsilon, DEFAULT_BROADENING))
+        projectors = jax.lax.stop_gradient(_projectors(tensor, reference, epsilon, DEFAULT_BROADENING, even_states))
         return jax.jvp(lambda t: _apply(t, projectors), (tensor,), (direction,))[1]
-    return jax.jvp(lambda t: linearized_rg_map(t, reference, epsilon)[0], (tensor,), (direction,))[1]
+    return jax.jvp(lambda t: linearized_rg_map(t, reference, epsilon, even_states=even_states)[0], (tensor,),
+                   (direction,))[1]
 
 
-def gauge_directions(tensor: Array, odd: bool) -> np.ndarray:
+def gauge_directions(tensor: Array, odd: bool, even_states: int | None = None) -> np.ndarray:
     """Orthonormal basis of the infinitesimal gauge changes of ``T`` in one Z2 sector (host, numpy).
 
     A change of basis ``A = 1 + X`` on every horizontal bond (``A`` on the left legs, ``A^-1`` on the right legs)
@@ -501,6 +526,7 @@ def gauge_directions(tensor: Array, odd: bool) -> np.ndarray:
     Args:
         tensor: ``T[l, u, r, d]``, shape ``(chi,) * 4``, Z2 layout.
         odd: the sector.
+        even_states: even states per leg (the layout); None: ``ceil(chi / 2)``.
 
     Returns:
         Columns spanning the gauge directions restricted to the sector's entries (:func:`_sector_mask`), shape
@@ -508,8 +534,8 @@ def gauge_directions(tensor: Array, odd: bool) -> np.ndarray:
     """
     t = np.asarray(tensor)
     chi = t.shape[0]
-    p = _parity(chi)
-    idx = _sector_mask(chi, odd)
+    p = _parity(chi, even_states)
+    idx = _sector_mask(chi, odd, even_states)
     generators = []
     for a, b in zip(*np.nonzero((p[:, None] + p[None, :]) % 2 == int(odd))):
         x = np.zeros((chi, chi))
@@ -521,8 +547,9 @@ def gauge_directions(tensor: Array, odd: bool) -> np.ndarray:
     return u[:, s > 1e-10 * max(s[0], np.finfo(float).tiny)] if s.size else u
 
 
-def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0, num: int = 8,
-                        projectors: str = "full", remove_gauge: bool = False, seed: int = 0) -> LinearizedSpectrum:
+def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0, even_states: int | None = None,
+                        num: int = 8, projectors: str = "full", remove_gauge: bool = False, seed: int = 0
+                        ) -> LinearizedSpectrum:
     """Leading eigenvalues of the Jacobian of :func:`linearized_rg_map` at ``tensor``, per Z2 sector.
 
     Implicitly restarted Arnoldi (ARPACK via scipy ``eigs``) on the Jacobian-vector product restricted to the
@@ -539,6 +566,8 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
         tensor: the point of linearisation (a fixed point), shape ``(chi,) * 4``, Z2 layout.
         reference: its sign reference, shape ``(2, chi^2, chi)``.
         epsilon: Gilt threshold of the step (static).
+        even_states: even states per leg (the layout of ``tensor``, :attr:`FixedPoint.even_states`); None:
+            ``ceil(chi / 2)``.
         num: eigenvalues per sector, >= 1 (fewer when the sector is smaller).
         projectors: ``"full"`` (differentiate the isometries and Gilt matrices) or ``"frozen"``.
         remove_gauge: project out the gauge directions (default False: the Jacobian itself).
@@ -553,12 +582,13 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
     epsilon = _check_epsilon(epsilon)
     tensor = jnp.asarray(tensor)
     chi = tensor.shape[0]
+    even_states = _check_even_states(chi, even_states)
     frozen = projectors == "frozen"
     rng = np.random.default_rng(seed)
     out = []
     for odd in (False, True):
-        idx = _sector_mask(chi, odd)
-        gauge = gauge_directions(tensor, odd) if remove_gauge else np.zeros((idx.size, 0))
+        idx = _sector_mask(chi, odd, even_states)
+        gauge = gauge_directions(tensor, odd, even_states) if remove_gauge else np.zeros((idx.size, 0))
 
         def matvec(x, idx=idx, gauge=gauge):
             x = np.real(np.ravel(x))
@@ -566,7 +596,7 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
             d = np.zeros(chi**4)
             d[idx] = x
             image = _jvp(tensor, reference, jnp.asarray(d.reshape((chi,) * 4), tensor.dtype), epsilon=epsilon,
-                         frozen=frozen)
+                         frozen=frozen, even_states=even_states)
             y = np.asarray(image).reshape(-1)[idx]
             return y - gauge @ (gauge.T @ y)
 
@@ -595,24 +625,28 @@ def linearized_scaling_dimensions(K=None, *, chi: int, epsilon: float = 0.0, num
 
     Args:
         K: coupling the flow starts from; None for the critical coupling.
-        chi: bond dimension, even >= 2.
+        chi: bond dimension, >= 2.
         epsilon: Gilt threshold (0: plain HOTRG).
         num: eigenvalues per Z2 sector.
         projectors: ``"full"`` or ``"frozen"``.
-        **fixed_point_options: passed to :func:`rg_fixed_point`.
+        **fixed_point_options: passed to :func:`rg_fixed_point` (``even_states`` among them).
 
     Returns:
         ``(fixed_point, spectrum)``.
     """
     fp = rg_fixed_point(K, chi=chi, epsilon=epsilon, **fixed_point_options)
-    return fp, linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, num=num, projectors=projectors)
+    return fp, linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, even_states=fp.even_states, num=num,
+                                   projectors=projectors)
 
 
-def _check_even_chi(chi) -> int:
-    chi = _checks.check_chi(chi)
-    if chi % 2:
-        raise ValueError(f"chi must be even (chi / 2 states per Z2 sector), got {chi}")
-    return chi
+def _check_even_states(chi: int, even_states) -> int:
+    if even_states is None:
+        return _even_states(chi, None)
+    if isinstance(even_states, bool) or not isinstance(even_states, (int, np.integer)) \
+            or not 1 <= int(even_states) <= chi - 1:
+        raise ValueError(f"even_states must be an int in [1, chi - 1] = [1, {chi - 1}] (at least one state of each "
+                         f"parity), got {even_states!r}")
+    return int(even_states)
 
 
 def _check_epsilon(epsilon) -> float:
