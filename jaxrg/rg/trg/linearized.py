@@ -55,9 +55,14 @@ no non-symmetric eigensolver on accelerators), each product one compiled device 
 The two agree in the Z2-odd sector (an odd perturbation changes the even Gram matrices only at second order).
 
 Accuracy is set by the fixed point of the *truncated* step: plain HOTRG's fixed point keeps corner double lines
-(lambda_epsilon off by 12-15 % at chi = 6 and 8); with Gilt (epsilon 7e-4 to 1e-3) lambda_epsilon is within 0.6 %
-at chi = 6 to 10 (0.02 % at chi = 8, epsilon 7e-4) and T within 2 % of -1 at chi = 6 and 8, while lambda_sigma stays
-0.4-1 % low (x_sigma 0.130-0.139 at chi = 6 to 12); see ``benchmarks/trg_linearized.py``.
+(lambda_epsilon off by 12-15 % at chi = 6 and 8); with Gilt (epsilon 7e-4 to 1e-3) lambda_epsilon is within 1 %
+at chi = 6 to 14 (0.02 % at chi = 8, epsilon 7e-4) and T within 2 % of -1 at chi = 6 and 8; the split of the states
+between the sectors moves lambda_epsilon by up to 1 % (chi = 10 with six even states: lambda_epsilon -0.09 %,
+T at x = 1.9994), with no split best at every chi. lambda_sigma stays 0.4-1.5 % low (x_sigma 0.130-0.147 at
+chi = 6 to 14) while the transfer matrix at the same tensors reads 0.122-0.127: the Z2-blocked truncation cannot
+adapt to an odd perturbation at first order (it would have to mix even and odd states); letting it do so moves
+x_sigma by +-0.01 from case to case (the kept and discarded states of opposite parity are nearly degenerate), so it
+is not done. See ``benchmarks/trg_linearized.py``.
 """
 
 from __future__ import annotations
