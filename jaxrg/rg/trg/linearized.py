@@ -17,7 +17,7 @@ For ``T*`` to exist the map has to be a function of the tensor, not of arbitrary
   split into Z2-even (``x_epsilon``, descendants) and Z2-odd (``x_sigma``) sectors of fixed index sets. The sizes of
   the two sectors are a choice of the truncation: a global one would pick them by the Gram spectrum, which at the
   critical point of the Ising model puts about half the states in each sector but hesitates between neighbouring
-  splits at some chi (at chi = 10 between 5 and 6 even states); more even states help the even sector.
+  splits at some chi (at chi = 10 between 5 and 6 even states).
 - **Sign gauge.** An eigenvector of the Gram matrix is defined up to sign; each isometry column is turned to have a
   positive overlap with the same column of a *reference* isometry (the previous step's during the flow, the fixed
   point's own in Newton's method and in the linearisation). The signs are locally constant: they carry no derivative.
@@ -56,10 +56,10 @@ The two agree in the Z2-odd sector (an odd perturbation changes the even Gram ma
 
 Accuracy is set by the fixed point of the *truncated* step: plain HOTRG's fixed point keeps corner double lines
 (lambda_epsilon off by 12-15 % at chi = 6 and 8); with Gilt (epsilon 7e-4 to 1e-3) lambda_epsilon is within 1 %
-at chi = 6 to 14 (0.02 % at chi = 8, epsilon 7e-4) and T within 2 % of -1 at chi = 6 and 8; the split of the states
+at chi = 6 to 16 (0.02 % at chi = 8, epsilon 7e-4) and T within 2 % of -1 at chi = 6 and 8; the split of the states
 between the sectors moves lambda_epsilon by up to 1 % (chi = 10 with six even states: lambda_epsilon -0.09 %,
 T at x = 1.9994), with no split best at every chi. lambda_sigma stays 0.4-1.5 % low (x_sigma 0.130-0.147 at
-chi = 6 to 14) while the transfer matrix at the same tensors reads 0.122-0.127: the Z2-blocked truncation cannot
+chi = 6 to 16) while the transfer matrix at the same tensors reads 0.122-0.127: the Z2-blocked truncation cannot
 adapt to an odd perturbation at first order (it would have to mix even and odd states); letting it do so moves
 x_sigma by +-0.01 from case to case (the kept and discarded states of opposite parity are nearly degenerate), so it
 is not done. See ``benchmarks/trg_linearized.py``.
