@@ -172,7 +172,7 @@ def test_linearized_spectrum_at_the_newton_fixed_point(capsys):
     assert abs(d_sigma[0] - np.conj(d_sigma[1])) < 1e-6, d_sigma
     assert res["even_states"] == 2
     code, _, err = run_cli(capsys, "linearized", "--chi", "5", "--even-states", "5")
-    assert code == 2 and "even_states must be in [1, chi - 1]" in err, err
+    assert code == 2 and "even_states must be an int in [1, chi - 1]" in err, err
 
 
 def test_trg_gilt_scaling_dimensions_at_the_pseudo_critical_coupling(capsys):

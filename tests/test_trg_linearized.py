@@ -119,6 +119,8 @@ def test_validation():
         linearized.rg_fixed_point(chi=5, even_states=5)
     with pytest.raises(ValueError, match="even_states must be an int in"):
         linearized.linearized_spectrum(jnp.zeros((4,) * 4), jnp.ones((2, 16, 4)), even_states=0)
+    with pytest.raises(ValueError, match="even_states must be an int in"):
+        linearized.z2_site_tensor(0.44, 4, even_states=4)  # would silently drop the odd state
     with pytest.raises(ValueError, match="epsilon"):
         linearized.rg_fixed_point(chi=4, epsilon=0.5)
     t = linearized.high_temperature_tensor(2)

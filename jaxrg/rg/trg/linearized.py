@@ -162,9 +162,16 @@ class LinearizedSpectrum(NamedTuple):
 # Z2 layout
 
 
-def _even_states(chi: int, even_states: int | None) -> int:
-    """The number of even states of a leg of dimension ``chi``; None: ``ceil(chi / 2)``."""
-    return (chi + 1) // 2 if even_states is None else even_states
+def _even_states(chi: int, even_states) -> int:
+    """The number of even states of a leg of dimension ``chi``, checked to be in ``[1, chi - 1]`` (every function
+    that takes a layout resolves it here); None: ``ceil(chi / 2)``."""
+    if even_states is None:
+        return (chi + 1) // 2
+    if isinstance(even_states, bool) or not isinstance(even_states, (int, np.integer)) \
+            or not 1 <= int(even_states) <= chi - 1:
+        raise ValueError(f"even_states must be an int in [1, chi - 1] = [1, {chi - 1}] (at least one state of each "
+                         f"parity), got {even_states!r}")
+    return int(even_states)
 
 
 def _parity(chi: int, even_states: int | None = None) -> np.ndarray:
@@ -376,7 +383,7 @@ def linearized_pseudo_critical_coupling(chi: int, *, epsilon: float = 0.0, even_
         :class:`jaxrg.rg.trg.PseudoCriticalCoupling`.
     """
     chi, epsilon = _checks.check_chi(chi), _check_epsilon(epsilon)
-    even_states = _check_even_states(chi, even_states)
+    even_states = _even_states(chi, even_states)
     min_steps = _checks.positive_int(min_steps, "min_steps", minimum=1)
     max_steps = _checks.positive_int(max_steps, "max_steps", minimum=min_steps + 1)
     _checks.warn_if_float32()
@@ -467,7 +474,7 @@ def rg_fixed_point(K=None, *, chi: int, epsilon: float = 0.0, even_states: int |
     """
     chi = _checks.check_chi(chi)
     epsilon = _check_epsilon(epsilon)
-    even_states = _check_even_states(chi, even_states)
+    even_states = _even_states(chi, even_states)
     flow_steps = _checks.positive_int(flow_steps, "flow_steps")
     newton_steps = _checks.positive_int(newton_steps, "newton_steps", minimum=0)
     if not isinstance(pseudo_critical, bool):
@@ -587,7 +594,7 @@ def linearized_spectrum(tensor: Array, reference: Array, *, epsilon: float = 0.0
     epsilon = _check_epsilon(epsilon)
     tensor = jnp.asarray(tensor)
     chi = tensor.shape[0]
-    even_states = _check_even_states(chi, even_states)
+    even_states = _even_states(chi, even_states)
     frozen = projectors == "frozen"
     rng = np.random.default_rng(seed)
     out = []
@@ -642,16 +649,6 @@ def linearized_scaling_dimensions(K=None, *, chi: int, epsilon: float = 0.0, num
     fp = rg_fixed_point(K, chi=chi, epsilon=epsilon, **fixed_point_options)
     return fp, linearized_spectrum(fp.tensor, fp.reference, epsilon=epsilon, even_states=fp.even_states, num=num,
                                    projectors=projectors)
-
-
-def _check_even_states(chi: int, even_states) -> int:
-    if even_states is None:
-        return _even_states(chi, None)
-    if isinstance(even_states, bool) or not isinstance(even_states, (int, np.integer)) \
-            or not 1 <= int(even_states) <= chi - 1:
-        raise ValueError(f"even_states must be an int in [1, chi - 1] = [1, {chi - 1}] (at least one state of each "
-                         f"parity), got {even_states!r}")
-    return int(even_states)
 
 
 def _check_epsilon(epsilon) -> float:
