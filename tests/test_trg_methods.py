@@ -104,7 +104,8 @@ def test_methods_and_validation():
 
 
 def test_second_call_compiles_nothing():
-    """New temperatures and a new K with the same shapes and static configuration reuse the executables."""
+    """New temperatures and a new K with the same shapes and static configuration reuse the executables (also for
+    the scalar entry points, whose scan would otherwise be compiled again on every call)."""
     compiles = []
 
     def listener(event, duration, **kwargs):
@@ -113,10 +114,14 @@ def test_second_call_compiles_nothing():
 
     trg.trg_free_energy([2.1, 2.2], chi=4, steps=6, method="btrg")
     trg.trg_scaling_dimensions(0.4, chi=4, steps=4, method="gilt-trg", num=2)
+    trg.trg_log_partition(0.40, chi=4, steps=6, method="btrg")
+    trg.coarse_grain(0.40, chi=4, steps=6, method="hotrg")
     jax.monitoring.register_event_duration_secs_listener(listener)
     try:
         trg.trg_free_energy([2.3, 2.4], chi=4, steps=6, method="btrg")
         trg.trg_scaling_dimensions(0.41, chi=4, steps=4, method="gilt-trg", num=2)
+        trg.trg_log_partition(0.41, chi=4, steps=6, method="btrg")
+        trg.coarse_grain(0.41, chi=4, steps=6, method="hotrg")
     finally:
         jax.monitoring.unregister_event_duration_listener(listener)
     assert compiles == []

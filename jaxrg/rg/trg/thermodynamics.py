@@ -93,6 +93,15 @@ def coarse_grain(K: Array, h: Array = 0.0, *, chi: int, steps: int, method: Sche
     """
     chi, steps, scheme = _checks.check_chi(chi), _checks.check_steps(steps), _checks.check_method(method)
     broadening = _checks.check_broadening(broadening)
+    return _coarse_grain(K, h, chi, steps, scheme, broadening)
+
+
+#: The static arguments of the module-level compiled functions (one executable per configuration).
+_STATIC = ("chi", "steps", "scheme", "broadening")
+
+
+@partial(jax.jit, static_argnames=_STATIC)
+def _coarse_grain(K, h, chi: int, steps: int, scheme: Scheme, broadening: float) -> tuple[Array, Array]:
     log_norms, tensor, weights = coarse_grain_network(K, h, chi, steps, scheme, broadening)
     return log_norms, absorb_weights(tensor, weights)
 
@@ -102,6 +111,10 @@ def log_partition(K, h, chi: int, steps: int, scheme: Scheme, broadening: float)
     log_norms, tensor, weights = coarse_grain_network(K, h, chi, steps, scheme, broadening)
     scale = 0.5 ** jnp.arange(steps + 1, dtype=log_norms.dtype)
     return jnp.sum(scale * log_norms) + 0.5**steps * jnp.log(jnp.abs(network_trace(tensor, weights)))
+
+
+# the public entry point's compiled program (log_partition itself is also traced inside other compiled functions)
+_log_partition = jax.jit(log_partition, static_argnames=_STATIC)
 
 
 def trg_log_partition(K: Array, h: Array = 0.0, *, chi: int, steps: int | None = None,
@@ -129,7 +142,7 @@ def trg_log_partition(K: Array, h: Array = 0.0, *, chi: int, steps: int | None =
     broadening = _checks.check_broadening(broadening)
     _checks.check_coupling(K, h)
     _checks.warn_if_float32()
-    return log_partition(K, h, chi, steps, scheme, broadening)
+    return _log_partition(K, h, chi, steps, scheme, broadening)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -146,7 +159,6 @@ def map_temperatures(fn, temps: Array):
     return jax.vmap(fn)(temps)
 
 
-_STATIC = ("chi", "steps", "scheme", "broadening")
 
 
 @partial(jax.jit, static_argnames=_STATIC)
