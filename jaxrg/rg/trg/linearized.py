@@ -59,10 +59,12 @@ Accuracy is set by the fixed point of the *truncated* step: plain HOTRG's fixed 
 at chi = 6 to 16 (0.02 % at chi = 8, epsilon 7e-4) and T within 2 % of -1 at chi = 6 and 8; the split of the states
 between the sectors moves lambda_epsilon by up to 1 % (chi = 10 with six even states: lambda_epsilon -0.09 %,
 T at x = 1.9994), with no split best at every chi. lambda_sigma stays 0.4-1.5 % low (x_sigma 0.130-0.147 at
-chi = 6 to 16) while the transfer matrix at the same tensors reads 0.122-0.127: the Z2-blocked truncation cannot
-adapt to an odd perturbation at first order (it would have to mix even and odd states); letting it do so moves
-x_sigma by +-0.01 from case to case (the kept and discarded states of opposite parity are nearly degenerate), so it
-is not done. See ``benchmarks/trg_linearized.py``.
+chi = 6 to 16, Gilt 5e-4 to 1e-3) while the transfer matrix at the same tensors reads 0.122-0.127. The cause is
+open. It is not the truncation of the perturbation's image alone (from chi = 10 on the first merge keeps the same
+fraction of the sigma eigenvector's norm as of ``T*``'s), nor the unfixed non-orthogonal gauge (balancing the leg
+Gram matrices of the input moves x_sigma by 6e-4 at chi = 8). Letting the Z2-blocked isometries mix even and odd
+states at first order moves x_sigma by +-0.01 from case to case (the kept and discarded states of opposite parity
+are nearly degenerate), so it is not done. See ``benchmarks/trg_linearized.py``.
 """
 
 from __future__ import annotations
