@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.jaxrg-installed
 JOBS ?= 2
 
-.PHONY: run test bench install clean
+.PHONY: run test bench bench-tenax install clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
+
+# Side by side with Tenax (TRG, HOTRG): not a dependency of jaxrg; installed into the venv only for this comparison
+bench-tenax: $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt tenax-tn==0.8.3
+	$(PY) benchmarks/trg.py --sections tenax
 
 clean:
 	rm -rf $(VENV) .pytest_cache

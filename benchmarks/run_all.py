@@ -107,6 +107,14 @@ def _rows_trg(d):
             if estimator in r:
                 yield (f"{case} plateau at K* ({estimator})", "consecutive steps within goal",
                        r[estimator]["longest_run_within_goal"], 15, None, "goal")
+    tenax = d.get("tenax_side_by_side", {})
+    for case, r in tenax.get("rows", {}).items():
+        ours, theirs = r["jaxrg"], r["tenax"]
+        vs = f"Tenax {tenax['tenax_version']}"
+        yield (f"{case} ln Z/N, {tenax['steps']} steps", "|relative error|", abs(ours["relative_error"]),
+               abs(theirs["relative_error"]), abs(theirs["relative_error"] / ours["relative_error"]), vs)
+        yield (f"{case} whole flow", "seconds (min)", ours["seconds_min"], theirs["seconds_min"],
+               theirs["seconds_min"] / ours["seconds_min"], vs)
     for method, t in d.get("time_per_step", {}).items():
         for r in t.get("rows", []):
             baseline = r.get("numpy_seconds_min")  # methods without a numpy implementation have none

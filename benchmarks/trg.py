@@ -3,6 +3,7 @@ step, and cost per coarse-graining step vs chi (jax vs numpy for TRG / HOTRG).
 
 Usage (from the repository root):
     .venv/bin/python benchmarks/trg.py [--sections accuracy,heat,scaling,gilt,timing] [--chis 8,16,32,48] [--reps 3]
+    make bench-tenax    (installs Tenax into the venv, then runs --sections tenax: side by side with Tenax)
 
 Writes benchmarks/results/trg-<host>.json (merged with an existing file, section by section, atomically).
 Timing: one jit-compiled step (compile excluded) and the same algorithm in plain numpy (np.linalg.svd, np.einsum
@@ -296,6 +297,63 @@ def section_timing(out, args):
             atomic_json_update(out, "time_per_step", res)
 
 
+#: Tenax version the side-by-side section was written against (``make bench-tenax`` installs it).
+TENAX_VERSION = "0.8.3"
+
+
+def _timed(fn, reps):
+    """``(value, first-call seconds (compile included), min and median of the next reps calls)``."""
+    t0 = time.perf_counter()
+    value = float(fn())
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        float(fn())
+        times.append(time.perf_counter() - t0)
+    return value, first, float(np.min(times)), float(np.median(times))
+
+
+def section_tenax(out, args):
+    """Side by side with Tenax (a JAX tensor-network library: TRG and HOTRG; no BTRG or Gilt-TNR in the version
+    installed): ln Z / N of the infinite lattice (32 steps) at the same chi and coupling, relative error against
+    Onsager, and wall time of the whole flow. Tenax is timed as its API is called (op by op: its flow does not
+    compile as one ``jax.jit``, the rank it keeps is read from the singular values at trace time); jaxrg's
+    ``trg_log_partition`` is one compiled program. First calls (compilation included) are reported apart. The
+    couplings: K_c and K = 0.3 (T = 3.3, short correlation length: truncation errors far below those at K_c, so an
+    error that does not shrink there is not truncation). Runs only where ``tenax`` imports (``make bench-tenax``)."""
+    try:
+        import tenax
+    except ImportError:
+        print(f"tenax is not installed: `make bench-tenax` (pip install tenax-tn=={TENAX_VERSION}) runs this section",
+              flush=True)
+        atomic_json_update(out, "tenax_side_by_side", {"installed": False})
+        return
+    res = {"tenax_version": tenax.__version__, "steps": trg.DEFAULT_STEPS, "rows": {}}
+    schemes = {"trg": (tenax.trg, tenax.TRGConfig), "hotrg": (tenax.hotrg, tenax.HOTRGConfig)}
+    for case in args.tenax_cases.split(","):
+        method, chi = case.split(":")
+        chi = int(chi)
+        run, config = schemes[method]
+        cfg = config(max_bond_dim=chi, num_steps=trg.DEFAULT_STEPS)
+        for K in (float(KC), 0.3):
+            onsager = float(exact.onsager_log_z(jnp.asarray(K)))
+            site = tenax.compute_ising_tensor(K)  # beta J with J = 1: the same coupling K
+            load = os.getloadavg()[0]
+            rows = {
+                "tenax": _timed(lambda: run(site, cfg), args.reps),
+                "jaxrg": _timed(lambda: trg.trg_log_partition(jnp.asarray(K), chi=chi, method=method), args.reps),
+            }
+            key = f"{method}_chi{chi}_K{K:.4f}"
+            res["rows"][key] = {name: {"lnZ_per_site": v, "relative_error": v / onsager - 1, "first_call_s": first,
+                                       "seconds_min": tmin, "seconds_median": tmed}
+                                for name, (v, first, tmin, tmed) in rows.items()}
+            res["rows"][key].update({"onsager": onsager, "load_average_1min": [load, os.getloadavg()[0]]})
+            print(key, {n: (f"{r['relative_error']:+.2e}", f"{r['seconds_min']:.3f} s")
+                        for n, r in res["rows"][key].items() if isinstance(r, dict)}, flush=True)
+            atomic_json_update(out, "tenax_side_by_side", res)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sections", default="accuracy,heat,scaling,gilt,timing")
@@ -309,6 +367,8 @@ def main():
     p.add_argument("--accuracy-cases", default="trg:8,trg:16,trg:24,trg:32,hotrg:8,hotrg:16,hotrg:24,btrg:8,btrg:16,"
                    "btrg:24,btrg:32",
                    help="method:chi pairs for the accuracy section")
+    p.add_argument("--tenax-cases", default="trg:8,trg:16,trg:24,hotrg:8,hotrg:16",
+                   help="method:chi pairs for the side-by-side section (trg, hotrg)")
     p.add_argument("--heat-steps", type=int, default=20,
                    help="coarse-graining steps for the heat section (2^20 sites: converged off T_c, xi < 10)")
     p.add_argument("--out", default=None)
@@ -318,7 +378,7 @@ def main():
     for name in args.sections.split(","):
         t0 = time.perf_counter()
         {"accuracy": section_accuracy, "heat": section_heat, "scaling": section_scaling, "gilt": section_gilt,
-         "timing": section_timing}[name](out, args)
+         "timing": section_timing, "tenax": section_tenax}[name](out, args)
         print(f"[{name}] {time.perf_counter() - t0:.1f} s -> {out}", flush=True)
 
 
