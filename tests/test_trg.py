@@ -9,6 +9,7 @@ import pytest
 
 from jaxrg import exact
 from jaxrg.rg import trg
+from jaxrg.rg import _svd
 from jaxrg.rg._svd import regularized_svd
 
 KC = exact.CRITICAL_COUPLING
@@ -108,8 +109,11 @@ def test_heat_capacity_slope_and_peak():
     assert abs(peak.slope) < 5  # |C''| ~ 1e3 at the top: within tol of the maximum
 
 
-def test_regularized_svd_derivative_degenerate():
-    """Gauge-invariant function at exactly degenerate singular values: finite and equal to finite differences."""
+@pytest.mark.parametrize("qr_max_size", [_svd.CPU_QR_MAX_SIZE, 0])
+def test_regularized_svd_derivative_degenerate(monkeypatch, qr_max_size):
+    """Gauge-invariant function at exactly degenerate singular values: finite and equal to finite differences; with
+    either SVD algorithm (on CPU: QR for small matrices, divide and conquer, the accelerators' path, above)."""
+    monkeypatch.setattr(_svd, "CPU_QR_MAX_SIZE", qr_max_size)
     rng = np.random.default_rng(3)
     q1, _ = np.linalg.qr(rng.normal(size=(5, 5)))
     q2, _ = np.linalg.qr(rng.normal(size=(5, 5)))
@@ -127,6 +131,8 @@ def test_regularized_svd_derivative_degenerate():
     eps = 1e-6
     fd = (rank3(a + eps * da) - rank3(a - eps * da)) / (2 * eps)
     assert float(jnp.sum(grad * da)) == pytest.approx(float(fd), rel=1e-6)
+    # the same rule when a compiled function is differentiated (the path of Newton's method and of Arnoldi)
+    assert float(jax.jvp(jax.jit(rank3), (a,), (da,))[1]) == pytest.approx(float(fd), rel=1e-6)
     unreg = jax.grad(lambda x: jnp.sum(jnp.linalg.svd(x)[0][:, :3]))(a)
     assert not np.max(np.abs(np.asarray(unreg))) < 1e8, "the unregularised rule is expected to blow up here"
     assert np.max(np.abs(np.asarray(grad))) < 1e3

@@ -63,7 +63,8 @@ def _thin_svd(a: Array) -> tuple[Array, Array, Array]:
     """
     if jax.default_backend() == "cpu" and min(a.shape) <= CPU_QR_MAX_SIZE:
         return jax.lax.linalg.svd(a, full_matrices=False, algorithm=jax.lax.linalg.SvdAlgorithm.QR)
-    return jnp.linalg.svd(a, full_matrices=False)
+    u, s, vt = jnp.linalg.svd(a, full_matrices=False)  # a plain tuple, as the derivative rule returns
+    return u, s, vt
 
 
 @regularized_svd.defjvp
