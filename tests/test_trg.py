@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from jaxrg import exact
-from jaxrg.rg import trg
-from jaxrg.rg import _svd
+from jaxrg.rg import _svd, trg
 from jaxrg.rg._svd import regularized_svd
 
 KC = exact.CRITICAL_COUPLING

@@ -59,7 +59,7 @@ def _thin_svd(a: Array) -> tuple[Array, Array, Array]:
     For small matrices gesdd has a median latency of 50..400 ms on a loaded 2-core host (64 x 64; minimum 0.5 ms),
     which made a chi = 8 HOTRG step cost 0.19 s; gesvd takes ~1 ms there. Its cost grows much faster, though
     (measured on an idle host, square matrices, gesvd / gesdd: 144: 8.8 / 3.3 ms, 256: 74 / 12 ms, 576: 556 / 78 ms),
-    so from ``CPU_QR_MAX_SIZE`` on (TRG and HOTRG at chi >= 15) gesdd is used. Accelerators keep their default.
+    so above ``CPU_QR_MAX_SIZE`` (TRG and HOTRG at chi >= 15) gesdd is used. Accelerators keep their default.
     """
     if jax.default_backend() == "cpu" and min(a.shape) <= CPU_QR_MAX_SIZE:
         return jax.lax.linalg.svd(a, full_matrices=False, algorithm=jax.lax.linalg.SvdAlgorithm.QR)
