@@ -32,6 +32,7 @@ import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
+from benchmarks.metropolis import time_interleaved  # noqa: E402
 from jaxrg import exact  # noqa: E402
 from jaxrg.rg import trg  # noqa: E402
 from jaxrg.rg.trg import network  # noqa: E402
@@ -301,25 +302,13 @@ def section_timing(out, args):
 TENAX_VERSION = "0.8.3"
 
 
-def _timed(fn, reps):
-    """``(value, first-call seconds (compile included), min and median of the next reps calls)``."""
-    t0 = time.perf_counter()
-    value = float(fn())
-    first = time.perf_counter() - t0
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        float(fn())
-        times.append(time.perf_counter() - t0)
-    return value, first, float(np.min(times)), float(np.median(times))
-
-
 def section_tenax(out, args):
     """Side by side with Tenax (a JAX tensor-network library: TRG and HOTRG; no BTRG or Gilt-TNR in the version
     installed): ln Z / N of the infinite lattice (32 steps) at the same chi and coupling, relative error against
-    Onsager, and wall time of the whole flow. Tenax is timed as its API is called (op by op: its flow does not
-    compile as one ``jax.jit``, the rank it keeps is read from the singular values at trace time); jaxrg's
-    ``trg_log_partition`` is one compiled program. First calls (compilation included) are reported apart. The
+    Onsager, and wall time of the whole flow (median of repetitions interleaved between the two). Tenax is timed
+    as its API is called (op by op: its flow does not compile as one ``jax.jit``, the rank it keeps is read from the
+    singular values at trace time); jaxrg's ``trg_log_partition`` is one compiled program. First calls (compilation
+    included) are reported apart. The
     couplings: K_c and K = 0.3 (T = 3.3, short correlation length: truncation errors far below those at K_c, so an
     error that does not shrink there is not truncation). Runs only where ``tenax`` imports (``make bench-tenax``)."""
     try:
@@ -340,16 +329,23 @@ def section_tenax(out, args):
             onsager = float(exact.onsager_log_z(jnp.asarray(K)))
             site = tenax.compute_ising_tensor(K)  # beta J with J = 1: the same coupling K
             load = os.getloadavg()[0]
-            rows = {
-                "tenax": _timed(lambda: run(site, cfg), args.reps),
-                "jaxrg": _timed(lambda: trg.trg_log_partition(jnp.asarray(K), chi=chi, method=method), args.reps),
-            }
+            impls = {"tenax": lambda run=run, cfg=cfg, site=site: float(run(site, cfg)),
+                     "jaxrg": lambda K=K, chi=chi, method=method: float(
+                         trg.trg_log_partition(jnp.asarray(K), chi=chi, method=method))}
+            values, first = {}, {}
+            for name, fn in impls.items():  # first calls: compilation included, timed apart
+                t0 = time.perf_counter()
+                values[name] = fn()
+                first[name] = time.perf_counter() - t0
+            timings = time_interleaved(impls, args.reps)
             key = f"{method}_chi{chi}_K{K:.4f}"
-            res["rows"][key] = {name: {"lnZ_per_site": v, "relative_error": v / onsager - 1, "first_call_s": first,
-                                       "seconds_min": tmin, "seconds_median": tmed}
-                                for name, (v, first, tmin, tmed) in rows.items()}
-            res["rows"][key].update({"onsager": onsager, "load_average_1min": [load, os.getloadavg()[0]]})
-            print(key, {n: (f"{r['relative_error']:+.2e}", f"{r['seconds_min']:.3f} s")
+            res["rows"][key] = {name: {"lnZ_per_site": values[name], "relative_error": values[name] / onsager - 1,
+                                       "first_call_s": first[name], "seconds_median": timings[name][0],
+                                       "cpu_seconds_median": timings[name][1]}
+                                for name in impls}
+            res["rows"][key].update({"onsager": onsager, "reps": args.reps,
+                                     "load_average_1min": [load, os.getloadavg()[0]]})
+            print(key, {n: (f"{r['relative_error']:+.2e}", f"{r['seconds_median']:.3f} s")
                         for n, r in res["rows"][key].items() if isinstance(r, dict)}, flush=True)
             atomic_json_update(out, "tenax_side_by_side", res)
 
